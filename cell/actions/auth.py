@@ -1,0 +1,107 @@
+"""Who is calling: token verification, sign-in and revocation."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+import anyio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from cell.domain import tokens
+from cell.errors import CellError, WorkspaceFrozen, WorkspaceMoved
+from cell.store import directory
+from cell.store.db import Database
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The verified caller of one request."""
+
+    workspace_id: str
+    user_id: str
+    token_id: str
+    kind: str
+    is_admin: bool
+    is_bot: bool
+    bot_id: str | None
+    user_name: str
+    team_name: str
+    domain: str
+
+
+async def authenticate(db: Database, token: str | None, *, writes: bool) -> Actor:
+    if not token:
+        raise CellError("not_authed")
+    parts = tokens.parse(token)
+    if parts is None:
+        raise CellError("invalid_auth")
+    async with db.read() as conn:
+        row = await directory.token_for_auth(conn, parts.workspace_id, parts.token_id)
+    if row is None or row["kind"] != parts.kind:
+        raise CellError("invalid_auth")
+    if not hmac.compare_digest(row["secret_hash"], tokens.hash_secret(parts.secret)):
+        raise CellError("invalid_auth")
+    if row["revoked"]:
+        raise CellError("token_revoked")
+    if row["deleted"]:
+        raise CellError("account_inactive")
+    check_workspace_status(parts.workspace_id, row["workspace_status"], row["moved_to"], writes=writes)
+    return Actor(
+        workspace_id=parts.workspace_id,
+        user_id=row["user_id"],
+        token_id=parts.token_id,
+        kind=parts.kind,
+        is_admin=row["is_admin"] or row["is_owner"],
+        is_bot=row["is_bot"],
+        bot_id=row["bot_id"],
+        user_name=row["user_name"],
+        team_name=row["team_name"],
+        domain=row["domain"],
+    )
+
+
+def check_workspace_status(workspace_id: str, status: str, moved_to: str | None, *, writes: bool) -> None:
+    """A moved workspace is answered by its new owner; a frozen one refuses writes for a moment."""
+    if status == "moved":
+        raise WorkspaceMoved(workspace_id, moved_to)
+    if status == "frozen" and writes:
+        raise WorkspaceFrozen(workspace_id)
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+async def sign_in(db: Database, workspace_id: str, email: str, password: str) -> tuple[str, str]:
+    """A fresh user token for valid credentials: ``(token, user_id)``; else ``invalid_auth``."""
+    async with db.read() as conn:
+        workspace = await directory.get_workspace(conn, workspace_id)
+        user = await directory.get_user_by_email(conn, workspace_id, email) if workspace else None
+    if workspace is None:
+        raise CellError("team_not_found")
+    check_workspace_status(workspace_id, workspace["status"], workspace["moved_to"], writes=False)
+    stored = user["password_hash"] if user else None
+    if user is None or user["deleted"] or user["is_bot"] or not stored:
+        raise CellError("invalid_auth")
+    try:
+        await anyio.to_thread.run_sync(_hasher.verify, stored, password)
+    except (VerifyMismatchError, InvalidHashError) as exc:
+        raise CellError("invalid_auth") from exc
+    token = await issue_token(db, workspace_id, user["user_id"], tokens.USER_TOKEN)
+    return token, user["user_id"]
+
+
+async def issue_token(db: Database, workspace_id: str, user_id: str, kind: str) -> str:
+    token, parts = tokens.mint(kind, workspace_id)
+    async with db.transaction() as conn:
+        await directory.insert_token(conn, workspace_id, parts.token_id, user_id, kind, tokens.hash_secret(parts.secret))
+    return token
+
+
+async def revoke(db: Database, workspace_id: str, token_id: str) -> bool:
+    async with db.transaction() as conn:
+        return await directory.revoke_token(conn, workspace_id, token_id)

@@ -1,0 +1,220 @@
+"""``/v1``: what Slack's API does not cover — workspaces, people, bots, sign-in, health.
+
+Plain JSON REST with the same ``{"ok": ...}`` envelope and real HTTP statuses.
+Described by the OpenAPI document at ``/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from cell.actions import auth, directory
+from cell.api import request as req
+from cell.api.responses import JSON, ok
+from cell.api.slack import describe
+from cell.bootstrap import Services
+from cell.errors import CellError
+from cell.store import directory as directory_store
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewPerson(_Body):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=8, max_length=200)
+
+
+class NewWorkspace(_Body):
+    name: str = Field(min_length=1, max_length=100)
+    domain: str | None = None
+    workspace_id: str | None = None
+    region_pin: str | None = None
+    owner: NewPerson
+
+
+class NewUser(NewPerson):
+    admin: bool = False
+
+
+class NewBot(_Body):
+    name: str = Field(min_length=1, max_length=80)
+
+
+class SignIn(_Body):
+    workspace_id: str
+    email: str
+    password: str
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await req.read_body(request, _services(request).settings.api.max_body_bytes)
+    try:
+        return model.model_validate(orjson.loads(raw or b"{}"))
+    except orjson.JSONDecodeError as exc:
+        raise CellError("invalid_json") from exc
+    except ValidationError as exc:
+        raise CellError("invalid_arguments", detail=describe(exc)) from exc
+
+
+def _require_admin(request: Request) -> None:
+    token = req.bearer_token(request, {})
+    expected = _services(request).settings.admin_token.get_secret_value()
+    if not token:
+        raise CellError("not_authed")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise CellError("not_allowed_token_type", detail="an admin token is required")
+
+
+async def _require_admin_or_workspace_admin(request: Request, workspace_id: str) -> None:
+    token = req.bearer_token(request, {})
+    expected = _services(request).settings.admin_token.get_secret_value()
+    if token and hmac.compare_digest(token.encode(), expected.encode()):
+        return
+    actor = await auth.authenticate(_services(request).db, token, writes=True)
+    if actor.workspace_id != workspace_id or not actor.is_admin:
+        raise CellError("not_allowed", detail="workspace admins only")
+
+
+def _user_json(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": user["user_id"], "team_id": user["workspace_id"], "email": user["email"],
+            "name": user["name"], "is_admin": user["is_admin"], "is_owner": user["is_owner"],
+            "is_bot": user["is_bot"]}
+
+
+async def create_workspace(request: Request) -> Response:
+    """
+    summary: Create a workspace with its owner and #general (admin token).
+    responses:
+      200: {description: "workspace, owner and the owner's token"}
+    """
+    _require_admin(request)
+    body: NewWorkspace = await _body(request, NewWorkspace)
+    services = _services(request)
+    made = await directory.create_workspace(
+        services.db, services.settings, name=body.name, domain=body.domain,
+        workspace_id=body.workspace_id, region_pin=body.region_pin,
+        owner_email=body.owner.email, owner_name=body.owner.name, owner_password=body.owner.password,
+    )
+    workspace = made["workspace"]
+    return ok({
+        "workspace": {"id": workspace["workspace_id"], "name": workspace["name"], "domain": workspace["domain"],
+                      "region_pin": workspace["region_pin"], "general": made["general"]},
+        "owner": _user_json(made["owner"]),
+        "token": made["token"],
+    })
+
+
+async def list_workspaces(request: Request) -> Response:
+    """
+    summary: Workspaces hosted by this cell (admin token).
+    responses:
+      200: {description: "the workspaces"}
+    """
+    _require_admin(request)
+    async with _services(request).db.read() as conn:
+        rows = await directory_store.list_workspaces(conn)
+    return ok({"workspaces": [
+        {"id": r["workspace_id"], "name": r["name"], "domain": r["domain"], "region_pin": r["region_pin"],
+         "status": r["status"], "moved_to": r["moved_to"]} for r in rows
+    ]})
+
+
+async def create_user(request: Request) -> Response:
+    """
+    summary: Add a person to a workspace (admin token or a workspace admin's token).
+    responses:
+      200: {description: "the user and a token for them"}
+    """
+    workspace_id = request.path_params["workspace_id"]
+    await _require_admin_or_workspace_admin(request, workspace_id)
+    body: NewUser = await _body(request, NewUser)
+    made = await directory.create_user(
+        _services(request).db, workspace_id, email=body.email, name=body.name, password=body.password,
+        admin=body.admin,
+    )
+    return ok({"user": _user_json(made["user"]), "token": made["token"]})
+
+
+async def create_bot(request: Request) -> Response:
+    """
+    summary: Add a bot user with an xoxb token (admin token or a workspace admin's token).
+    responses:
+      200: {description: "the bot and its token"}
+    """
+    workspace_id = request.path_params["workspace_id"]
+    await _require_admin_or_workspace_admin(request, workspace_id)
+    body: NewBot = await _body(request, NewBot)
+    made = await directory.create_bot(_services(request).db, workspace_id, name=body.name)
+    return ok({"user": _user_json(made["user"]), "bot_id": made["bot_id"], "token": made["token"]})
+
+
+async def revoke_token(request: Request) -> Response:
+    """
+    summary: Revoke any token of a workspace (admin token or a workspace admin's token).
+    responses:
+      200: {description: "revoked"}
+    """
+    workspace_id, token_id = request.path_params["workspace_id"], request.path_params["token_id"]
+    await _require_admin_or_workspace_admin(request, workspace_id)
+    if not await auth.revoke(_services(request).db, workspace_id, token_id):
+        raise CellError("token_not_found")
+    return ok({"revoked": True})
+
+
+async def sign_in(request: Request) -> Response:
+    """
+    summary: Exchange email and password for a user token.
+    responses:
+      200: {description: "token, user id and workspace id"}
+    """
+    body: SignIn = await _body(request, SignIn)
+    token, user_id = await auth.sign_in(_services(request).db, body.workspace_id, body.email, body.password)
+    return ok({"token": token, "user_id": user_id, "workspace_id": body.workspace_id})
+
+
+async def health(request: Request) -> Response:
+    """
+    summary: Liveness and readiness (database and Redis answer).
+    responses:
+      200: {description: "ready"}
+    """
+    services = _services(request)
+    async with services.db.read() as conn:
+        await conn.execute("SELECT 1")
+    await services.redis.ping()
+    return ok({"cell": services.settings.name, "region": services.settings.region})
+
+
+_schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Cellchat cell admin API", "version": "1"}})
+
+
+async def openapi(request: Request) -> Response:
+    return JSON(_schemas.get_schema(routes=request.app.routes))
+
+
+routes = [
+    Route("/v1/workspaces", create_workspace, methods=["POST"]),
+    Route("/v1/workspaces", list_workspaces, methods=["GET"]),
+    Route("/v1/workspaces/{workspace_id}/users", create_user, methods=["POST"]),
+    Route("/v1/workspaces/{workspace_id}/bots", create_bot, methods=["POST"]),
+    Route("/v1/workspaces/{workspace_id}/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
+    Route("/v1/auth/signin", sign_in, methods=["POST"]),
+    Route("/v1/health", health, methods=["GET"]),
+    Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+]

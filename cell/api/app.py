@@ -1,0 +1,44 @@
+"""The cell's HTTP application: Slack Web API under ``/api``, admin REST under ``/v1``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cell import bootstrap
+from cell.api import admin, methods
+from cell.api.responses import error
+from cell.api.slack import dispatch
+from cell.errors import CellError
+from cell.settings import CellSettings
+
+
+async def _cell_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CellError)
+    return error(exc)
+
+
+def create_app(settings: CellSettings) -> Starlette:
+    methods.load()
+    services = bootstrap.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.open()
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = Starlette(
+        routes=[Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes],
+        lifespan=lifespan,
+        exception_handlers={CellError: _cell_error},
+    )
+    app.state.services = services
+    return app

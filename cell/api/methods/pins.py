@@ -1,0 +1,3 @@
+"""``pins.*``."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``reactions.*``."""
+
+from __future__ import annotations

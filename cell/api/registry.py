@@ -1,0 +1,81 @@
+"""The Slack Web API method table: name -> argument model, handler, rate tier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from cell.actions.auth import Actor
+from cell.bootstrap import Services
+
+TIERS = ("tier1", "tier2", "tier3", "tier4", "post")
+
+
+class Args(BaseModel):
+    """Base of every method's arguments: unknown keys (``token``, ``pretty``...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    services: Services
+    actor: Actor
+
+
+Handler = Callable[[Context, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    name: str
+    args: type[Args]
+    handler: Handler
+    tier: str
+    writes: bool
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+A = TypeVar("A", bound=Args)
+
+
+def method(
+    name: str, args: type[A], *, tier: str = "tier3", writes: bool = False
+) -> Callable[[Callable[[Context, A], Awaitable[dict[str, Any]]]], Callable[[Context, A], Awaitable[dict[str, Any]]]]:
+    """Register a handler. ``writes`` marks methods refused while a workspace is frozen."""
+    assert tier in TIERS, tier
+
+    def register(fn: Callable[[Context, A], Awaitable[dict[str, Any]]]) -> Callable[[Context, A], Awaitable[dict[str, Any]]]:
+        if name in METHODS:
+            raise RuntimeError(f"method registered twice: {name}")
+        METHODS[name] = MethodSpec(name, args, fn, tier, writes)
+        return fn
+
+    return register
+
+
+def _json_if_str(value: Any) -> Any:
+    # Slack clients send blocks/attachments as JSON strings inside form bodies.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+JsonField = BeforeValidator(_json_if_str)
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvField = BeforeValidator(_csv)

@@ -1,0 +1,33 @@
+"""Composition root: builds the cell's clients from settings; the app lifespan opens and closes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from cell.settings import CellSettings
+from cell.store.db import Database
+
+
+@dataclass(slots=True)
+class Services:
+    settings: CellSettings
+    db: Database
+    redis: aioredis.Redis
+
+    async def open(self) -> None:
+        await self.db.open()
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.db.close()
+        await self.redis.aclose()
+
+
+def build(settings: CellSettings) -> Services:
+    return Services(
+        settings=settings,
+        db=Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max),
+        redis=aioredis.Redis.from_url(settings.redis.url, decode_responses=True),
+    )

@@ -1,0 +1,137 @@
+"""Workspaces, users and tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+
+from cell.store.db import Conn
+
+Row = dict[str, Any]
+
+USER_COLUMNS = (
+    "workspace_id, user_id, email, name, real_name, is_admin, is_owner, is_bot, bot_id,"
+    " deleted, tz, extract(epoch from created_at)::bigint AS created"
+)
+
+
+class Conflict(Exception):
+    """A unique constraint refused the write; ``what`` names which."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+async def insert_workspace(conn: Conn, workspace_id: str, name: str, domain: str, region_pin: str | None) -> Row:
+    try:
+        cur = await conn.execute(
+            "INSERT INTO workspaces (workspace_id, name, domain, region_pin)"
+            " VALUES (%(id)s, %(name)s, %(domain)s, %(pin)s) RETURNING *",
+            {"id": workspace_id, "name": name, "domain": domain, "pin": region_pin},
+        )
+    except UniqueViolation as exc:
+        raise Conflict("workspace") from exc
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_workspace(conn: Conn, workspace_id: str) -> Row | None:
+    cur = await conn.execute("SELECT * FROM workspaces WHERE workspace_id = %(id)s", {"id": workspace_id})
+    return await cur.fetchone()
+
+
+async def list_workspaces(conn: Conn) -> list[Row]:
+    cur = await conn.execute("SELECT * FROM workspaces ORDER BY created_at, workspace_id")
+    return await cur.fetchall()
+
+
+async def insert_user(conn: Conn, user: Row) -> Row:
+    try:
+        cur = await conn.execute(
+            "INSERT INTO users (workspace_id, user_id, email, name, real_name, password_hash,"
+            " is_admin, is_owner, is_bot, bot_id)"
+            " VALUES (%(workspace_id)s, %(user_id)s, %(email)s, %(name)s, %(real_name)s,"
+            " %(password_hash)s, %(is_admin)s, %(is_owner)s, %(is_bot)s, %(bot_id)s)"
+            f" RETURNING {USER_COLUMNS}",
+            user,
+        )
+    except UniqueViolation as exc:
+        raise Conflict("email") from exc
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_user(conn: Conn, workspace_id: str, user_id: str) -> Row | None:
+    cur = await conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id = %(u)s",
+        {"w": workspace_id, "u": user_id},
+    )
+    return await cur.fetchone()
+
+
+async def get_user_by_email(conn: Conn, workspace_id: str, email: str) -> Row | None:
+    cur = await conn.execute(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users"
+        " WHERE workspace_id = %(w)s AND lower(email) = lower(%(e)s)",
+        {"w": workspace_id, "e": email},
+    )
+    return await cur.fetchone()
+
+
+async def list_users(conn: Conn, workspace_id: str, after_user_id: str, limit: int) -> list[Row]:
+    cur = await conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id > %(after)s"
+        " ORDER BY user_id LIMIT %(limit)s",
+        {"w": workspace_id, "after": after_user_id, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def count_users(conn: Conn, workspace_id: str, user_ids: list[str]) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM users WHERE workspace_id = %(w)s AND user_id = ANY(%(ids)s)"
+        " AND NOT deleted",
+        {"w": workspace_id, "ids": user_ids},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def insert_token(
+    conn: Conn, workspace_id: str, token_id: str, user_id: str, kind: str, secret_hash: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash)"
+        " VALUES (%(w)s, %(t)s, %(u)s, %(k)s, %(h)s)",
+        {"w": workspace_id, "t": token_id, "u": user_id, "k": kind, "h": secret_hash},
+    )
+
+
+_AUTH = """
+SELECT t.user_id, t.kind, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
+       u.is_admin, u.is_owner, u.is_bot, u.bot_id, u.deleted, u.name AS user_name,
+       w.name AS team_name, w.domain, w.status AS workspace_status, w.moved_to
+FROM tokens t
+JOIN users u USING (workspace_id, user_id)
+JOIN workspaces w USING (workspace_id)
+WHERE t.workspace_id = %(w)s AND t.token_id = %(t)s
+"""
+
+
+async def token_for_auth(conn: Conn, workspace_id: str, token_id: str) -> Row | None:
+    cur = await conn.execute(_AUTH, {"w": workspace_id, "t": token_id})
+    return await cur.fetchone()
+
+
+async def revoke_token(conn: Conn, workspace_id: str, token_id: str) -> bool:
+    cur = await conn.execute(
+        "UPDATE tokens SET revoked_at = now() WHERE workspace_id = %(w)s AND token_id = %(t)s"
+        " AND revoked_at IS NULL",
+        {"w": workspace_id, "t": token_id},
+    )
+    return cur.rowcount == 1

@@ -1,0 +1,23 @@
+"""Per-token fixed-window rate limits in Redis (one round trip per request)."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+WINDOW_SECONDS = 60
+
+
+async def hit(redis: aioredis.Redis, token_id: str, tier: str, limit: int) -> int | None:
+    """Count one request; the seconds to wait when over ``limit``, else None."""
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    key = f"rl:{token_id}:{tier}:{window}"
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS + 1)
+        count, _ = await pipe.execute()
+    if int(count) > limit:
+        return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+    return None
