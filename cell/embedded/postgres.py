@@ -13,7 +13,13 @@ from pathlib import Path
 
 import psycopg
 
-from cell.embedded.process import die_with_parent, free_port, is_root, open_parents_for, stop_process
+from cell.embedded.process import (
+    die_with_parent,
+    free_port,
+    is_root,
+    open_parents_for,
+    stop_process,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +70,16 @@ class EmbeddedPostgres:
 
     def start(self, timeout: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        runas: dict[str, int] = {}
+        uid: int | None = None
+        gid: int | None = None
         if is_root():
             self._user = _ensure_server_user()
             open_parents_for(bin_dir())
             open_parents_for(self.data_dir)
             shutil.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
-            runas = {"user": self._user.pw_uid, "group": self._user.pw_gid}
+            uid, gid = self._user.pw_uid, self._user.pw_gid
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(runas)
+            self._initdb(uid, gid)
         sockdir = self.data_dir
         args = [
             str(bin_dir() / "postgres"),
@@ -90,20 +97,21 @@ class EmbeddedPostgres:
             "-c", f"fsync={'on' if self.durable else 'off'}",
             "-c", f"full_page_writes={'on' if self.durable else 'off'}",
         ]
-        logfile = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - owned by the child
+        logfile = open(self.data_dir / "postgres.log", "ab")
         self._proc = subprocess.Popen(
             args,
             stdout=logfile,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent(signal.SIGINT),  # fast shutdown
-            **runas,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
         )
         logfile.close()
         self._wait_ready(timeout)
         log.info("postgres ready on port %s (%s)", self.port, self.data_dir)
 
-    def _initdb(self, runas: dict[str, int]) -> None:
+    def _initdb(self, uid: int | None, gid: int | None) -> None:
         subprocess.run(
             [
                 str(bin_dir() / "initdb"),
@@ -115,7 +123,8 @@ class EmbeddedPostgres:
             ],
             check=True,
             capture_output=True,
-            **runas,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
         )
 
     def _wait_ready(self, timeout: float) -> None:

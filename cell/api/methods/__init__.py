@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-
-FAMILIES = ("api", "auth", "conversations", "chat", "reactions", "pins", "users")
+import pkgutil
 
 
 def load() -> None:
-    for family in FAMILIES:
-        importlib.import_module(f"cell.api.methods.{family}")
+    """Import every module of this package (each registers its methods once)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
