@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cell import bootstrap
-from cell.api import admin, methods
+from cell.api import admin, control, methods
 from cell.api.responses import error
 from cell.api.slack import dispatch
 from cell.errors import CellError
@@ -36,7 +36,7 @@ def create_app(settings: CellSettings) -> Starlette:
             await services.close()
 
     app = Starlette(
-        routes=[Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes],
+        routes=[Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes],
         lifespan=lifespan,
         exception_handlers={CellError: _cell_error},
     )
