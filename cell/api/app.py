@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,15 +13,23 @@ from starlette.routing import Route
 
 from cell import bootstrap
 from cell.api import admin, control, methods
-from cell.api.responses import error
+from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
 from cell.errors import CellError
 from cell.settings import CellSettings
+
+log = logging.getLogger(__name__)
 
 
 async def _cell_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CellError)
     return error(exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Slack clients expect the JSON envelope even when we fail; the traceback goes to the log.
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return JSON({"ok": False, "error": "internal_error"}, status_code=500)
 
 
 def create_app(settings: CellSettings) -> Starlette:
@@ -38,7 +47,7 @@ def create_app(settings: CellSettings) -> Starlette:
     app = Starlette(
         routes=[Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes],
         lifespan=lifespan,
-        exception_handlers={CellError: _cell_error},
+        exception_handlers={CellError: _cell_error, Exception: _unexpected},
     )
     app.state.services = services
     return app

@@ -24,5 +24,13 @@ def decode(kind: str, cursor: str) -> str:
     return value
 
 
+def decode_int(kind: str, cursor: str) -> int:
+    """An integer position inside a cursor of ``kind``; ``invalid_cursor`` otherwise."""
+    value = decode(kind, cursor)
+    if not value.isdigit():
+        raise CellError("invalid_cursor")
+    return int(value)
+
+
 def metadata(next_value: str | None, kind: str) -> dict[str, dict[str, str]]:
     return {"response_metadata": {"next_cursor": encode(kind, next_value) if next_value else ""}}

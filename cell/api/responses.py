@@ -14,7 +14,7 @@ class JSON(Response):
     media_type = "application/json; charset=utf-8"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def ok(body: dict[str, Any], status: int = 200) -> JSON:

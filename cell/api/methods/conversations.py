@@ -46,7 +46,7 @@ def ts_arg(value: str | None, name: str) -> int | None:
 async def history(ctx: Context, args: HistoryArgs) -> dict[str, Any]:
     latest, oldest = ts_arg(args.latest, "latest"), ts_arg(args.oldest, "oldest")
     if args.cursor:
-        before: int | None = int(cursor.decode("history", args.cursor))
+        before: int | None = cursor.decode_int("history", args.cursor)
     elif latest is not None:
         before = latest + 1 if args.inclusive else latest
     else:
