@@ -1,0 +1,23 @@
+"""Which tables hold a workspace's data: what a move copies and what clean-up deletes.
+
+Every table listed leads its primary key with ``workspace_id``. ``outbox`` is the
+cell's delivery log, not workspace data: it is not moved (clients of a moved
+workspace resync against their new cell).
+"""
+
+from __future__ import annotations
+
+# In foreign-key order: parents before children.
+TENANT_TABLES: tuple[str, ...] = (
+    "workspaces",
+    "users",
+    "tokens",
+    "channels",
+    "channel_members",
+    "messages",
+    "reactions",
+    "pins",
+    "mentions",
+)
+
+NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations"})

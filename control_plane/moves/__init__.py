@@ -1,0 +1,1 @@
+"""Moving a live workspace between cells with PostgreSQL logical replication."""

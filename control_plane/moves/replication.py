@@ -1,0 +1,248 @@
+"""The data path of a move: row-filtered logical replication of one workspace.
+
+The source cell publishes every tenant table filtered to ``workspace_id = W``
+(PostgreSQL 15+ row filters); the target cell subscribes, which copies the
+existing rows and then streams every later change. Each step is idempotent, so
+an interrupted orchestration can run it again.
+
+Catch-up needs no LSN arithmetic: freezing W on the source is itself a write to
+the replicated ``workspaces`` row. Apply is in commit order, so once the target
+sees W as ``frozen``, every write committed before the freeze has been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from cell.store.tenancy import TENANT_TABLES
+
+
+def object_name(workspace_id: str) -> str:
+    """The publication, subscription and slot name for moving ``workspace_id``."""
+    return f"cellchat_move_{workspace_id.lower()}"
+
+
+async def _connect(dsn: str) -> AsyncConnection[dict[str, Any]]:
+    return await AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
+
+
+async def publish(source_dsn: str, workspace_id: str) -> None:
+    """Create the row-filtered publication for W on the source (no-op if it exists)."""
+    name = object_name(workspace_id)
+    filters = sql.SQL(", ").join(
+        sql.SQL("{} WHERE (workspace_id = {})").format(sql.Identifier(table), sql.Literal(workspace_id))
+        for table in TENANT_TABLES
+    )
+    async with await _connect(source_dsn) as conn:
+        cur = await conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %(n)s", {"n": name})
+        if await cur.fetchone() is None:
+            await conn.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(name), filters)
+            )
+
+
+async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None:
+    """Create the target's subscription (initial copy, then streaming); no-op if it exists."""
+    name = object_name(workspace_id)
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %(n)s", {"n": name})
+        if await cur.fetchone() is None:
+            await conn.execute(
+                sql.SQL(
+                    "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}"
+                    " WITH (copy_data = true, create_slot = true, slot_name = {})"
+                ).format(sql.Identifier(name), sql.Literal(source_dsn), sql.Identifier(name), sql.Literal(name))
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    tables_ready: int
+    tables_total: int
+    lag_bytes: int | None
+
+    @property
+    def copied(self) -> bool:
+        return self.tables_total > 0 and self.tables_ready == self.tables_total
+
+
+async def sync_state(source_dsn: str, target_dsn: str, workspace_id: str) -> SyncState:
+    """How far the initial copy got, and the replication lag in WAL bytes."""
+    name = object_name(workspace_id)
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FILTER (WHERE r.srsubstate = 'r') AS ready, count(*) AS total"
+            " FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid"
+            " WHERE s.subname = %(n)s",
+            {"n": name},
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    async with await _connect(source_dsn) as conn:
+        cur = await conn.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag"
+            " FROM pg_replication_slots WHERE slot_name = %(n)s",
+            {"n": name},
+        )
+        slot = await cur.fetchone()
+    lag = slot["lag"] if slot is not None else None
+    return SyncState(int(row["ready"]), int(row["total"]), None if lag is None else int(lag))
+
+
+async def row_counts(dsn: str, workspace_id: str) -> dict[str, int]:
+    """W's row count in every tenant table."""
+    counts: dict[str, int] = {}
+    async with await _connect(dsn) as conn:
+        for table in TENANT_TABLES:
+            cur = await conn.execute(
+                sql.SQL("SELECT count(*) AS n FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
+                {"w": workspace_id},
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            counts[table] = int(row["n"])
+    return counts
+
+
+async def _primary_key(conn: AsyncConnection[dict[str, Any]], table: str) -> list[str]:
+    cur = await conn.execute(
+        "SELECT a.attname FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indrelid = %(t)s::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey, a.attnum)",
+        {"t": table},
+    )
+    return [str(row["attname"]) for row in await cur.fetchall()]
+
+
+async def _row_digests(dsn: str, table: str, workspace_id: str) -> dict[str, str]:
+    async with await _connect(dsn) as conn:
+        key = sql.SQL(", ").join(sql.Identifier(c) for c in await _primary_key(conn, table))
+        cur = await conn.execute(
+            sql.SQL("SELECT ({key})::text AS pk, md5(t::text) AS digest FROM {table} t"
+                    " WHERE workspace_id = %(w)s").format(key=key, table=sql.Identifier(table)),
+            {"w": workspace_id},
+        )
+        return {str(row["pk"]): str(row["digest"]) for row in await cur.fetchall()}
+
+
+async def table_checksum(dsn: str, table: str, workspace_id: str) -> tuple[int, str]:
+    """``(rows, md5 over every row in primary-key order)`` of W in ``table``."""
+    async with await _connect(dsn) as conn:
+        key = sql.SQL(", ").join(sql.Identifier(c) for c in await _primary_key(conn, table))
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT count(*) AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY {key})), '') AS sum"
+                " FROM {table} t WHERE workspace_id = %(w)s"
+            ).format(key=key, table=sql.Identifier(table)),
+            {"w": workspace_id},
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"]), str(row["sum"])
+
+
+@dataclass(frozen=True, slots=True)
+class TableDiff:
+    table: str
+    source_rows: int
+    target_rows: int
+    missing_on_target: list[str]
+    extra_on_target: list[str]
+    differing: list[str]
+
+
+async def verify(source_dsn: str, target_dsn: str, workspace_id: str, *, sample: int = 20) -> list[TableDiff]:
+    """Tables whose rows for W differ between the cells, narrowed down to row keys (at most
+    ``sample`` of each kind); empty when both hold exactly the same data."""
+    diffs: list[TableDiff] = []
+    for table in TENANT_TABLES:
+        (src_n, src_sum), (dst_n, dst_sum) = await asyncio.gather(
+            table_checksum(source_dsn, table, workspace_id), table_checksum(target_dsn, table, workspace_id)
+        )
+        if (src_n, src_sum) == (dst_n, dst_sum):
+            continue
+        src, dst = await asyncio.gather(
+            _row_digests(source_dsn, table, workspace_id), _row_digests(target_dsn, table, workspace_id)
+        )
+        diffs.append(TableDiff(
+            table=table, source_rows=src_n, target_rows=dst_n,
+            missing_on_target=sorted(set(src) - set(dst))[:sample],
+            extra_on_target=sorted(set(dst) - set(src))[:sample],
+            differing=sorted(k for k in set(src) & set(dst) if src[k] != dst[k])[:sample],
+        ))
+    return diffs
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.05) -> bool:
+    """Poll ``check()`` until it is true (True) or ``within`` seconds pass (False)."""
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
+async def workspace_status(dsn: str, workspace_id: str) -> str | None:
+    async with await _connect(dsn) as conn:
+        cur = await conn.execute("SELECT status FROM workspaces WHERE workspace_id = %(w)s", {"w": workspace_id})
+        row = await cur.fetchone()
+    return None if row is None else str(row["status"])
+
+
+async def set_status(dsn: str, workspace_id: str, status: str, *, moved_to: str | None = None) -> None:
+    """Set W's status on one cell. Freezing waits for every in-flight write of W to commit
+    (they hold KEY SHARE on the workspace row), so nothing commits for W after it."""
+    async with await _connect(dsn) as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM workspaces WHERE workspace_id = %(w)s FOR UPDATE", {"w": workspace_id})
+        await conn.execute(
+            "UPDATE workspaces SET status = %(s)s, moved_to = %(m)s WHERE workspace_id = %(w)s",
+            {"w": workspace_id, "s": status, "m": moved_to},
+        )
+
+
+async def unsubscribe(target_dsn: str, workspace_id: str) -> None:
+    """Drop the target's subscription and, through it, the slot on the source (idempotent)."""
+    name = object_name(workspace_id)
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %(n)s", {"n": name})
+        if await cur.fetchone() is not None:
+            await conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
+
+
+async def unpublish(source_dsn: str, workspace_id: str) -> None:
+    """Drop the source's publication, and its slot if the subscription could not (idempotent)."""
+    name = object_name(workspace_id)
+    async with await _connect(source_dsn) as conn:
+        await conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(name)))
+        cur = await conn.execute(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %(n)s", {"n": name}
+        )
+        slot = await cur.fetchone()
+        if slot is not None:
+            if slot["active_pid"] is not None:
+                await conn.execute("SELECT pg_terminate_backend(%(p)s)", {"p": slot["active_pid"]})
+            await conn.execute("SELECT pg_drop_replication_slot(%(n)s)", {"n": name})
+
+
+async def delete_workspace_rows(dsn: str, workspace_id: str) -> None:
+    """Remove every row of W from one cell (the old copy after a move, or a half-copied
+    target after an abort). Marks W moved first so the write guard lets the deletes pass."""
+    async with await _connect(dsn) as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE workspaces SET status = 'moved' WHERE workspace_id = %(w)s", {"w": workspace_id}
+        )
+        for table in reversed(TENANT_TABLES):
+            await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
+                {"w": workspace_id},
+            )
