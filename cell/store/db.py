@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from cell.errors import CellError, WorkspaceFrozen, WorkspaceMoved
+
 Conn = AsyncConnection[dict[str, Any]]
+
+GUARD_SQLSTATE = "CC001"
+_GUARDED = re.compile(r"workspace (\S+) is (\w+)")
+
+
+def _guard_error(exc: psycopg.Error) -> CellError:
+    match = _GUARDED.search(exc.diag.message_primary or "")
+    workspace_id = match.group(1) if match else ""
+    if match and match.group(2) == "moved":
+        return WorkspaceMoved(workspace_id, None)
+    return WorkspaceFrozen(workspace_id)
 
 
 class Database:
@@ -33,9 +48,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        """A connection inside one transaction: committed on exit, rolled back on error."""
-        async with self.pool.connection() as conn, conn.transaction():
-            yield conn
+        """A connection inside one transaction: committed on exit, rolled back on error.
+
+        The database's write guard (migration ``workspace_write_guard``) refuses
+        writes to a frozen or moved workspace; that refusal surfaces here as
+        ``WorkspaceFrozen`` / ``WorkspaceMoved``, never as a driver error.
+        """
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            if exc.sqlstate == GUARD_SQLSTATE:
+                raise _guard_error(exc) from exc
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
