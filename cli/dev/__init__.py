@@ -1,0 +1,1 @@
+"""``cellctl dev``: the local deployment."""

@@ -1,0 +1,96 @@
+"""``cellctl dev up``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from cli import devfile
+from cli.dev.seed import PASSWORD
+from cli.dev.stack import DevError, DevOptions, DevStack, default_cells_file
+from cli.exits import Exit
+
+app = typer.Typer(help="Run a complete Cellchat deployment on this machine.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _show(dev: devfile.DevFile) -> None:
+    cells = Table(title="cells", title_justify="left")
+    for column in ("cell", "region", "api", "gateway"):
+        cells.add_column(column)
+    for cell in dev.cells:
+        cells.add_row(cell.name, cell.region, cell.api, cell.gateway)
+    people = Table(title=f"demo sign-in (password: {PASSWORD})", title_justify="left")
+    for column in ("workspace", "id", "cell", "email", "token"):
+        people.add_column(column)
+    for ws in dev.workspaces:
+        for user in ws.users:
+            people.add_row(ws.name, ws.id, ws.cell, user.email, user.token[:24] + "…")
+    entry = dev.router or (dev.cells[0].api if dev.cells else "-")
+    console.print(cells)
+    console.print(people)
+    console.print(Panel.fit(
+        f"[bold]Cellchat is up[/]: {entry}\n"
+        f"Slack API: {entry}/api/<method>   sign-in: POST {entry}/v1/auth/signin\n"
+        f"control plane: {dev.control_plane or '-'}\n"
+        f"details for scripts: {devfile.STATE_DIR}/{devfile.DEV_FILE}     stop: Ctrl-C",
+        border_style="green",
+    ))
+
+
+@app.command(
+    "up",
+    epilog=(
+        "Examples:\n\n"
+        "  cellctl dev up                      # ports 8099 (control plane), 8100 (router), cells from cells.yaml\n\n"
+        "  cellctl dev up --free-ports         # any free ports (several deployments side by side)\n\n"
+        "  cellctl dev up -f my-cells.yaml     # another inventory"
+    ),
+)
+def up(
+    cells_file: Annotated[Path | None, typer.Option("--file", "-f", help="Cell inventory (default: ./cells.yaml, else the repository's).")] = None,
+    router_port: Annotated[int, typer.Option(help="Router port (a free one if taken).")] = 8100,
+    control_plane_port: Annotated[int, typer.Option(help="Control plane port (a free one if taken).")] = 8099,
+    free_ports: Annotated[bool, typer.Option("--free-ports", help="Ignore preferred ports; pick free ones.")] = False,
+    seed: Annotated[bool, typer.Option(help="Seed one demo workspace per region (once).")] = True,
+) -> None:
+    """Start control plane, cells, router and demo data under ./.cellchat/; Ctrl-C stops everything.
+
+    A second run keeps the data (and the ports, when free) and does not seed again.
+    """
+    folder = Path.cwd()
+    options = DevOptions(folder=folder, cells_file=cells_file or default_cells_file(folder),
+                         router_port=router_port, control_plane_port=control_plane_port,
+                         free_ports=free_ports, seed=seed)
+    stack = DevStack(options, lambda text: console.print(f"[dim]·[/] {text}"))
+    # Explicitly: a shell may start us with SIGINT ignored (background jobs), Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    code = Exit.OK
+    try:
+        _show(stack.up())
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    except DevError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        code = Exit.FAILED
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.down()
+        console.print("stopped.")
+    sys.exit(code)

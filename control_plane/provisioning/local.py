@@ -1,0 +1,243 @@
+"""The ``local`` backend: a cell with its own embedded PostgreSQL and Redis on this machine.
+
+Each cell gets a folder ``<state_dir>/<name>/`` holding its data (kept across
+runs), ``cell.json`` (its plan: ports, owner) and ``state.json`` (written by the
+cell's supervisor process, ``control_plane.provisioning.local_cell``).
+
+The supervisor runs in its own session and outlives whoever started it, but not
+its *owner* (a pid given in the plan: the control plane, or ``cellctl dev up``):
+when the owner dies, the supervisor stops the cell, Redis and PostgreSQL and
+exits. So killing a control plane does not take the cells it provisioned down
+with it, and a Ctrl-C on ``cellctl dev up`` leaves nothing behind.
+
+Provisioning is resumable: ports and folders come from the previous plan when
+there is one, an already running supervisor is adopted, PostgreSQL keeps its
+data, the database is created only if missing and migrations are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cell.embedded.process import free_port
+from control_plane.inventory import CellSpec
+from control_plane.provisioning import Endpoints, Progress
+from control_plane.provisioning.health import wait_ready
+
+SUPERVISOR_MODULE = "control_plane.provisioning.local_cell"
+PLAN_FILE, STATE_FILE, LOG_FILE = "cell.json", "state.json", "supervisor.log"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPlan:
+    name: str
+    region: str
+    dir: str
+    api_port: int
+    postgres_port: int
+    redis_port: int
+    owner_pid: int
+    owner_started: float
+    cell_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def gateway(self) -> str:
+        # The cell serves its WebSocket gateway on the API port, at /rtm.
+        return f"ws://127.0.0.1:{self.api_port}/rtm"
+
+    def public(self) -> dict[str, Any]:
+        """What the catalog records: everything but the owner (which changes per run)."""
+        return {"dir": self.dir, "api_port": self.api_port, "postgres_port": self.postgres_port,
+                "redis_port": self.redis_port}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically replace ``path`` (readers never see half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def supervisor_process(cell_dir: Path) -> psutil.Process | None:
+    """The live supervisor of the cell in ``cell_dir``, if any (checked against its command line)."""
+    state = read_json(cell_dir / STATE_FILE)
+    if not state or not isinstance(state.get("pid"), int):
+        return None
+    try:
+        proc = psutil.Process(state["pid"])
+        cmdline = proc.cmdline()
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    if SUPERVISOR_MODULE in cmdline and str(cell_dir) in cmdline:
+        return proc
+    return None
+
+
+class LocalBackend:
+    kind = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        cell_admin_token: str,
+        owner_pid: int | None = None,
+        free_ports: bool = False,
+        cell_env: dict[str, str] | None = None,
+        ready_timeout: float = 180.0,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.cell_admin_token = cell_admin_token
+        self.owner_pid = owner_pid or os.getpid()
+        self.free_ports = free_ports
+        self.cell_env = dict(cell_env or {})
+        self.ready_timeout = ready_timeout
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def cell_dir(self, name: str) -> Path:
+        return self.state_dir / name
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(self, spec: CellSpec, previous: dict[str, Any] | None = None) -> LocalPlan:
+        """Ports and folder for ``spec``: the previous ones when still usable, else fresh."""
+        cell_dir = self.cell_dir(spec.name)
+        before = read_json(cell_dir / PLAN_FILE) or previous or {}
+        running = supervisor_process(cell_dir) is not None
+        wanted_api = None if self.free_ports or spec.local is None else spec.local.api_port
+
+        def pick(key: str, preferred: int | None) -> int:
+            for candidate in (before.get(key), preferred):
+                if isinstance(candidate, int) and (running or port_is_free(candidate)):
+                    return candidate
+            return free_port()
+
+        owner = psutil.Process(self.owner_pid)
+        return LocalPlan(
+            name=spec.name,
+            region=spec.region,
+            dir=str(cell_dir),
+            api_port=pick("api_port", wanted_api),
+            postgres_port=pick("postgres_port", None),
+            redis_port=pick("redis_port", None),
+            owner_pid=self.owner_pid,
+            owner_started=owner.create_time(),
+            cell_env=self.cell_env,
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self, plan: LocalPlan) -> bool:
+        """Start the cell's supervisor unless one already runs; True when it started one now."""
+        cell_dir = Path(plan.dir)
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        running = supervisor_process(cell_dir)
+        if running is not None:
+            current = read_json(cell_dir / PLAN_FILE) or {}
+            if current.get("owner_pid") == plan.owner_pid:
+                return False
+            # A supervisor from another owner (an earlier run): take it over cleanly.
+            self.stop(plan.name)
+        write_json(cell_dir / PLAN_FILE, asdict(plan))
+        (cell_dir / STATE_FILE).unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELLCHAT_")}
+        env["CELLCHAT_ADMIN_TOKEN"] = self.cell_admin_token
+        with open(cell_dir / LOG_FILE, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", SUPERVISOR_MODULE, str(cell_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cell_dir,
+                start_new_session=True,  # outlives its starter; watches its owner instead
+            )
+        self._children[plan.name] = proc
+        return True
+
+    def failure(self, name: str) -> str | None:
+        """Why the cell's supervisor gave up, if it did."""
+        cell_dir = self.cell_dir(name)
+        state = read_json(cell_dir / STATE_FILE) or {}
+        if state.get("status") in ("failed", "stopped"):
+            return f"cell {name} {state['status']}: {state.get('error') or 'see ' + str(cell_dir / LOG_FILE)}"
+        child = self._children.get(name)
+        if child is not None and child.poll() is not None:
+            return f"cell {name}'s supervisor exited with {child.returncode}; see {cell_dir / LOG_FILE}"
+        return None
+
+    async def provision(self, spec: CellSpec, previous: dict[str, Any] | None, progress: Progress) -> Endpoints:
+        plan = self.plan(spec, previous)
+        await progress("planned", plan.public())
+        self.start(plan)
+        await progress("started", plan.public())
+        await wait_ready(plan.api, plan.region, within=self.ready_timeout, gave_up=lambda: self.failure(plan.name))
+        await progress("healthy", plan.public())
+        return Endpoints(api=plan.api, gateway=plan.gateway)
+
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        """Stop the cell (supervisor, then it stops cell, Redis, PostgreSQL); data is kept."""
+        proc = supervisor_process(self.cell_dir(name))
+        if proc is not None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()  # its servers follow it (they die with their parent)
+                proc.wait(10)
+            except psutil.NoSuchProcess:
+                pass
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.wait(10)  # reap
+
+    def stop_all(self) -> None:
+        if not self.state_dir.exists():
+            return
+        for cell_dir in sorted(self.state_dir.iterdir()):
+            if cell_dir.is_dir():
+                self.stop(cell_dir.name)
+
+    def wait_stopped(self, name: str, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while supervisor_process(self.cell_dir(name)) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+

@@ -1,0 +1,118 @@
+"""``cellctl dev up`` as a user runs it: a subprocess in an empty folder, stopped with Ctrl-C, run again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from tests.support.devup import DevUp, leftovers
+
+
+@dataclass
+class Scenario:
+    first: dict[str, Any]
+    second: dict[str, Any]
+    posted: dict[str, str] = field(default_factory=dict)  # workspace id -> ts posted in the first run
+    read_back: dict[str, list[str]] = field(default_factory=dict)  # first run: texts read right after posting
+    kept: dict[str, list[str]] = field(default_factory=dict)  # second run: texts in the same channels
+    exit_codes: list[int] = field(default_factory=list)
+    left_after_first: list[str] = field(default_factory=list)
+    left_after_second: list[str] = field(default_factory=list)
+
+
+def _entry(dev: dict[str, Any], workspace: dict[str, Any]) -> str:
+    if dev["router"]:
+        return str(dev["router"])
+    return str(next(c["api"] for c in dev["cells"] if c["name"] == workspace["cell"]))
+
+
+def _general(client: WebClient) -> str:
+    channels = client.conversations_list(types="public_channel")["channels"]
+    return str(next(c["id"] for c in channels if c["name"] == "general"))
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    folder: Path = tmp_path_factory.mktemp("devup")
+    run = DevUp(folder)
+    try:
+        first = run.start()
+        posted: dict[str, str] = {}
+        read_back: dict[str, list[str]] = {}
+        for ws in first["workspaces"]:
+            client = WebClient(token=ws["users"][0]["token"], base_url=f"{_entry(first, ws)}/api/")
+            general = _general(client)
+            posted[ws["id"]] = client.chat_postMessage(channel=general, text=f"kept {ws['id']}")["ts"]
+            read_back[ws["id"]] = [m["text"] for m in client.conversations_history(channel=general, limit=1)["messages"]]
+    finally:
+        codes = [run.interrupt()]
+    left_first = leftovers(folder)
+    again = DevUp(folder)
+    try:
+        second = again.start()
+        kept: dict[str, list[str]] = {}
+        for ws in second["workspaces"]:
+            client = WebClient(token=ws["users"][0]["token"], base_url=f"{_entry(second, ws)}/api/")
+            history = client.conversations_history(channel=_general(client), limit=200)["messages"]
+            kept[ws["id"]] = [m["text"] for m in history]
+    finally:
+        codes.append(again.interrupt())
+    yield Scenario(first, second, posted, read_back, kept, codes, left_first, leftovers(folder))
+
+
+def test_dev_json_describes_two_regions(scenario: Scenario) -> None:
+    """dev.json lists one cell and one seeded workspace in each of the regions us and eu."""
+    cells = sorted((c["region"], c["api"].startswith("http://127.0.0.1:")) for c in scenario.first["cells"])
+    regions_of_workspaces = sorted(
+        next(c["region"] for c in scenario.first["cells"] if c["name"] == ws["cell"])
+        for ws in scenario.first["workspaces"]
+    )
+    assert ([("eu", True), ("us", True)], ["eu", "us"]) == (cells, regions_of_workspaces)
+
+
+def test_slack_sdk_posts_and_reads_in_each_workspace(scenario: Scenario) -> None:
+    """A message posted with slack_sdk in each demo workspace is the newest one read back."""
+    expected = {ws_id: [f"kept {ws_id}"] for ws_id in scenario.posted}
+    assert expected == scenario.read_back
+
+
+def test_ctrl_c_exits_cleanly(scenario: Scenario) -> None:
+    """Ctrl-C ends both runs with exit code 0."""
+    assert [0, 0] == scenario.exit_codes
+
+
+def test_ctrl_c_leaves_no_process(scenario: Scenario) -> None:
+    """After Ctrl-C no server (cell, PostgreSQL, Redis, supervisor) runs from the deployment's folder."""
+    assert ([], []) == (scenario.left_after_first, scenario.left_after_second)
+
+
+def test_second_run_keeps_workspaces_and_tokens(scenario: Scenario) -> None:
+    """The second run serves the same workspaces with the same demo users and tokens (nothing re-seeded)."""
+    def people(dev: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return sorted((ws["id"], u["email"], u["token"]) for ws in dev["workspaces"] for u in ws["users"])
+
+    assert people(scenario.first) == people(scenario.second)
+
+
+def test_second_run_keeps_messages(scenario: Scenario) -> None:
+    """Messages posted in the first run are in history in the second, each exactly once."""
+    expected = {ws_id: 1 for ws_id in scenario.posted}
+    actual = {ws_id: texts.count(f"kept {ws_id}") for ws_id, texts in scenario.kept.items()}
+    assert expected == actual
+
+
+def test_second_run_does_not_seed_again(scenario: Scenario) -> None:
+    """The demo welcome message exists once in each workspace after two runs."""
+    expected = {ws_id: 1 for ws_id in scenario.posted}
+    actual = {ws_id: sum(t.startswith("Welcome to") for t in texts) for ws_id, texts in scenario.kept.items()}
+    assert expected == actual
+
+
+def test_second_run_keeps_ports(scenario: Scenario) -> None:
+    """Ports that are still free are reused: the cells answer at the same URLs in the second run."""
+    assert scenario.first["cells"] == scenario.second["cells"]
