@@ -24,9 +24,11 @@ class ApiSettings(BaseModel):
 
 
 class RateLimitSettings(BaseModel):
-    """Requests per minute per token for Slack's tiers; ``enabled=False`` for benchmarks."""
+    """Requests per window (a minute by default) per token for Slack's tiers;
+    ``enabled=False`` for benchmarks."""
 
     enabled: bool = True
+    window_seconds: int = 60
     tier1: int = 20
     tier2: int = 60
     tier3: int = 200

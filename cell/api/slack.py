@@ -41,7 +41,9 @@ async def _dispatch(services: Services, request: Request) -> dict[str, object]:
     actor = await authenticate(services.db, req.bearer_token(request, params), writes=spec.writes)
     limits = settings.rate_limits
     if limits.enabled:
-        wait = await ratelimit.hit(services.redis, actor.token_id, spec.tier, getattr(limits, spec.tier))
+        wait = await ratelimit.hit(
+            services.redis, actor.token_id, spec.tier, getattr(limits, spec.tier), limits.window_seconds
+        )
         if wait is not None:
             raise RateLimited(wait)
     try:
