@@ -1,0 +1,315 @@
+"""Shared bench plumbing: a real stack to measure, a lean HTTP client, load shapes and figures.
+
+The stack is what production runs, on one machine: an embedded PostgreSQL
+(durable: fsync on), an embedded Redis, a migrated database and the cell API as
+its own process (``python -m cell.server``), so the load generator does not
+share the server's GIL. Everything is stopped on exit, Ctrl-C included; should
+the bench be killed, the kernel stops the servers (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from cell.embedded import EmbeddedPostgres, EmbeddedRedis
+from cell.embedded.process import die_with_parent, free_port, stop_process
+from cell.store import databases, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "bench-admin-token"
+PASSWORD = "bench password 1"
+DB_NAME = "bench"
+
+
+# --- the stack -------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    postgres: EmbeddedPostgres
+    redis: EmbeddedRedis
+    dsn: str
+    url: str
+    port: int
+    pool_max: int
+    cell_pid: int  # the cell API process, e.g. for ``py-spy record --pid``
+
+    def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}{path}", json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+        )
+        data: dict[str, Any] = response.json()
+        if not data.get("ok"):
+            raise RuntimeError(f"{path}: {data}")
+        return data
+
+    def api(self, token: str, method: str, **args: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/api/{method}", json=args, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        data: dict[str, Any] = response.json()
+        if not data.get("ok"):
+            raise RuntimeError(f"{method}: {data}")
+        return data
+
+
+def _start_cell(dsn: str, redis_url: str, port: int, pool_max: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CELLCHAT_NAME": "bench-1",
+        "CELLCHAT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CELLCHAT_DATABASE__DSN": dsn,
+        "CELLCHAT_DATABASE__POOL_MIN": str(min(4, pool_max)),
+        "CELLCHAT_DATABASE__POOL_MAX": str(pool_max),
+        "CELLCHAT_REDIS__URL": redis_url,
+        "CELLCHAT_API__HOST": "127.0.0.1",
+        "CELLCHAT_API__PORT": str(port),
+        "CELLCHAT_RATE_LIMITS__ENABLED": "false",
+    }
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cell.server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the cell exited with {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the cell did not become healthy; see {log_path}")
+
+
+@contextmanager
+def running_stack(data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool = False) -> Iterator[Stack]:
+    """Postgres, Redis, a migrated database and a cell process; all stopped on exit.
+
+    ``data_dir=None`` uses a temporary folder removed afterwards. With
+    ``reuse_db`` an existing ``bench`` database in ``data_dir`` is kept.
+    """
+    temporary = data_dir is None
+    base = Path(tempfile.mkdtemp(prefix="cellchat-bench-")) if data_dir is None else data_dir.resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    postgres = EmbeddedPostgres(base / "pg", durable=True)
+    redis = EmbeddedRedis(base / "redis")
+    cell: subprocess.Popen[bytes] | None = None
+    try:
+        postgres.start()
+        redis.start()
+        server_dsn = postgres.dsn()
+        if not (reuse_db and databases.exists(server_dsn, DB_NAME)):
+            databases.drop(server_dsn, DB_NAME)
+            databases.create(server_dsn, DB_NAME)
+        dsn = postgres.dsn(DB_NAME)
+        migrate.apply_all(dsn)
+        port = free_port()
+        log_path = base / "cell.log"
+        cell = _start_cell(dsn, redis.url, port, pool_max, log_path)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, cell, log_path)
+        yield Stack(postgres, redis, dsn, url, port, pool_max, cell.pid)
+    finally:
+        if cell is not None:
+            stop_process(cell, signal.SIGTERM)
+        redis.stop()
+        postgres.stop()
+        if temporary:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+# --- a lean HTTP/1.1 keep-alive client -----------------------------------------------------------
+
+
+class HttpConnection:
+    """One keep-alive connection, requests one at a time. Far cheaper per request than httpx,
+    so that on a small machine the load generator leaves the CPU to the server."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            await self._writer.wait_closed()
+
+    async def post_json(self, path: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        payload = orjson.dumps(body)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        return await self._roundtrip(head + payload)
+
+    async def get(self, path: str, token: str) -> tuple[int, dict[str, Any]]:
+        head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        return await self._roundtrip(head.encode())
+
+    async def _roundtrip(self, request: bytes) -> tuple[int, dict[str, Any]]:
+        assert self._reader is not None and self._writer is not None, "open() first"
+        self._writer.write(request)
+        header = await self._reader.readuntil(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = None
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        if length is None:
+            raise RuntimeError("response without Content-Length")
+        data: dict[str, Any] = orjson.loads(await self._reader.readexactly(length))
+        return status, data
+
+
+# --- load shapes ---------------------------------------------------------------------------------
+
+R = TypeVar("R")
+Call = Callable[[R, int], Awaitable[bool]]  # (resource, sequence number) -> accepted?
+
+
+@dataclass
+class Outcome:
+    """Latencies (seconds) of accepted calls in the measured window, and the counts."""
+
+    name: str
+    concurrency: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        """The ``p``-th percentile latency in milliseconds (nearest rank)."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+        return ordered[rank] * 1000
+
+
+async def closed_loop(
+    name: str, resources: Sequence[R], call: Call[R], *, seconds: float, warmup: float
+) -> Outcome:
+    """Each resource is one client sending its next request as soon as the previous is answered."""
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+    outcome = Outcome(name, len(resources), seconds)
+    counter = iter(range(10**12))
+
+    async def client(resource: R) -> None:
+        while True:
+            sent = time.perf_counter()
+            if sent >= stop_at:
+                return
+            accepted = await call(resource, next(counter))
+            done = time.perf_counter()
+            if measure_from <= sent:
+                if accepted:
+                    outcome.latencies.append(done - sent)
+                else:
+                    outcome.refused += 1
+
+    await asyncio.gather(*(client(r) for r in resources))
+    return outcome
+
+
+async def fixed_rate(
+    name: str, resources: Sequence[R], call: Call[R], *, rate: float, seconds: float, warmup: float
+) -> Outcome:
+    """Open loop: request i is due at ``i / rate``; its latency counts from when it was due, so a
+    slow server cannot hide its queue (no coordinated omission). ``resources`` bound the
+    requests in flight."""
+    free: asyncio.Queue[R] = asyncio.Queue()
+    for resource in resources:
+        free.put_nowait(resource)
+    outcome = Outcome(name, len(resources), seconds)
+    start = time.perf_counter()
+    total = int((warmup + seconds) * rate)
+    measured_from = int(warmup * rate)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(i: int, due: float) -> None:
+        resource = await free.get()
+        try:
+            accepted = await call(resource, i)
+        finally:
+            free.put_nowait(resource)
+        if i >= measured_from:
+            if accepted:
+                outcome.latencies.append(time.perf_counter() - due)
+            else:
+                outcome.refused += 1
+
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    return outcome
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def table(outcomes: Sequence[Outcome], *, baseline: dict[str, Outcome] | None = None) -> str:
+    """A plain-text table; with ``baseline`` (row name -> baseline outcome) also the ratios."""
+    head = f"{'run':<34} {'conc':>5} {'accepted':>9} {'refused':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    if baseline:
+        head += f" {'x baseline':>11}"
+    rows = [head, "-" * len(head)]
+    for o in outcomes:
+        row = (
+            f"{o.name:<34} {o.concurrency:>5} {o.accepted:>9} {o.refused:>7} {o.rate:>9.1f}"
+            f" {o.pct(50):>8.2f} {o.pct(99):>8.2f}"
+        )
+        if baseline:
+            base = baseline.get(o.name)
+            row += f" {o.rate / base.rate:>11.2f}" if base and base.rate else f" {'':>11}"
+        rows.append(row)
+    return "\n".join(rows)
+
+
+def machine_note() -> str:
+    load1, load5, _ = os.getloadavg()
+    return f"cpus={os.cpu_count()} loadavg(1m,5m)={load1:.2f},{load5:.2f} python={sys.version.split()[0]}"

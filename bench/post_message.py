@@ -1,0 +1,301 @@
+"""How many ``chat.postMessage`` a cell accepts per second, and how fast it answers.
+
+Usage::
+
+    .venv/bin/python bench/post_message.py                 # N = 16 and 64, then 200 msg/s
+    .venv/bin/python bench/post_message.py -c 16 --seconds 20 --rate 200
+
+Starts its own stack (embedded PostgreSQL with fsync on, Redis, a migrated
+database, the cell as a separate ``python -m cell.server`` process with rate
+limits off), seeds a workspace, users and channels through the cell's own
+``/v1`` and ``/api`` endpoints, and then, for each concurrency N:
+
+* **baseline**: N clients run the transaction of ``cell.actions.messages.post_message``
+  (for a top-level message: ``client_msg_id`` look-up, then one transaction with the
+  channel row lock, the next ``ts``, the message insert, its mentions and the outbox
+  event) directly with psycopg, calling the same store functions, so the same SQL,
+  on min(N, ``--pool-max``) connections: the same number of concurrent
+  transactions as the cell's own pool allows;
+* **cell**: N HTTP keep-alive clients post the same messages through ``/api/chat.postMessage``.
+
+Then both at a fixed rate (open loop, default 200 msg/s) for p50/p99 latency.
+Goals (issue 2): cell >= 0.5x baseline, and p99 < 50 ms at 200 msg/s. The
+figures are noisy on a small shared machine: run it more than once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+from psycopg.rows import dict_row
+
+from bench._support import (
+    PASSWORD,
+    HttpConnection,
+    Outcome,
+    Stack,
+    closed_loop,
+    fixed_rate,
+    machine_note,
+    running_stack,
+    table,
+)
+from cell.domain.channels import channel_type
+from cell.domain.mentions import parse_mentions
+from cell.domain.messages import to_slack
+from cell.store import channels, messages, outbox
+from cell.store.db import Conn
+
+
+@dataclass(frozen=True)
+class Poster:
+    user_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class World:
+    workspace_id: str
+    posters: list[Poster]
+    channels: list[str]
+
+    def post(self, seq: int) -> tuple[Poster, str, str, str]:
+        """The ``seq``-th message: who posts, where, what (every 10th mentions someone), client id."""
+        poster = self.posters[(seq // len(self.channels)) % len(self.posters)]
+        channel = self.channels[seq % len(self.channels)]
+        text = f"bench message {seq}: the quick brown fox jumps over the lazy dog"
+        if seq % 10 == 0:
+            text = f"<@{self.posters[(seq + 1) % len(self.posters)].user_id}> {text}"
+        return poster, channel, text, str(uuid.uuid4())
+
+
+def seed(stack: Stack, users: int, n_channels: int) -> World:
+    """A workspace, ``users`` people and ``n_channels`` public channels everyone is in."""
+    made = stack.admin("/v1/workspaces", {
+        "name": "bench", "owner": {"email": "owner@bench.example.com", "name": "owner", "password": PASSWORD},
+    })
+    workspace_id, owner = made["workspace"]["id"], Poster(made["owner"]["id"], made["token"])
+    posters = [owner]
+    for i in range(1, users):
+        person = stack.admin(f"/v1/workspaces/{workspace_id}/users",
+                             {"email": f"user{i}@bench.example.com", "name": f"user{i}", "password": PASSWORD})
+        posters.append(Poster(person["user"]["id"], person["token"]))
+    channel_ids = []
+    for i in range(n_channels):
+        channel = stack.api(owner.token, "conversations.create", name=f"bench-{i}")["channel"]["id"]
+        others = [p.user_id for p in posters[1:]]
+        if others:
+            stack.api(owner.token, "conversations.invite", channel=channel, users=",".join(others))
+        channel_ids.append(channel)
+    return World(workspace_id, posters, channel_ids)
+
+
+# --- the two ways of posting -----------------------------------------------------------------
+
+
+async def post_direct(conn: Conn, world: World, seq: int) -> bool:
+    """The baseline: post_message's statements for a top-level message, on one raw connection."""
+    poster, channel_id, text, client_msg_id = world.post(seq)
+    ws = world.workspace_id
+    if await messages.by_client_msg_id(conn, ws, client_msg_id) is not None:
+        return False
+    async with conn.transaction():
+        channel = await channels.get_channel_for(conn, ws, channel_id, poster.user_id, lock="update")
+        if channel is None or not channel["is_member"] or channel["is_archived"]:
+            return False
+        ts = await channels.lock_next_ts(conn, ws, channel_id, time.time_ns() // 1000)
+        row = await messages.insert(conn, {
+            "workspace_id": ws, "channel_id": channel_id, "ts": ts, "user_id": poster.user_id,
+            "bot_id": None, "subtype": None, "text": text, "blocks": None, "attachments": None,
+            "thread_ts": None, "reply_broadcast": False, "client_msg_id": client_msg_id,
+        })
+        if row is None:
+            return False
+        await messages.set_mentions(conn, ws, channel_id, ts, parse_mentions(text, None).targets)
+        message = to_slack(row)
+        await outbox.append(conn, ws, channel_id, "message", {
+            "type": "message", "channel": channel_id, "channel_type": channel_type(channel["kind"]),
+            **message, "event_ts": message["ts"],
+        })
+    return True
+
+
+async def post_pooled(connections: Connections, world: World, seq: int) -> bool:
+    return await connections.post(world, seq)
+
+
+async def post_http(conn: HttpConnection, world: World, seq: int) -> bool:
+    poster, channel_id, text, client_msg_id = world.post(seq)
+    status, body = await conn.post_json(
+        "/api/chat.postMessage", poster.token,
+        {"channel": channel_id, "text": text, "client_msg_id": client_msg_id},
+    )
+    return status == 200 and body.get("ok") is True
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+class Connections:
+    """Raw psycopg connections shared by the baseline's clients, as the cell's pool shares its own:
+    the baseline gets the same number of concurrent transactions as the cell (``--pool-max``)."""
+
+    def __init__(self, conns: list[Conn]) -> None:
+        self.conns = conns
+        self.free: asyncio.Queue[Conn] = asyncio.Queue()
+        for conn in conns:
+            self.free.put_nowait(conn)
+
+    @classmethod
+    async def open(cls, dsn: str, n: int) -> Connections:
+        return cls([await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
+                    for _ in range(n)])
+
+    async def post(self, world: World, seq: int) -> bool:
+        conn = await self.free.get()
+        try:
+            return await post_direct(conn, world, seq)
+        finally:
+            self.free.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self.conns:
+            await conn.close()
+
+
+async def _http_connections(port: int, n: int) -> list[HttpConnection]:
+    conns = [HttpConnection(port) for _ in range(n)]
+    for conn in conns:
+        await conn.open()
+    return conns
+
+
+async def _close(conns: Sequence[HttpConnection]) -> None:
+    for conn in conns:
+        await conn.close()
+
+
+def rows_written(dsn: str) -> tuple[int, int, int]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM outbox),"
+            " (SELECT count(*) FROM mentions)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+class Ledger:
+    """Rows each run wrote per message: the baseline and the cell must write the same."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.per_run: dict[str, tuple[float, float]] = {}
+        self._last = rows_written(dsn)
+
+    def record(self, name: str) -> None:
+        now = rows_written(self.dsn)
+        msgs, events, mentions = (a - b for a, b in zip(now, self._last, strict=True))
+        self._last = now
+        if msgs:
+            self.per_run[name] = (events / msgs, mentions / msgs)
+
+
+async def run(args: argparse.Namespace) -> int:
+    with running_stack(args.data_dir, pool_max=args.pool_max) as stack:
+        print(f"seeding: {args.users} users, {args.channels} channels ...", flush=True)
+        world = seed(stack, args.users, args.channels)
+        ledger = Ledger(stack.dsn)
+        outcomes: list[Outcome] = []
+        ratios: list[tuple[int, float]] = []
+        seq_base = 0
+
+        def shifted(call: Any) -> Any:
+            base = seq_base
+
+            async def shifted_call(conn: Any, seq: int) -> bool:
+                ok: bool = await call(conn, world, base + seq)
+                return ok
+
+            return shifted_call
+
+        for n in args.concurrency:
+            raw = await Connections.open(stack.dsn, min(n, args.pool_max))
+            base = await closed_loop(f"baseline psycopg, N={n}", [raw] * n, shifted(post_pooled),
+                                     seconds=args.seconds, warmup=args.warmup)
+            await raw.close()
+            ledger.record(base.name)
+            seq_base += 10**9
+            http = await _http_connections(stack.port, n)
+            cell = await closed_loop(f"cell HTTP, N={n}", http, shifted(post_http),
+                                     seconds=args.seconds, warmup=args.warmup)
+            await _close(http)
+            ledger.record(cell.name)
+            seq_base += 10**9
+            outcomes += [base, cell]
+            ratios.append((n, cell.rate / base.rate if base.rate else float("nan")))
+            print(table([base, cell]), "\n", flush=True)
+
+        rate_runs: list[Outcome] = []
+        if args.rate:
+            slots = max(args.concurrency)
+            raw = await Connections.open(stack.dsn, min(slots, args.pool_max))
+            rate_runs.append(await fixed_rate(f"baseline psycopg @ {args.rate:g}/s", [raw] * slots,
+                                              shifted(post_pooled), rate=args.rate, seconds=args.seconds,
+                                              warmup=args.warmup))
+            await raw.close()
+            ledger.record(rate_runs[-1].name)
+            seq_base += 10**9
+            http = await _http_connections(stack.port, slots)
+            rate_runs.append(await fixed_rate(f"cell HTTP @ {args.rate:g}/s", http, shifted(post_http),
+                                              rate=args.rate, seconds=args.seconds, warmup=args.warmup))
+            await _close(http)
+            ledger.record(rate_runs[-1].name)
+
+    print("=" * 100)
+    print(f"chat.postMessage: {args.users} users, {args.channels} channels, cell pool_max={args.pool_max},"
+          f" {args.seconds:g}s per run after {args.warmup:g}s warm-up; {machine_note()}")
+    print(table(outcomes + rate_runs))
+    print()
+    for n, ratio in ratios:
+        verdict = "meets" if ratio >= 0.5 else "MISSES"
+        print(f"N={n:<4} cell / baseline throughput = {ratio:.2f}  ({verdict} the >= 0.5x goal)")
+    for o in rate_runs:
+        if o.name.startswith("cell"):
+            verdict = "meets" if o.pct(99) < 50 else "MISSES"
+            achieved = o.accepted / o.seconds
+            print(f"cell @ {args.rate:g}/s: p50 {o.pct(50):.2f} ms, p99 {o.pct(99):.2f} ms, achieved {achieved:.1f}/s"
+                  f"  ({verdict} the p99 < 50 ms goal)")
+    print("rows written per message (outbox events, mentions): "
+          + "; ".join(f"{name}: {e:.2f}, {m:.2f}" for name, (e, m) in ledger.per_run.items()))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[16, 64],
+                        help="numbers of concurrent clients (default: 16 64)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run (default 2)")
+    parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate run in msg/s; 0 skips it (default 200)")
+    parser.add_argument("--users", type=int, default=16, help="people posting (default 16)")
+    parser.add_argument("--channels", type=int, default=8, help="channels posted to (default 8)")
+    parser.add_argument("--pool-max", type=int, default=20, help="the cell's database pool size (default 20)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep the servers' data here (default: temp)")
+    args = parser.parse_args()
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
