@@ -1,4 +1,14 @@
-"""Posting and reading messages."""
+"""Posting, editing, deleting and reading messages and threads.
+
+Every write takes its locks in one order, so that writers never deadlock:
+
+1. the channel row (``FOR UPDATE`` when a ts is assigned, ``FOR SHARE`` otherwise:
+   the archived flag cannot change under a write);
+2. the thread root's message row;
+3. the message's own row.
+
+A reply's ``thread_ts`` never changes, so finding a reply's root needs no lock.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +18,15 @@ from typing import Any
 from cell.actions.access import channel_type, visible_channel, writable_channel
 from cell.actions.auth import Actor
 from cell.domain.mentions import parse_mentions
-from cell.domain.messages import group_reactions, to_slack
+from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
 from cell.domain.ts import format_ts
 from cell.errors import CellError
 from cell.store import channels, messages, outbox
-from cell.store.db import Database
+from cell.store.db import Conn, Database
 
 MAX_TS = 2**62
+
+Row = dict[str, Any]
 
 
 class _Duplicate(Exception):
@@ -23,6 +35,68 @@ class _Duplicate(Exception):
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _check_content(text: str, blocks: list[Any] | None, attachments: list[Any] | None, max_chars: int) -> None:
+    if not text and not blocks and not attachments:
+        raise CellError("no_text")
+    if len(text) > max_chars:
+        raise CellError("msg_too_long")
+
+
+def _message_event(channel: Row, subtype: str | None, /, **fields: Any) -> dict[str, Any]:
+    """A Slack RTM ``message`` event (``message_changed``, ``message_deleted``, ...) for ``channel``."""
+    now = event_ts()
+    event: dict[str, Any] = {"type": "message"}
+    if subtype is not None:
+        event.update({"subtype": subtype, "hidden": True, "ts": now})
+    event.update({"channel": channel["channel_id"], "channel_type": channel_type(channel["kind"]),
+                  "event_ts": now, **fields})
+    return event
+
+
+async def with_reactions(conn: Conn, row: Row, *, full: bool = False) -> dict[str, Any]:
+    """The Slack shape of one message with its reactions (every reacting user if ``full``)."""
+    rows = await messages.reactions_for(conn, row["workspace_id"], row["channel_id"], [row["ts"]])
+    grouped = group_reactions(rows, max_users=None) if full else group_reactions(rows)
+    return to_slack(row, grouped.get(row["ts"]))
+
+
+async def _lock_root(conn: Conn, actor: Actor, channel_id: str, target: Row) -> Row | None:
+    """The (locked, fresh) root of the thread ``target`` belongs to; None if it is gone."""
+    return await messages.get(conn, actor.workspace_id, channel_id, root_ts(target), lock="update")
+
+
+async def attachable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> tuple[Row, Row]:
+    """``(channel, message)`` for attaching a reaction or a pin: the actor may write to the
+    channel, and the message (``message_not_found``) stays until the transaction ends."""
+    channel = await writable_channel(conn, actor, channel_id, lock="share")
+    row = await messages.get(conn, actor.workspace_id, channel_id, ts, lock="key_share")
+    if row is None:
+        raise CellError("message_not_found")
+    return channel, row
+
+
+async def readable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> Row:
+    """A message of a channel the actor may see (``channel_not_found``, ``message_not_found``)."""
+    await visible_channel(conn, actor, channel_id)
+    row = await messages.get(conn, actor.workspace_id, channel_id, ts)
+    if row is None:
+        raise CellError("message_not_found")
+    return row
+
+
+def event_ts() -> str:
+    """A fresh ``event_ts`` for a real-time event."""
+    return format_ts(_now_us())
+
+
+def _retried(found: Row, actor: Actor, channel_id: str) -> tuple[str, dict[str, Any]]:
+    # The id is unique per workspace; only the same person's retry into the same channel may
+    # see the message, anything else must neither read it nor post a second copy.
+    if found["user_id"] != actor.user_id or found["channel_id"] != channel_id:
+        raise CellError("invalid_arguments", detail="client_msg_id is already used by another message")
+    return found["channel_id"], to_slack(found)
 
 
 async def post_message(
@@ -38,62 +112,149 @@ async def post_message(
     blocks: list[Any] | None = None,
     attachments: list[Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Commit a message (and its outbox event) and return ``(channel_id, slack message)``.
+    """Commit a message (its mentions and outbox events) and return ``(channel_id, slack message)``.
 
-    Durable before it returns. The same ``client_msg_id`` always yields the
-    first message, however many retries race.
+    Durable before it returns. The same ``client_msg_id`` always yields the first message,
+    however many retries race (the unique index decides). ``thread_ts`` may name the root or
+    any reply of a thread: the reply joins the root's thread (``thread_not_found`` if there is
+    no such message). ``reply_broadcast`` also shows the reply in channel history.
     """
-    if not text and not blocks and not attachments:
-        raise CellError("no_text")
-    if len(text) > max_chars:
-        raise CellError("msg_too_long")
+    _check_content(text, blocks, attachments, max_chars)
     if client_msg_id is not None:
         async with db.read() as conn:
             found = await messages.by_client_msg_id(conn, actor.workspace_id, client_msg_id)
         if found is not None:
-            return found["channel_id"], to_slack(found)
+            return _retried(found, actor, channel_id)
     try:
         async with db.transaction() as conn:
-            channel = await writable_channel(conn, actor, channel_id)
-            root: dict[str, Any] | None = None
+            channel = await writable_channel(conn, actor, channel_id, lock="update")
+            ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
+            root: Row | None = None
             if thread_ts is not None:
-                root = await messages.get(conn, actor.workspace_id, channel_id, thread_ts, lock=True)
-                if root is not None and root["thread_ts"] not in (None, root["ts"]):
-                    root = await messages.get(conn, actor.workspace_id, channel_id, root["thread_ts"], lock=True)
+                target = await messages.get(conn, actor.workspace_id, channel_id, thread_ts)
+                root = await _lock_root(conn, actor, channel_id, target) if target else None
                 if root is None:
                     raise CellError("thread_not_found")
-            ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
             row = await messages.insert(conn, {
                 "workspace_id": actor.workspace_id, "channel_id": channel_id, "ts": ts,
-                "user_id": actor.user_id, "bot_id": actor.bot_id,
-                "subtype": None,
+                "user_id": actor.user_id, "bot_id": actor.bot_id, "subtype": None,
                 "text": text, "blocks": blocks, "attachments": attachments,
                 "thread_ts": root["ts"] if root else None,
-                "reply_broadcast": bool(root) and reply_broadcast,
+                "reply_broadcast": root is not None and reply_broadcast,
                 "client_msg_id": client_msg_id,
             })
             if row is None:
                 raise _Duplicate
-            if root is not None:
-                parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
-                await outbox.append(conn, actor.workspace_id, channel_id, "message_replied", {
-                    "type": "message", "subtype": "message_replied", "channel": channel_id,
-                    "hidden": True, "message": to_slack(parent), "ts": format_ts(ts),
-                })
-            mentioned = parse_mentions(text)
             await messages.insert_mentions(
-                conn, actor.workspace_id, channel_id, ts, [*mentioned.users, *mentioned.broadcasts]
+                conn, actor.workspace_id, channel_id, ts, parse_mentions(text, blocks).targets
             )
             message = to_slack(row)
-            await outbox.append(conn, actor.workspace_id, channel_id, "message", {
-                **message, "channel": channel_id, "channel_type": channel_type(channel["kind"]),
-            })
+            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+                channel, None, **message, event_ts=message["ts"]
+            ))
+            if root is not None:
+                parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
+                await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+                    channel, "message_replied", message=await with_reactions(conn, parent)
+                ))
     except _Duplicate:
         async with db.read() as conn:
             found = await messages.by_client_msg_id(conn, actor.workspace_id, client_msg_id or "")
         assert found is not None
-        return found["channel_id"], to_slack(found)
+        return _retried(found, actor, channel_id)
     return channel_id, message
+
+
+async def update_message(
+    db: Database,
+    actor: Actor,
+    channel_id: str,
+    ts: int | None,
+    *,
+    text: str | None,
+    blocks: list[Any] | None,
+    attachments: list[Any] | None,
+    max_chars: int,
+) -> tuple[str, dict[str, Any]]:
+    """Edit the caller's own message; returns ``(channel_id, slack message)``.
+
+    Only the author may edit (a bot only its own messages; bookkeeping messages such as
+    ``channel_join`` not at all). ``None`` keeps a field as it was; an empty list of blocks or
+    attachments removes them. Stamps ``edited``, re-reads the mentions, and emits
+    ``message_changed`` with the new ``message`` and the ``previous_message``.
+    """
+    if text is None and blocks is None and attachments is None:
+        raise CellError("no_text")
+    if text is not None and len(text) > max_chars:
+        raise CellError("msg_too_long")
+    async with db.transaction() as conn:
+        channel = await writable_channel(conn, actor, channel_id, lock="share")
+        old = await messages.get(conn, actor.workspace_id, channel_id, ts, lock="update") if ts is not None else None
+        if old is None:
+            raise CellError("message_not_found")
+        if old["user_id"] != actor.user_id or old["subtype"] is not None:
+            raise CellError("cant_update_message")
+        new_text = old["text"] if text is None else text
+        new_blocks = old["blocks"] if blocks is None else (blocks or None)
+        new_attachments = old["attachments"] if attachments is None else (attachments or None)
+        _check_content(new_text, new_blocks, new_attachments, max_chars)
+        previous = await with_reactions(conn, old)
+        row = await messages.update_content(
+            conn, actor.workspace_id, channel_id, old["ts"], text=new_text, blocks=new_blocks,
+            attachments=new_attachments, edited_ts=_now_us(), edited_by=actor.user_id,
+        )
+        await messages.set_mentions(
+            conn, actor.workspace_id, channel_id, row["ts"], parse_mentions(new_text, new_blocks).targets
+        )
+        message = await with_reactions(conn, row)
+        await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+            channel, "message_changed", message=message, previous_message=previous
+        ))
+    return channel_id, message
+
+
+async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | None) -> None:
+    """Delete a message for good: the author or a workspace admin may.
+
+    Its reactions, pins and mentions go with it. Deleting a reply recounts its root's
+    ``reply_count``, ``reply_users`` and ``latest_reply`` (and emits ``message_changed`` for
+    the root). **Deleting a thread's root deletes the whole thread**, replies by other people
+    included, and emits one ``message_deleted`` per deleted message, replies first.
+    """
+    async with db.transaction() as conn:
+        channel = await writable_channel(conn, actor, channel_id, lock="share")
+        target = await messages.get(conn, actor.workspace_id, channel_id, ts) if ts is not None else None
+        if target is None:
+            raise CellError("message_not_found")
+        if target["user_id"] != actor.user_id and not actor.is_admin:
+            raise CellError("cant_delete_message")
+        root = await _lock_root(conn, actor, channel_id, target)
+        if root is None:
+            raise CellError("message_not_found")  # the whole thread went meanwhile
+        if is_reply(target):
+            target = await messages.get(conn, actor.workspace_id, channel_id, target["ts"], lock="update")
+            if target is None:
+                raise CellError("message_not_found")
+            gone = [await with_reactions(conn, target)]
+            await messages.delete(conn, actor.workspace_id, channel_id, target["ts"])
+            previous_root = await with_reactions(conn, root)
+            root = await messages.recount_replies(conn, actor.workspace_id, channel_id, root["ts"])
+            changed_root: tuple[dict[str, Any], dict[str, Any]] | None = (
+                await with_reactions(conn, root), previous_root
+            )
+        else:
+            gone = [to_slack(r) for r in await messages.delete_replies(conn, actor.workspace_id, channel_id, root["ts"])]
+            gone.append(await with_reactions(conn, root))
+            await messages.delete(conn, actor.workspace_id, channel_id, root["ts"])
+            changed_root = None
+        for message in gone:
+            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+                channel, "message_deleted", deleted_ts=message["ts"], previous_message=message
+            ))
+        if changed_root is not None:
+            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+                channel, "message_changed", message=changed_root[0], previous_message=changed_root[1]
+            ))
 
 
 async def history(
@@ -119,3 +280,43 @@ async def history(
         )
     page = [to_slack(row, reactions.get(row["ts"])) for row in rows]
     return page, has_more, (rows[-1]["ts"] if has_more else None)
+
+
+async def replies(
+    db: Database,
+    actor: Actor,
+    channel_id: str,
+    ts: int | None,
+    *,
+    after_ts: int | None,
+    oldest: int,
+    latest: int | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], bool, int | None]:
+    """A thread: its root first (on the first page only), then replies oldest first.
+
+    ``ts`` may name the root or any reply; a message without replies is a thread of one.
+    Replies are those with ``oldest < ts < latest`` (bounds already adjusted for
+    ``inclusive``) and, on later pages, after ``after_ts`` (the cursor). Returns the page,
+    ``has_more`` and the cursor ts for the next page.
+    """
+    async with db.read() as conn:
+        await visible_channel(conn, actor, channel_id)
+        target = await messages.get(conn, actor.workspace_id, channel_id, ts) if ts is not None else None
+        root = target
+        if target is not None and is_reply(target):
+            root = await messages.get(conn, actor.workspace_id, channel_id, root_ts(target))
+        if root is None:
+            raise CellError("thread_not_found")
+        page: list[Row] = [] if after_ts is not None else [root]
+        room = limit - len(page)
+        fetched = await messages.replies(
+            conn, actor.workspace_id, channel_id, root["ts"],
+            after=max(oldest, after_ts or 0), before=MAX_TS if latest is None else latest, limit=room + 1,
+        )
+        has_more = len(fetched) > room
+        page += fetched[:room]
+        reactions = group_reactions(
+            await messages.reactions_for(conn, actor.workspace_id, channel_id, [r["ts"] for r in page])
+        )
+    return [to_slack(r, reactions.get(r["ts"])) for r in page], has_more, (page[-1]["ts"] if has_more else None)

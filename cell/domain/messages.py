@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cell.domain.ts import format_ts
+
+# Reaction users listed per emoji unless the caller asks for the ``full`` list
+# (Slack truncates long lists the same way; ``count`` is always the true count).
+REACTION_USERS_SHOWN = 50
+
+# Slack emoji names: lowercase letters, digits, ``_ - + '`` (``+1``, ``-1``,
+# ``man-woman-boy``), optionally with a skin tone (``wave::skin-tone-3``).
+_EMOJI = re.compile(r"^[a-z0-9_+'\-]{1,100}(?:::skin-tone-[2-6])?$")
+
+
+def reaction_name(name: str) -> str | None:
+    """The stored form of an emoji name (surrounding colons dropped), or None if it is not one."""
+    if len(name) > 2 and name.startswith(":") and name.endswith(":"):
+        name = name[1:-1]
+    return name if _EMOJI.match(name) else None
 
 
 def to_slack(row: dict[str, Any], reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -34,8 +50,11 @@ def to_slack(row: dict[str, Any], reactions: list[dict[str, Any]] | None = None)
             message["reply_users_count"] = len(row["reply_users"])
             if row.get("latest_reply") is not None:
                 message["latest_reply"] = format_ts(row["latest_reply"])
-        elif row.get("reply_broadcast"):
-            message["subtype"] = "thread_broadcast"
+        else:
+            if row.get("parent_user_id"):
+                message["parent_user_id"] = row["parent_user_id"]
+            if row.get("reply_broadcast"):
+                message["subtype"] = "thread_broadcast"
     if row.get("edited_ts") is not None:
         message["edited"] = {"user": row["edited_by"], "ts": format_ts(row["edited_ts"])}
     if reactions:
@@ -43,12 +62,30 @@ def to_slack(row: dict[str, Any], reactions: list[dict[str, Any]] | None = None)
     return message
 
 
-def group_reactions(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Reaction rows ``(ts, name, user_id)`` in first-reacted order -> ``{ts: [{name, users, count}]}``."""
+def is_reply(row: dict[str, Any]) -> bool:
+    """True for a thread reply (not for a thread's root, whose ``thread_ts`` is its own ts)."""
+    return row.get("thread_ts") is not None and row["thread_ts"] != row["ts"]
+
+
+def root_ts(row: dict[str, Any]) -> int:
+    """The ts of the thread the message belongs to (its own ts when it is not a reply)."""
+    return int(row["thread_ts"]) if is_reply(row) else int(row["ts"])
+
+
+def group_reactions(
+    rows: list[dict[str, Any]], *, max_users: int | None = REACTION_USERS_SHOWN
+) -> dict[int, list[dict[str, Any]]]:
+    """Reaction rows ``(ts, name, user_id)`` in first-reacted order -> ``{ts: [{name, users, count}]}``.
+
+    ``users`` lists at most ``max_users`` people (None: everyone); ``count`` is always exact.
+    """
     grouped: dict[int, dict[str, list[str]]] = {}
     for row in rows:
         grouped.setdefault(row["ts"], {}).setdefault(row["name"], []).append(row["user_id"])
     return {
-        ts: [{"name": name, "users": users, "count": len(users)} for name, users in names.items()]
+        ts: [
+            {"name": name, "users": users if max_users is None else users[:max_users], "count": len(users)}
+            for name, users in names.items()
+        ]
         for ts, names in grouped.items()
     }
