@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,14 +12,17 @@ from tests.support.cells import RunningCell, running_cell
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra_mod.Infra]:
-    base: Path = tmp_path_factory.mktemp("infra")
+def infra() -> Iterator[infra_mod.Infra]:
+    # Not tmp_path_factory: pytest prunes all but its three newest base folders, which
+    # would delete the data of a server still running in another concurrent pytest run.
+    base = Path(tempfile.mkdtemp(prefix="cellchat-infra-"))
     servers = infra_mod.start(base)
     try:
         yield servers
     finally:
         servers.postgres.stop()
         servers.redis.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,15 +12,16 @@ from cell.store import databases, migrate
 
 
 @pytest.fixture(scope="session")
-def target_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def target_server() -> Iterator[EmbeddedPostgres]:
     """A second real Postgres server: the cell a workspace moves to."""
-    base: Path = tmp_path_factory.mktemp("target")
+    base = Path(tempfile.mkdtemp(prefix="cellchat-target-"))
     server = EmbeddedPostgres(base / "pg", durable=False)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
