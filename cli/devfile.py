@@ -65,6 +65,10 @@ def write(folder: Path, dev: DevFile) -> Path:
     return target
 
 
+def read_here() -> DevFile | None:
+    return read(Path.cwd())
+
+
 def read(folder: Path) -> DevFile | None:
     """The running deployment described in ``folder``, if any."""
     try:

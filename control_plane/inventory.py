@@ -19,6 +19,7 @@ sends a file, so a bad file is refused before anything changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
@@ -49,6 +50,8 @@ class EndpointsSpec(_Strict):
 
     api: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     gateway: str = Field(pattern=r"^wss?://[^\s/]+(/[^\s]*)?$")
+    database: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
+    """The cell database's DSN, for moving workspaces by logical replication (optional)."""
 
 
 class CellSpec(_Strict):
@@ -136,6 +139,11 @@ class _Builder:
 
 def parse(text: str, source: str = "cells.yaml") -> Inventory:
     """The inventory in ``text``, or ``InventoryError`` naming the first bad key and its line."""
+    return parse_located(text, source)[0]
+
+
+def parse_located(text: str, source: str = "cells.yaml") -> tuple[Inventory, Callable[[Path_], int | None]]:
+    """Like ``parse``, also returning the line of any key path (``("cells", 1, "region")``)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -167,7 +175,7 @@ def parse(text: str, source: str = "cells.yaml") -> Inventory:
             raise InventoryError(source, builder.line_of(("cells", i, "name")), f"cells[{i}].name",
                                  f"cell {cell.name!r} is declared twice")
         seen.add(cell.name)
-    return inventory
+    return inventory, builder.line_of
 
 
 def to_yaml(inventory: Inventory) -> str:

@@ -1,7 +1,35 @@
-"""``/v1/control``: what the control plane asks of a cell (pins, freeze, hand-over)."""
+"""``/v1/control``: what the control plane asks of a cell (pins, freeze, hand-over). Admin token only."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-routes: list[BaseRoute] = []
+from cell.actions import control
+from cell.api.admin import _Body, _body, _require_admin, _services
+from cell.api.responses import ok
+
+
+class RegionPin(_Body):
+    region_pin: str | None = Field(default=None, min_length=1, max_length=20)
+
+
+async def set_region_pin(request: Request) -> Response:
+    """
+    summary: Set or clear a workspace's regional pin (admin token); refused with region_mismatch outside this cell's region.
+    responses:
+      200: {description: "the workspace's pin"}
+    """
+    _require_admin(request)
+    body: RegionPin = await _body(request, RegionPin)
+    services = _services(request)
+    row = await control.set_region_pin(services.db, services.settings, request.path_params["workspace_id"],
+                                       body.region_pin)
+    return ok({"workspace": {"id": row["workspace_id"], "region_pin": row["region_pin"], "status": row["status"]}})
+
+
+routes: list[BaseRoute] = [
+    Route("/v1/control/workspaces/{workspace_id}/region-pin", set_region_pin, methods=["PUT"]),
+]

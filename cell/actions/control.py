@@ -1,0 +1,23 @@
+"""Requests from the control plane: regional pins (the cell's own defence in depth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cell.errors import CellError
+from cell.settings import CellSettings
+from cell.store import control
+from cell.store.db import Database
+
+
+async def set_region_pin(
+    db: Database, settings: CellSettings, workspace_id: str, region_pin: str | None
+) -> dict[str, Any]:
+    """Record the workspace's pin; a cell never accepts a pin to a region other than its own."""
+    if region_pin is not None and region_pin != settings.region:
+        raise CellError("region_mismatch", detail=f"workspace pinned to {region_pin}, cell is in {settings.region}")
+    async with db.transaction() as conn:
+        row = await control.set_region_pin(conn, workspace_id, region_pin)
+    if row is None:
+        raise CellError("team_not_found")
+    return row

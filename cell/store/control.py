@@ -1,0 +1,17 @@
+"""What the control plane changes on a cell's own records (regional pins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cell.store.db import Conn
+
+
+async def set_region_pin(conn: Conn, workspace_id: str, region_pin: str | None) -> dict[str, Any] | None:
+    """The updated workspace row, or None when the cell does not host ``workspace_id``."""
+    cur = await conn.execute(
+        "UPDATE workspaces SET region_pin = %(pin)s WHERE workspace_id = %(id)s"
+        " RETURNING workspace_id, region_pin, status",
+        {"id": workspace_id, "pin": region_pin},
+    )
+    return await cur.fetchone()

@@ -1,0 +1,105 @@
+"""Finding the control plane and talking to it; HTTP outcomes become ``cellctl`` exit codes.
+
+Where: ``--control-plane URL``, else ``$CELLCHAT_CONTROL_PLANE_URL``, else the
+``cellctl dev up`` running in this folder (``.cellchat/dev.json``).
+As whom: ``--token``, else ``$CELLCHAT_CONTROL_PLANE_TOKEN``, else that
+deployment's operator token (``.cellchat/secrets.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli import devfile
+from cli.exits import Exit
+
+URL_ENV, TOKEN_ENV = "CELLCHAT_CONTROL_PLANE_URL", "CELLCHAT_CONTROL_PLANE_TOKEN"
+
+_EXITS = {400: Exit.BAD_INPUT, 401: Exit.DENIED, 403: Exit.DENIED, 404: Exit.NOT_FOUND, 409: Exit.REFUSED}
+
+
+class CliError(Exception):
+    """Ends the command with ``code``; ``str()`` is the message for the user."""
+
+    def __init__(self, code: Exit, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.body = body or {}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    token: str | None
+    source: str  # where the URL came from (for messages)
+
+
+def dev_operator_token(folder: Path) -> str | None:
+    try:
+        keys = json.loads((folder / devfile.STATE_DIR / "secrets.json").read_text())
+    except (OSError, ValueError):
+        return None
+    token = keys.get("operator")
+    return token if isinstance(token, str) else None
+
+
+def discover(url: str | None, token: str | None, folder: Path | None = None) -> Target:
+    folder = folder or Path.cwd()
+    source = "--control-plane"
+    if not url and os.environ.get(URL_ENV):
+        url, source = os.environ[URL_ENV], f"${URL_ENV}"
+    dev = devfile.read(folder) if not url else None
+    if not url and dev is not None and dev.control_plane:
+        url, source = dev.control_plane, str(devfile.path_in(folder))
+    if not url:
+        raise CliError(Exit.USAGE, "where is the control plane? Pass --control-plane URL, set "
+                       f"${URL_ENV}, or run inside a folder where `cellctl dev up` runs")
+    token = token or os.environ.get(TOKEN_ENV) or dev_operator_token(folder)
+    return Target(url.rstrip("/"), token, source)
+
+
+class ControlPlane:
+    def __init__(self, target: Target, timeout: float = 30.0) -> None:
+        self.target = target
+        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        self.http = httpx.Client(base_url=target.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+             params: dict[str, Any] | None = None, timeout: float | None = None) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, path, json=json, params=params,
+                                         timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as exc:
+            raise CliError(Exit.UNREACHABLE, f"the control plane at {self.target.url} (from {self.target.source})"
+                           f" does not answer: {exc.__class__.__name__}") from exc
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise CliError(Exit.FAILED, f"{method} {path}: HTTP {response.status_code}, not JSON") from exc
+        if not body.get("ok"):
+            code = _EXITS.get(response.status_code, Exit.FAILED)
+            raise CliError(code, f"{body.get('error')}: {body.get('message', '')}", body)
+        return body
+
+    def stream_lines(self, path: str) -> Any:
+        """Yield the lines of a streamed (NDJSON) answer."""
+        try:
+            with self.http.stream("GET", path, timeout=httpx.Timeout(30.0, read=300.0)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    body = response.json()
+                    raise CliError(_EXITS.get(response.status_code, Exit.FAILED),
+                                   f"{body.get('error')}: {body.get('message', '')}", body)
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise CliError(Exit.UNREACHABLE, f"the control plane at {self.target.url} stopped answering: "
+                           f"{exc.__class__.__name__}") from exc

@@ -1,0 +1,1 @@
+"""``cellctl`` command groups that talk to the control plane."""

@@ -1,0 +1,85 @@
+"""The control plane's HTTP application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from control_plane import bootstrap
+from control_plane.actions import provisioning
+from control_plane.api import audit, cells, routes, workspaces
+from control_plane.api.common import authenticate, error, ok, services_of
+from control_plane.errors import ControlPlaneError
+from control_plane.settings import ControlPlaneSettings
+
+log = logging.getLogger(__name__)
+
+
+async def _error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlPlaneError)
+    return error(exc)
+
+
+async def health(request: Request) -> Response:
+    """
+    summary: Live and ready (the catalog answers). No token needed.
+    responses:
+      200: {description: "ready"}
+    """
+    async with services_of(request).db.read() as conn:
+        await conn.execute("SELECT 1")
+    return ok({"service": "control-plane"})
+
+
+async def whoami(request: Request) -> Response:
+    """
+    summary: The caller's name and roles.
+    responses:
+      200: {description: "name and roles"}
+    """
+    actor = authenticate(request)
+    return ok({"name": actor.name, "roles": list(actor.roles)})
+
+
+_schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Cellchat control plane", "version": "1"}})
+
+
+async def openapi(request: Request) -> Response:
+    schema = _schemas.get_schema(routes=request.app.routes)
+    return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
+
+
+def create_app(settings: ControlPlaneSettings) -> Starlette:
+    services = bootstrap.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.open()
+        try:
+            resumed = await provisioning.resume_unfinished(services)
+            if resumed:
+                log.info("resuming provisioning of %s", ", ".join(resumed))
+            yield
+        finally:
+            await services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/health", health, methods=["GET"]),
+            Route("/v1/whoami", whoami, methods=["GET"]),
+            *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes,
+            Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        ],
+        lifespan=lifespan,
+        exception_handlers={ControlPlaneError: _error},
+    )
+    app.state.services = services
+    return app

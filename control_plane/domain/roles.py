@@ -1,0 +1,27 @@
+"""Who may do what. Tokens carry roles; each operation needs one of a set of roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ = frozenset({"viewer", "sre", "compliance"})
+OPERATE = frozenset({"sre"})          # cells apply/provision/drain, workspaces create
+PIN = frozenset({"compliance"})        # regional pins
+AUDIT = frozenset({"compliance", "sre"})  # audit list/export/verify
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    name: str
+    roles: tuple[str, ...]
+
+    def role_for(self, allowed: frozenset[str]) -> str | None:
+        """The first of the actor's roles that ``allowed`` accepts, else None."""
+        return next((role for role in self.roles if role in allowed), None)
+
+    @property
+    def role_text(self) -> str:
+        return ",".join(self.roles)
+
+
+SYSTEM = Actor("control-plane", ("system",))

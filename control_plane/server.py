@@ -1,0 +1,30 @@
+"""``python -m control_plane.server``: migrate the catalog, then serve the control plane (``CELLCHAT_CP_*``)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from control_plane.api.app import create_app
+from control_plane.settings import ControlPlaneSettings
+from control_plane.store import migrate
+
+
+def uvicorn_config(settings: ControlPlaneSettings, *, port: int | None = None) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings), host=settings.api.host, port=settings.api.port if port is None else port,
+        log_level="warning", access_log=False, lifespan="on",
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ControlPlaneSettings()
+    if settings.database.migrate_on_start:
+        migrate.apply_all(settings.database.dsn)
+    uvicorn.Server(uvicorn_config(settings)).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Typed settings for the control plane, read once from the environment (``CELLCHAT_CP_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["sre", "compliance", "viewer"]
+
+
+class DatabaseSettings(BaseModel):
+    dsn: str = "postgresql://postgres@127.0.0.1:5432/catalog"
+    pool_min: int = 1
+    pool_max: int = 10
+    migrate_on_start: bool = True
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8099
+    max_body_bytes: int = 1_048_576
+
+
+class AdminToken(BaseModel):
+    """Who may call the control plane, as whom (``name`` goes into the audit log), and with which roles."""
+
+    name: str = Field(min_length=1)
+    roles: list[Role] = Field(min_length=1)
+    token: SecretStr
+
+
+class PlacementSettings(BaseModel):
+    max_fullness: float = Field(default=0.9, gt=0, le=1)
+
+
+class ProvisioningSettings(BaseModel):
+    state_dir: Path = Path(".cellchat/cells")  # local backend: one folder per cell
+    owner_pid: int | None = None  # local backend: cells stop when this process ends (default: us)
+    free_ports: bool = False
+    ready_timeout: float = 180.0  # local cells: first start runs initdb
+    endpoints_ready_timeout: float = 30.0  # adopted cells: they should already be up
+    cell_env: dict[str, str] = Field(default_factory=dict)  # extra CELLCHAT_* for local cells
+
+
+class RoutingSettings(BaseModel):
+    heartbeat_seconds: float = 10.0  # the push stream says "still here" this often
+
+
+class ControlPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CELLCHAT_CP_", env_nested_delimiter="__")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    tokens: list[AdminToken] = Field(default_factory=list)
+    cell_admin_token: SecretStr = SecretStr("dev-admin-token")  # what cells accept as their admin token
+    placement: PlacementSettings = Field(default_factory=PlacementSettings)
+    provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)

@@ -1,0 +1,1 @@
+"""The catalog: PostgreSQL, SQL only here (named ``%(name)s`` parameters), numbered migrations."""

@@ -1,0 +1,66 @@
+"""The audit log: appended under one lock (so the chain has no forks), never updated (a trigger refuses)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from cell.store.db import Conn
+from control_plane.domain.audit import Entry
+
+_LOCK_KEY = 0x61756469  # "audi"
+_COLUMNS = "seq, at, actor, role, action, target, outcome, reason, details, prev_hash, hash"
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    return Entry(**row)
+
+
+async def lock(conn: Conn) -> None:
+    """Hold the append lock until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _LOCK_KEY})
+
+
+async def last(conn: Conn) -> tuple[int, str] | None:
+    cur = await conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    row = await cur.fetchone()
+    return (int(row["seq"]), str(row["hash"])) if row else None
+
+
+async def insert(conn: Conn, entry: Entry) -> None:
+    await conn.execute(
+        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%(seq)s, %(at)s, %(actor)s, %(role)s, %(action)s,"
+        " %(target)s, %(outcome)s, %(reason)s, %(details)s, %(prev_hash)s, %(hash)s)",
+        {"seq": entry.seq, "at": entry.at, "actor": entry.actor, "role": entry.role, "action": entry.action,
+         "target": entry.target, "outcome": entry.outcome, "reason": entry.reason,
+         "details": Jsonb(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash},
+    )
+
+
+async def select(
+    conn: Conn, *, target: str | None, action: str | None, after: int, limit: int, newest_first: bool,
+) -> list[Entry]:
+    order = "DESC" if newest_first else "ASC"
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM audit_log"
+        " WHERE (%(target)s::text IS NULL OR target = %(target)s)"
+        " AND (%(action)s::text IS NULL OR action LIKE %(action)s || '%%')"
+        " AND seq > %(after)s"
+        f" ORDER BY seq {order} LIMIT %(limit)s",
+        {"target": target, "action": action, "after": after, "limit": limit},
+    )
+    return [_entry(row) for row in await cur.fetchall()]
+
+
+async def stream(conn: Conn, batch: int = 1000) -> AsyncIterator[Entry]:
+    """Every entry in order, fetched in batches (call inside a transaction)."""
+    after = 0
+    while True:
+        rows = await select(conn, target=None, action=None, after=after, limit=batch, newest_first=False)
+        for entry in rows:
+            yield entry
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
