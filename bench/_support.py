@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
+import psutil
 
 from cell.embedded import EmbeddedPostgres, EmbeddedRedis
 from cell.embedded.process import die_with_parent, free_port, stop_process
@@ -48,6 +49,10 @@ class Stack:
     port: int
     pool_max: int
     cell_pid: int  # the cell API process, e.g. for ``py-spy record --pid``
+
+    def meter(self) -> CpuMeter:
+        assert self.postgres.pid is not None
+        return CpuMeter(self.cell_pid, self.postgres.pid)
 
     def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(
@@ -208,6 +213,8 @@ class Outcome:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     refused: int = 0
+    calls: int = 0  # every call, warm-up included (the CPU figures are per call)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds over the whole run
 
     @property
     def accepted(self) -> int:
@@ -216,6 +223,10 @@ class Outcome:
     @property
     def rate(self) -> float:
         return self.accepted / self.seconds if self.seconds else 0.0
+
+    def cpu_ms(self, who: str) -> float:
+        """CPU milliseconds that ``who`` spent per call (less sensitive to a busy machine than latency)."""
+        return self.cpu[who] / self.calls * 1000 if self.calls and who in self.cpu else float("nan")
 
     def pct(self, p: float) -> float:
         """The ``p``-th percentile latency in milliseconds (nearest rank)."""
@@ -226,10 +237,42 @@ class Outcome:
         return ordered[rank] * 1000
 
 
+class CpuMeter:
+    """CPU seconds (user + system) used so far by the bench itself, the cell and PostgreSQL."""
+
+    def __init__(self, cell_pid: int, postgres_pid: int) -> None:
+        self.cell = psutil.Process(cell_pid)
+        self.postgres = psutil.Process(postgres_pid)
+
+    @staticmethod
+    def _tree(proc: psutil.Process) -> float:
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue  # a backend that ended: its CPU is lost, so figures err low
+            total += times.user + times.system
+        return total
+
+    def read(self) -> dict[str, float]:
+        me = psutil.Process().cpu_times()
+        return {"bench": me.user + me.system, "cell": self._tree(self.cell), "postgres": self._tree(self.postgres)}
+
+
+def _cpu_used(meter: CpuMeter | None, before: dict[str, float]) -> dict[str, float]:
+    if meter is None:
+        return {}
+    after = meter.read()
+    return {who: after[who] - before[who] for who in after}
+
+
 async def closed_loop(
-    name: str, resources: Sequence[R], call: Call[R], *, seconds: float, warmup: float
+    name: str, resources: Sequence[R], call: Call[R], *, seconds: float, warmup: float,
+    meter: CpuMeter | None = None,
 ) -> Outcome:
     """Each resource is one client sending its next request as soon as the previous is answered."""
+    cpu_before = meter.read() if meter else {}
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
     outcome = Outcome(name, len(resources), seconds)
@@ -242,6 +285,7 @@ async def closed_loop(
                 return
             accepted = await call(resource, next(counter))
             done = time.perf_counter()
+            outcome.calls += 1
             if measure_from <= sent:
                 if accepted:
                     outcome.latencies.append(done - sent)
@@ -249,11 +293,13 @@ async def closed_loop(
                     outcome.refused += 1
 
     await asyncio.gather(*(client(r) for r in resources))
+    outcome.cpu = _cpu_used(meter, cpu_before)
     return outcome
 
 
 async def fixed_rate(
-    name: str, resources: Sequence[R], call: Call[R], *, rate: float, seconds: float, warmup: float
+    name: str, resources: Sequence[R], call: Call[R], *, rate: float, seconds: float, warmup: float,
+    meter: CpuMeter | None = None,
 ) -> Outcome:
     """Open loop: request i is due at ``i / rate``; its latency counts from when it was due, so a
     slow server cannot hide its queue (no coordinated omission). ``resources`` bound the
@@ -262,6 +308,7 @@ async def fixed_rate(
     for resource in resources:
         free.put_nowait(resource)
     outcome = Outcome(name, len(resources), seconds)
+    cpu_before = meter.read() if meter else {}
     start = time.perf_counter()
     total = int((warmup + seconds) * rate)
     measured_from = int(warmup * rate)
@@ -273,6 +320,7 @@ async def fixed_rate(
             accepted = await call(resource, i)
         finally:
             free.put_nowait(resource)
+        outcome.calls += 1
         if i >= measured_from:
             if accepted:
                 outcome.latencies.append(time.perf_counter() - due)
@@ -286,27 +334,26 @@ async def fixed_rate(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*tasks)
+    outcome.cpu = _cpu_used(meter, cpu_before)
     return outcome
 
 
 # --- figures -------------------------------------------------------------------------------------
 
 
-def table(outcomes: Sequence[Outcome], *, baseline: dict[str, Outcome] | None = None) -> str:
-    """A plain-text table; with ``baseline`` (row name -> baseline outcome) also the ratios."""
-    head = f"{'run':<34} {'conc':>5} {'accepted':>9} {'refused':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-    if baseline:
-        head += f" {'x baseline':>11}"
+def table(outcomes: Sequence[Outcome]) -> str:
+    """A plain-text table of outcomes; CPU columns are milliseconds per call."""
+    head = (
+        f"{'run':<34} {'conc':>5} {'accepted':>9} {'refused':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'cpu ms/op: bench':>17} {'cell':>6} {'pg':>6}"
+    )
     rows = [head, "-" * len(head)]
     for o in outcomes:
-        row = (
+        rows.append(
             f"{o.name:<34} {o.concurrency:>5} {o.accepted:>9} {o.refused:>7} {o.rate:>9.1f}"
             f" {o.pct(50):>8.2f} {o.pct(99):>8.2f}"
+            f" {o.cpu_ms('bench'):>17.2f} {o.cpu_ms('cell'):>6.2f} {o.cpu_ms('postgres'):>6.2f}"
         )
-        if baseline:
-            base = baseline.get(o.name)
-            row += f" {o.rate / base.rate:>11.2f}" if base and base.rate else f" {'':>11}"
-        rows.append(row)
     return "\n".join(rows)
 
 

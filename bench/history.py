@@ -210,6 +210,7 @@ async def run(args: argparse.Namespace) -> int:
         in_workspace = counted[0] if counted else 0
         rng = random.Random(7)
         cursors = await _deep_cursors(stack.port, world, args.limit, 200, rng)
+        meter = stack.meter()
 
         def expect_page(status: int, body: dict[str, Any]) -> bool:
             return status == 200 and body.get("ok") is True and len(body.get("messages", ())) == args.limit
@@ -251,7 +252,8 @@ async def run(args: argparse.Namespace) -> int:
                 await client.open()
             for name, call in (("first page", first_page), ("deep page (latest)", deep_latest),
                                ("deep page (cursor)", deep_cursor)):
-                outcome = await closed_loop(f"HTTP {name}", http, call, seconds=args.seconds, warmup=args.warmup)
+                outcome = await closed_loop(f"HTTP {name}", http, call, seconds=args.seconds,
+                                            warmup=args.warmup, meter=meter)
                 outcomes.append(outcome)
                 print(table([outcome]), flush=True)
             for client in http:
@@ -260,7 +262,8 @@ async def run(args: argparse.Namespace) -> int:
                    for _ in range(c)]
             for name, dcall in (("first page", direct_first), ("deep page", direct_deep)):
                 outcomes.append(await closed_loop(f"psycopg store queries, {name}", raw, dcall,
-                                                  seconds=args.seconds / 2, warmup=args.warmup / 2))
+                                                  seconds=args.seconds / 2, warmup=args.warmup / 2,
+                                                  meter=meter))
             for rconn in raw:
                 await rconn.close()
 
