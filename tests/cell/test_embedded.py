@@ -5,9 +5,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,10 +76,21 @@ def server_processes(postgres: EmbeddedPostgres) -> list[Identity]:
 
 
 @pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[Identity]]]:
+def server_dir() -> Iterator[Path]:
+    """A folder for a server's data, outside pytest's temp folders (pytest prunes old ones,
+    which would pull the data from under a server while a concurrent run still uses it)."""
+    base = Path(tempfile.mkdtemp(prefix="cellchat-embedded-test-"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def launcher(server_dir: Path) -> Iterator[tuple[subprocess.Popen[str], list[Identity]]]:
     """A launcher process in its own session (as a terminal would start it) and its server pids."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(tmp_path)],
+        [sys.executable, "-c", LAUNCHER, str(server_dir)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -110,9 +123,9 @@ def test_wal_level_is_logical(infra: Infra) -> None:
     assert ("logical",) == row
 
 
-def test_data_survives_stop_and_start(tmp_path: Path) -> None:
+def test_data_survives_stop_and_start(server_dir: Path) -> None:
     """Committed rows are still there after a stop and a start on the same data directory."""
-    postgres = EmbeddedPostgres(tmp_path / "pg")
+    postgres = EmbeddedPostgres(server_dir / "pg")
     with postgres:
         with psycopg.connect(postgres.dsn(), autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (id integer PRIMARY KEY, note text)")
@@ -123,9 +136,9 @@ def test_data_survives_stop_and_start(tmp_path: Path) -> None:
     assert [(1, "still here")] == rows
 
 
-def test_postgres_stop_leaves_no_server_process(tmp_path: Path) -> None:
+def test_postgres_stop_leaves_no_server_process(server_dir: Path) -> None:
     """After stop(), neither the postmaster nor any of its backends and workers runs."""
-    postgres = EmbeddedPostgres(tmp_path / "pg", durable=False)
+    postgres = EmbeddedPostgres(server_dir / "pg", durable=False)
     postgres.start()
     try:
         servers = server_processes(postgres)
@@ -134,9 +147,9 @@ def test_postgres_stop_leaves_no_server_process(tmp_path: Path) -> None:
     assert [] == alive(servers)
 
 
-def test_redis_stop_leaves_no_server_process(tmp_path: Path) -> None:
+def test_redis_stop_leaves_no_server_process(server_dir: Path) -> None:
     """After stop(), the redis-server process is gone."""
-    redis = EmbeddedRedis(tmp_path / "redis")
+    redis = EmbeddedRedis(server_dir / "redis")
     redis.start()
     try:
         assert redis.pid is not None
