@@ -88,6 +88,7 @@ class ControlPlane:
         if not body.get("ok"):
             code = _EXITS.get(response.status_code, Exit.FAILED)
             raise CliError(code, f"{body.get('error')}: {body.get('message', '')}", body)
+        body.pop("ok")  # the envelope: what remains is the answer
         return body
 
     def stream_lines(self, path: str) -> Any:

@@ -32,8 +32,6 @@ ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why: recorde
 def emit(data: Any, fmt: Format, *, columns: Sequence[tuple[str, str]] | None = None,
          rows: list[dict[str, Any]] | None = None, title: str | None = None) -> None:
     """Print ``data`` as JSON/YAML, or ``rows`` (default: ``data``) as a table of ``columns`` (key, header)."""
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k != "ok"}
     if fmt is Format.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return

@@ -15,11 +15,14 @@ def uvicorn_config(settings: ControlPlaneSettings, *, port: int | None = None) -
     return uvicorn.Config(
         create_app(settings), host=settings.api.host, port=settings.api.port if port is None else port,
         log_level="warning", access_log=False, lifespan="on",
+        # Push streams never end by themselves: cut them after this long so shutdown completes.
+        timeout_graceful_shutdown=2,
     )
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = ControlPlaneSettings()
     if settings.database.migrate_on_start:
         migrate.apply_all(settings.database.dsn)

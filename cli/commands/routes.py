@@ -34,7 +34,8 @@ def lookup(
     if router:
         try:
             seen = httpx.get(f"{router.rstrip('/')}/_router/routes/{workspace}", timeout=3.0).json()
-            result["router"] = {"url": router, "cell": seen.get("cell"), "version": seen.get("version")}
+            result["router"] = {"url": router, "cell": (seen.get("cell") or {}).get("name"),
+                                "version": seen.get("version")}
         except (httpx.HTTPError, ValueError):
             result["router"] = {"url": router, "error": "no answer"}
     emit(result, output)

@@ -1,18 +1,23 @@
 """``cellctl dev up``: a complete local deployment under ``.cellchat/`` in the working folder.
 
-The composition root of the local deployment: it owns every process it starts
-(directly, or as the *owner* of the local cells' supervisors) and stops them all
-on the way out. Data stays in ``.cellchat/`` between runs; so do the ports, when
-they are still free.
+The composition root of the local deployment. It starts, in order: the control
+plane's catalog (an embedded PostgreSQL), the control plane, the cells declared
+in ``cells.yaml`` (applied and provisioned *through the control plane*, by its
+``local`` backend, with this process as their owner), the router, and the demo
+data. It stops them all on the way out. Data, tokens and ports stay in
+``.cellchat/`` between runs (ports only while they are free).
 """
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +25,17 @@ from typing import IO, Any
 
 import httpx
 
+from cell.embedded import EmbeddedPostgres
+from cell.embedded.process import die_with_parent, free_port, stop_process
+from cell.store import databases
 from cli import devfile
 from cli.dev.seed import Demo, Seeder, demos
 from control_plane import inventory
-from control_plane.inventory import CellSpec, Inventory
-from control_plane.provisioning.local import LocalBackend
+from control_plane.inventory import Inventory
+from control_plane.provisioning.local import LocalBackend, port_is_free, read_json, write_json
 
 REPO_CELLS_FILE = Path(__file__).resolve().parents[2] / "cells.yaml"
+CATALOG = "catalog"
 
 
 class DevError(Exception):
@@ -52,7 +61,7 @@ def load_secrets(base: Path) -> dict[str, str]:
     """Tokens of this deployment, made once and kept (0600) so a second run reuses them."""
     path = base / "secrets.json"
     current: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    wanted = ("cell_admin",)
+    wanted = ("cell_admin", "operator", "viewer", "router")
     if not all(k in current for k in wanted):
         for key in wanted:
             current.setdefault(key, secrets.token_urlsafe(24))
@@ -63,15 +72,41 @@ def load_secrets(base: Path) -> dict[str, str]:
     return current
 
 
+def _python_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CELLCHAT_")}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], env={**base_env, **env}, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
+        )
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DevError(f"{url} exited with {proc.returncode}; see {log}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise DevError(f"{url} did not answer within {within:.0f}s; see {log}")
+
+
 class DevStack:
     def __init__(self, options: DevOptions, say: Callable[[str], None]) -> None:
         self.options = options
         self.say = say
         self.base = options.folder.resolve() / devfile.STATE_DIR
         self._lock: IO[str] | None = None
-        self._backend: LocalBackend | None = None
+        self._catalog: EmbeddedPostgres | None = None
+        self._control_plane: subprocess.Popen[bytes] | None = None
+        self._router: subprocess.Popen[bytes] | None = None
+        self._cells_started = False
         self.inventory: Inventory | None = None
-        self.cells: list[devfile.DevCell] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -96,57 +131,128 @@ class DevStack:
         except inventory.InventoryError as exc:
             raise DevError(str(exc)) from exc
         keys = load_secrets(self.base)
-        self._backend = LocalBackend(
-            self.base / "cells", cell_admin_token=keys["cell_admin"], free_ports=self.options.free_ports,
-        )
-        self.cells = self._start_cells([c for c in self.inventory.cells if c.local is not None])
-        dev = devfile.DevFile(router=None, control_plane=None, cells=self.cells, pid=os.getpid())
-        if self.options.seed:
-            dev.workspaces = self._seed(keys)
+        ports = read_json(self.base / "ports.json") or {}
+        control_plane = self._start_control_plane(keys, ports)
+        with httpx.Client(base_url=control_plane, timeout=60.0,
+                          headers={"Authorization": f"Bearer {keys['operator']}"}) as cp:
+            self._apply_and_provision(cp, text)
+            router = self._start_router(keys, ports, control_plane)
+            write_json(self.base / "ports.json", ports)
+            cells = [devfile.DevCell(name=c["name"], region=c["region"], api=c["api"], gateway=c["gateway"])
+                     for c in self._call(cp, "GET", "/v1/cells")["cells"] if c["api"]]
+            dev = devfile.DevFile(router=router, control_plane=control_plane, cells=cells, pid=os.getpid())
+            if self.options.seed:
+                dev.workspaces = self._seed(cp, router, sorted({c.region for c in cells}))
         devfile.write(self.options.folder, dev)
         return dev
 
     def down(self) -> None:
         devfile.path_in(self.options.folder).unlink(missing_ok=True)
-        if self._backend is not None:
-            self._backend.stop_all()
+        if self._router is not None:
+            stop_process(self._router, signal.SIGTERM)
+        if self._control_plane is not None:
+            stop_process(self._control_plane, signal.SIGTERM)
+        if self._cells_started:
+            # The cells' supervisors were started by the control plane with us as their owner.
+            LocalBackend(self.base / "cells", cell_admin_token="").stop_all()
+        if self._catalog is not None:
+            self._catalog.stop()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def _start_cells(self, specs: list[CellSpec]) -> list[devfile.DevCell]:
-        backend = self._backend
-        assert backend is not None
+    def _port(self, ports: dict[str, Any], key: str, preferred: int) -> int:
+        for candidate in (ports.get(key), None if self.options.free_ports else preferred):
+            if isinstance(candidate, int) and candidate > 0 and port_is_free(candidate):
+                ports[key] = candidate
+                return candidate
+        ports[key] = free_port()
+        return int(ports[key])
 
-        async def progress(step: str, state: dict[str, Any]) -> None:
-            return None
+    def _start_control_plane(self, keys: dict[str, str], ports: dict[str, Any]) -> str:
+        home = self.base / "control-plane"
+        self._catalog = EmbeddedPostgres(home / "postgres", port=self._port(ports, "catalog_postgres", 0))
+        self.say("starting the control plane (catalog PostgreSQL, API)")
+        self._catalog.start()
+        if not databases.exists(self._catalog.dsn(), CATALOG):
+            databases.create(self._catalog.dsn(), CATALOG)
+        port = self._port(ports, "control_plane", self.options.control_plane_port)
+        tokens = [{"name": "dev-operator", "roles": ["sre", "compliance"], "token": keys["operator"]},
+                  {"name": "dev-viewer", "roles": ["viewer"], "token": keys["viewer"]},
+                  {"name": "router", "roles": ["viewer"], "token": keys["router"]}]
+        log = home / "control-plane.log"
+        self._control_plane = _python_service("control_plane.server", {
+            "CELLCHAT_CP_DATABASE__DSN": self._catalog.dsn(CATALOG),
+            "CELLCHAT_CP_API__PORT": str(port),
+            "CELLCHAT_CP_TOKENS": json.dumps(tokens),
+            "CELLCHAT_CP_CELL_ADMIN_TOKEN": keys["cell_admin"],
+            "CELLCHAT_CP_PROVISIONING__STATE_DIR": str(self.base / "cells"),
+            "CELLCHAT_CP_PROVISIONING__OWNER_PID": str(os.getpid()),
+            "CELLCHAT_CP_PROVISIONING__FREE_PORTS": "true" if self.options.free_ports else "false",
+        }, log)
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/v1/health", self._control_plane, log)
+        return url
 
-        async def start_all() -> list[devfile.DevCell]:
-            made = await asyncio.gather(*(backend.provision(spec, None, progress) for spec in specs))
-            return [devfile.DevCell(name=s.name, region=s.region, api=e.api, gateway=e.gateway)
-                    for s, e in zip(specs, made, strict=True)]
+    def _call(self, cp: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = cp.request(method, path, **kwargs)
+        body: dict[str, Any] = response.json()
+        if not body.get("ok"):
+            raise DevError(f"control plane: {method} {path}: {body.get('error')}: {body.get('message')}")
+        return body
 
-        self.say(f"starting cells {', '.join(s.name for s in specs)} (PostgreSQL, Redis, cell API)")
-        return asyncio.run(start_all())
+    def _apply_and_provision(self, cp: httpx.Client, text: str) -> None:
+        applied = self._call(cp, "POST", "/v1/cells/apply", json={
+            "yaml": text, "source": str(self.options.cells_file), "reason": "cellctl dev up"})
+        for change in applied["changes"]:
+            if change["kind"] != "unchanged":
+                self.say(change["description"])
+        assert self.inventory is not None
+        local = [c.name for c in self.inventory.cells if c.local is not None]
+        self.say(f"provisioning cells {', '.join(local)} (PostgreSQL, Redis, cell process each)")
+        self._cells_started = True
+        for name in local:
+            self._call(cp, "POST", f"/v1/cells/{name}/provision", json={"reason": "cellctl dev up"})
+        deadline = time.monotonic() + 300
+        pending = set(local)
+        while pending:
+            for name in sorted(pending):
+                cell = self._call(cp, "GET", f"/v1/cells/{name}")["cell"]
+                step = cell["provisioning"].get("step")
+                if step == "failed":
+                    raise DevError(f"cell {name} failed: {cell['provisioning'].get('error')}")
+                if step == "done":
+                    pending.discard(name)
+            if time.monotonic() > deadline:
+                raise DevError(f"cells {', '.join(sorted(pending))} not ready after 300s")
+            time.sleep(0.1)
 
-    def _seed(self, keys: dict[str, str]) -> list[devfile.DevWorkspace]:
-        by_region: dict[str, devfile.DevCell] = {}
-        for cell in self.cells:
-            by_region.setdefault(cell.region, cell)
-        apis = {cell.name: cell.api for cell in self.cells}
+    def _start_router(self, keys: dict[str, str], ports: dict[str, Any], control_plane: str) -> str:
+        port = self._port(ports, "router", self.options.router_port)
+        log = self.base / "router" / "router.log"
+        self.say("starting the router")
+        self._router = _python_service("router.server", {
+            "CELLCHAT_ROUTER_PORT": str(port),
+            "CELLCHAT_ROUTER_CONTROL_PLANE_URL": control_plane,
+            "CELLCHAT_ROUTER_CONTROL_PLANE_TOKEN": keys["router"],
+            "CELLCHAT_ROUTER_STATE_FILE": str(self.base / "router" / "routes.json"),
+        }, log)
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/_router/health", self._router, log)
+        return url
+
+    def _seed(self, cp: httpx.Client, router: str, regions: list[str]) -> list[devfile.DevWorkspace]:
+        def create(demo: Demo, body: dict[str, Any]) -> dict[str, Any]:
+            made = self._call(cp, "POST", "/v1/workspaces", json={
+                **body, "region": demo.key, "pin": demo.key == "eu",
+                "reason": "cellctl dev up: demo workspace"})
+            workspace = made["workspace"]
+            return {"workspace": {"id": workspace["id"], "general": made["general"]}, "owner": made["owner"],
+                    "token": made["token"], "cell": workspace["cell"]}
 
         with httpx.Client(timeout=30.0) as http:
-            def create(demo: Demo, body: dict[str, Any]) -> dict[str, Any]:
-                cell = by_region[demo.key]
-                response = http.post(f"{cell.api}/v1/workspaces", json={**body, "region_pin": None},
-                                     headers={"Authorization": f"Bearer {keys['cell_admin']}"})
-                made: dict[str, Any] = response.json()
-                if not made.get("ok"):
-                    raise DevError(f"creating the demo workspace in {cell.name}: {made.get('error')}")
-                return {**made, "cell": cell.name}
-
             seeder = Seeder(self.base / "seed.json", self.say, http)
-            records = [seeder.seed(demo, create, apis.__getitem__) for demo in demos(sorted(by_region))]
+            records = [seeder.seed(demo, create, lambda cell: router) for demo in demos(regions)]
         return [devfile.DevWorkspace.model_validate(r) for r in records]

@@ -26,9 +26,7 @@ class Scenario:
 
 
 def _entry(dev: dict[str, Any], workspace: dict[str, Any]) -> str:
-    if dev["router"]:
-        return str(dev["router"])
-    return str(next(c["api"] for c in dev["cells"] if c["name"] == workspace["cell"]))
+    return str(dev["router"])
 
 
 def _general(client: WebClient) -> str:
@@ -75,8 +73,14 @@ def test_dev_json_describes_two_regions(scenario: Scenario) -> None:
     assert ([("eu", True), ("us", True)], ["eu", "us"]) == (cells, regions_of_workspaces)
 
 
+def test_dev_json_names_router_and_control_plane(scenario: Scenario) -> None:
+    """dev.json gives the router's and the control plane's URLs."""
+    urls = (scenario.first["router"], scenario.first["control_plane"])
+    assert (True, True) == tuple(isinstance(u, str) and u.startswith("http://127.0.0.1:") for u in urls)
+
+
 def test_slack_sdk_posts_and_reads_in_each_workspace(scenario: Scenario) -> None:
-    """A message posted with slack_sdk in each demo workspace is the newest one read back."""
+    """A message posted with slack_sdk through the router in each demo workspace is the newest one read back."""
     expected = {ws_id: [f"kept {ws_id}"] for ws_id in scenario.posted}
     assert expected == scenario.read_back
 
@@ -114,5 +118,8 @@ def test_second_run_does_not_seed_again(scenario: Scenario) -> None:
 
 
 def test_second_run_keeps_ports(scenario: Scenario) -> None:
-    """Ports that are still free are reused: the cells answer at the same URLs in the second run."""
-    assert scenario.first["cells"] == scenario.second["cells"]
+    """Ports that are still free are reused: router, control plane and cells answer at the same URLs."""
+    def urls(dev: dict[str, Any]) -> tuple[Any, ...]:
+        return (dev["router"], dev["control_plane"], dev["cells"])
+
+    assert urls(scenario.first) == urls(scenario.second)

@@ -55,7 +55,12 @@ class RunningControlPlane:
     url: str
     dsn: str
     settings: ControlPlaneSettings
+    server: ThreadedServer
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60.0))
+
+    def stop(self) -> None:
+        """Stop the control plane (its catalog stays): what routers see when it goes down."""
+        self.server.stop()
 
     def request(self, method: str, path: str, *, token: str = SRE, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
@@ -103,7 +108,7 @@ def running_control_plane(infra: Infra, **overrides: Any) -> Iterator[RunningCon
     port = free_port()
     server = ThreadedServer(uvicorn_config(settings, port=port))
     server.start()
-    running = RunningControlPlane(f"http://127.0.0.1:{port}", dsn, settings)
+    running = RunningControlPlane(f"http://127.0.0.1:{port}", dsn, settings, server)
     try:
         yield running
     finally:

@@ -61,6 +61,18 @@ class DevUp:
             raise
 
 
+def cellctl(folder: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``cellctl ARGS`` in ``folder`` (where it finds the dev deployment by itself)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELLCHAT_")}
+    return subprocess.run([*CELLCTL, *args], cwd=folder, capture_output=True, text=True, input=input,
+                          env={**env, "COLUMNS": "200"}, timeout=300)
+
+
+def secrets_of(folder: Path) -> dict[str, str]:
+    data: dict[str, str] = json.loads((folder / ".cellchat" / "secrets.json").read_text())
+    return data
+
+
 def leftovers(folder: Path) -> list[str]:
     """Processes that run from ``folder`` (cwd) or name it on their command line."""
     root = str(folder.resolve())

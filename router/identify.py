@@ -1,0 +1,61 @@
+"""Which workspace a request belongs to, read without any lookup. Pure.
+
+``/v1/workspaces/<W>/…`` names it in the path; ``/v1/auth/signin`` in its JSON
+body; everything else carries a token (``Authorization: Bearer``, or a ``token``
+parameter in the query string, form or JSON body) whose workspace part is
+readable by anyone (``cell.domain.tokens``, the one format the router shares
+with cells).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import orjson
+
+from cell.domain import ids, tokens
+
+
+def _token_from_body(body: bytes, content_type: str) -> str | None:
+    if not body:
+        return None
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        value = data.get("token") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+    if kind in ("application/x-www-form-urlencoded", ""):
+        try:
+            values = parse_qs(body.decode("utf-8"), max_num_fields=1000)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        found = values.get("token")
+        return found[0] if found else None
+    return None  # multipart: a token header is what Slack clients send with files
+
+
+def token_of(authorization: str | None, query_token: str | None, body: bytes, content_type: str) -> str | None:
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return query_token or _token_from_body(body, content_type)
+
+
+def workspace_of(path: str, authorization: str | None, query_token: str | None, body: bytes,
+                 content_type: str) -> str | None:
+    """The workspace id the request is for, or None when it names none."""
+    if path.startswith("/v1/workspaces/"):
+        candidate = path.split("/")[3]
+        return candidate if ids.is_id(candidate, ids.WORKSPACE) else None
+    if path == "/v1/auth/signin":
+        try:
+            data = orjson.loads(body or b"{}")
+        except orjson.JSONDecodeError:
+            return None
+        named = data.get("workspace_id") if isinstance(data, dict) else None
+        return named if isinstance(named, str) and ids.is_id(named, ids.WORKSPACE) else None
+    token = token_of(authorization, query_token, body, content_type)
+    return tokens.workspace_of(token) if token else None

@@ -1,0 +1,29 @@
+"""``python -m router.server``: the router, configured from ``CELLCHAT_ROUTER_*``."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from router.app import create_app
+from router.settings import RouterSettings
+
+
+def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port if port is None else port,
+        log_level="warning", access_log=False, lifespan="on",
+        # Push streams never end by themselves: cut them after this long so shutdown completes.
+        timeout_graceful_shutdown=5,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    uvicorn.Server(uvicorn_config(RouterSettings())).run()
+
+
+if __name__ == "__main__":
+    main()

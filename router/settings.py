@@ -1,0 +1,32 @@
+"""Typed settings for the router, read once from the environment (``CELLCHAT_ROUTER_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProxySettings(BaseModel):
+    connect_timeout: float = 3.0
+    read_timeout: float = 60.0
+    pool_timeout: float = 5.0
+    max_connections: int = 1000
+    max_keepalive: int = 200
+    max_body_bytes: int = 2 * 1024 * 1024  # requests are buffered up to this (a 421 retry resends them)
+
+
+class RouterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CELLCHAT_ROUTER_", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = 8100
+    control_plane_url: str = "http://127.0.0.1:8099"
+    control_plane_token: SecretStr = SecretStr("")  # any role that may read routes (viewer)
+    state_file: Path = Path(".cellchat/router/routes.json")  # the last table, to serve without a control plane
+    push: bool = True  # follow the control plane's push stream (off: snapshots every refresh_seconds only)
+    refresh_seconds: float = 300.0  # full refresh (safety net under the push stream)
+    watch_idle_seconds: float = 30.0  # reconnect when the push stream is silent this long
+    miss_cache_seconds: float = 2.0  # remember "no such workspace" this long
+    proxy: ProxySettings = Field(default_factory=ProxySettings)

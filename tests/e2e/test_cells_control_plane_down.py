@@ -1,0 +1,76 @@
+"""With its control plane killed, the router of a `cellctl dev up` deployment keeps serving every workspace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from slack_sdk import WebClient
+
+from tests.support.devup import DevUp, cellctl
+
+
+@dataclass
+class Outage:
+    dev: dict[str, Any]
+    answers: dict[str, str]  # cell -> team id answered through the router with the control plane dead
+    router_status: dict[str, Any]
+    new_workspace: httpx.Response
+    cellctl_exit: int
+
+
+def _control_plane_pid(dev_pid: int) -> int:
+    for child in psutil.Process(dev_pid).children():
+        if "control_plane.server" in " ".join(child.cmdline()):
+            return child.pid
+    raise LookupError("no control plane process")
+
+
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
+    folder = tmp_path_factory.mktemp("outage")
+    run = DevUp(folder)
+    try:
+        dev = run.start()
+        os.kill(_control_plane_pid(dev["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{dev['router']}/_router/health").json()["control_plane"] != "down":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answers = {ws["cell"]: WebClient(token=ws["users"][0]["token"], base_url=f"{dev['router']}/api/")
+                   .auth_test()["team_id"] for ws in dev["workspaces"]}
+        status = httpx.get(f"{dev['router']}/_router/health").json()
+        unseen = httpx.post(f"{dev['router']}/api/auth.test",
+                            headers={"Authorization": "Bearer xoxp-TNEVERSEEN1-KNEVERSEEN1-secret"})
+        exit_code = cellctl(folder, "cells", "list").returncode
+        yield Outage(dev, answers, status, unseen, exit_code)
+    finally:
+        run.interrupt()
+
+
+def test_both_workspaces_still_answer(outage: Outage) -> None:
+    """auth.test through the router works in the us and the eu workspace while the control plane is dead."""
+    expected = {ws["cell"]: ws["id"] for ws in outage.dev["workspaces"]}
+    assert expected == outage.answers
+
+
+def test_router_reports_the_outage(outage: Outage) -> None:
+    """The router's health says the control plane is down and it serves its last table."""
+    assert ("down", "snapshot") == (outage.router_status["control_plane"], outage.router_status["source"])
+
+
+def test_unknown_workspace_gets_503(outage: Outage) -> None:
+    """A workspace the router never saw gets 503 routing_unavailable while the control plane is down."""
+    assert (503, "routing_unavailable") == (outage.new_workspace.status_code, outage.new_workspace.json()["error"])
+
+
+def test_cellctl_says_unreachable(outage: Outage) -> None:
+    """cellctl exits with 7 (control plane unreachable)."""
+    assert 7 == outage.cellctl_exit
