@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 import psutil
+import psycopg
 
 from cell.embedded import EmbeddedPostgres, EmbeddedRedis
 from cell.embedded.process import die_with_parent, free_port, stop_process
@@ -147,6 +148,21 @@ def running_stack(data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool =
         postgres.stop()
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_outbox_drained(dsn: str, timeout: float = 120.0) -> float:
+    """Wait until the cell's relay has published every outbox row; returns the seconds waited.
+
+    Runs start from an idle relay, so that one run's backlog does not slow the next one down.
+    """
+    began = time.monotonic()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() - began < timeout:
+            row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
+            if row is None or row[0] == 0:
+                break
+            time.sleep(0.2)
+    return time.monotonic() - began
 
 
 # --- a lean HTTP/1.1 keep-alive client -----------------------------------------------------------

@@ -51,6 +51,7 @@ from bench._support import (
     machine_note,
     running_stack,
     table,
+    wait_outbox_drained,
 )
 from cell.domain.channels import channel_type
 from cell.domain.mentions import parse_mentions
@@ -281,12 +282,21 @@ async def run(args: argparse.Namespace) -> int:
 
         def shifted(call: Any) -> Any:
             base = seq_base
+            waited = wait_outbox_drained(stack.dsn)
+            if waited > 1:
+                print(f"(waited {waited:.1f}s for the relay to publish the previous run's events)", flush=True)
 
             async def shifted_call(conn: Any, seq: int) -> bool:
                 ok: bool = await call(conn, world, base + seq)
                 return ok
 
             return shifted_call
+
+        # A fresh cell process is slower for its first thousand or so requests: warm it up, unmeasured.
+        warm = await _http_connections(stack.port, 8)
+        await closed_loop("warm-up", warm, shifted(post_http), seconds=args.warmup * 2, warmup=0)
+        await _close(warm)
+        seq_base += 10**9
 
         for n in args.concurrency:
             raw = await Connections.open(stack.dsn, min(n, args.pool_max))
