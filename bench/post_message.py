@@ -274,7 +274,6 @@ async def run(args: argparse.Namespace) -> int:
     with running_stack(args.data_dir, pool_max=args.pool_max) as stack:
         print(f"seeding: {args.users} users, {args.channels} channels ...", flush=True)
         world = seed(stack, args.users, args.channels)
-        ledger = Ledger(stack.dsn)
         meter = stack.meter()
         outcomes: list[Outcome] = []
         ratios: list[tuple[int, float]] = []
@@ -297,6 +296,7 @@ async def run(args: argparse.Namespace) -> int:
         await closed_loop("warm-up", warm, shifted(post_http), seconds=args.warmup * 2, warmup=0)
         await _close(warm)
         seq_base += 10**9
+        ledger = Ledger(stack.dsn)
 
         for n in args.concurrency:
             raw = await Connections.open(stack.dsn, min(n, args.pool_max))
