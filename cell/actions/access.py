@@ -6,33 +6,39 @@ from typing import Any
 
 from cell.actions.auth import Actor
 from cell.domain import ids
+from cell.domain.channels import channel_type as channel_type
 from cell.errors import CellError
 from cell.store import channels
+from cell.store.channels import Lock
 from cell.store.db import Conn
 
 PRIVATE_KINDS = ("private", "im", "mpim")
 
 
-async def visible_channel(conn: Conn, actor: Actor, channel_id: str) -> dict[str, Any]:
-    """The channel if the actor may see it. Private conversations do not exist for non-members."""
+async def visible_channel(
+    conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None
+) -> dict[str, Any]:
+    """The channel if the actor may see it. Private conversations do not exist for non-members.
+
+    ``lock`` holds the channel row (see ``channels.get_channel_for``) so that what was checked
+    here still holds when the transaction commits.
+    """
     if not isinstance(channel_id, str) or not ids.is_id(channel_id, ids.CONVERSATION_KINDS):
         raise CellError("channel_not_found")
-    row = await channels.get_channel_for(conn, actor.workspace_id, channel_id, actor.user_id)
+    row = await channels.get_channel_for(conn, actor.workspace_id, channel_id, actor.user_id, lock=lock)
     if row is None or (row["kind"] in PRIVATE_KINDS and not row["is_member"]):
         raise CellError("channel_not_found")
     return row
 
 
-async def writable_channel(conn: Conn, actor: Actor, channel_id: str) -> dict[str, Any]:
+async def writable_channel(
+    conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None
+) -> dict[str, Any]:
     """The channel if the actor is a member and it is not archived."""
-    row = await visible_channel(conn, actor, channel_id)
+    row = await visible_channel(conn, actor, channel_id, lock=lock)
     if row["is_archived"]:
         raise CellError("is_archived")
     if not row["is_member"]:
         raise CellError("not_in_channel")
     return row
 
-
-def channel_type(kind: str) -> str:
-    """The one-letter channel type that Slack events carry."""
-    return {"public": "C", "private": "G", "im": "D", "mpim": "G"}[kind]
