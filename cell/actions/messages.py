@@ -17,6 +17,7 @@ from typing import Any
 
 from cell.actions.access import channel_type, visible_channel, writable_channel
 from cell.actions.auth import Actor
+from cell.domain import channels as channel_domain
 from cell.domain.mentions import parse_mentions
 from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
 from cell.domain.ts import format_ts
@@ -152,6 +153,11 @@ async def post_message(
             await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
                 channel, None, **message, event_ts=message["ts"]
             ))
+            if channel["kind"] in ("im", "mpim"):
+                # A new message brings a closed DM back to its members' sidebars, as in Slack.
+                for member in await channels.reopen_for_members(conn, actor.workspace_id, channel_id):
+                    event = channel_domain.dm_opened(channel, member)
+                    await outbox.append(conn, actor.workspace_id, member, event["type"], event)
             if root is not None:
                 parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
                 await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(

@@ -270,6 +270,16 @@ async def set_open(conn: Conn, workspace_id: str, channel_id: str, user_id: str,
     return cur.rowcount == 1
 
 
+async def reopen_for_members(conn: Conn, workspace_id: str, channel_id: str) -> list[str]:
+    """Put a DM back in every member's sidebar; returns the members for whom it was closed."""
+    cur = await conn.execute(
+        "UPDATE channel_members SET is_open = true"
+        " WHERE workspace_id = %(w)s AND channel_id = %(c)s AND NOT is_open RETURNING user_id",
+        {"w": workspace_id, "c": channel_id},
+    )
+    return sorted(row["user_id"] for row in await cur.fetchall())
+
+
 _UNREAD = """
 SELECT count(*) AS unread,
        count(*) FILTER (WHERE user_id <> %(u)s

@@ -145,6 +145,18 @@ def test_close_then_reopen(cell: RunningCell, ws: Workspace) -> None:
     ]
 
 
+def test_a_new_message_reopens_a_closed_dm_for_its_members(cell: RunningCell, ws: Workspace) -> None:
+    """When bob writes into a DM alice closed, it is back in alice's sidebar (im_open for her)."""
+    alice, bob = client(cell, ws.owner), cell.user(ws, "bob")
+    dm = alice.conversations_open(users=bob.id)["channel"]["id"]
+    alice.conversations_close(channel=dm)
+    mark = outbox_position(cell)
+    client(cell, bob).chat_postMessage(channel=dm, text="still there?")
+    assert alice.conversations_info(channel=dm)["channel"]["is_open"] is True
+    reopened = [(topic, payload) for topic, kind, payload in outbox_after(cell, ws.id, mark) if kind == "im_open"]
+    assert reopened == [(ws.owner.id, {"type": "im_open", "user": ws.owner.id, "channel": dm})]
+
+
 def test_open_and_close_errors(cell: RunningCell, ws: Workspace) -> None:
     """users_list_not_supplied, user_not_found, too_many_users, and channels that aren't DMs."""
     alice = client(cell, ws.owner)
