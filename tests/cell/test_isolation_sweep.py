@@ -1,0 +1,110 @@
+"""Tenant isolation across the whole method table.
+
+Every registered Slack method is called by a member of workspace A with the ids
+of workspace B (its channels, private channel, DM, people, message timestamps).
+None may succeed on B's objects, none may echo anything of B, and B's rows must
+be exactly as before. A method added later is swept too: one with an argument
+this test cannot fill fails here until the sweep learns about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from slack_sdk import WebClient
+
+from cell.api import methods
+from cell.api.registry import METHODS
+from cell.store.tenancy import TENANT_TABLES
+from tests.support.cells import RunningCell
+
+REFUSALS = {"channel_not_found", "user_not_found", "users_not_found", "message_not_found", "thread_not_found"}
+# Methods that only ever act on the caller's own workspace or self: no foreign id to pass.
+SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.list", "users.list",
+             "rtm.connect", "users.setPresence"}
+# Arguments that are not ids: harmless fixed values.
+PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
+         "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
+         "include_num_members": "true"}
+
+
+def snapshot(dsn: str, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} WHERE workspace_id = %s ORDER BY 1, 2", (workspace_id,)).fetchall()  # noqa: S608 - table names are ours
+            for table in TENANT_TABLES
+        }
+
+
+@pytest.fixture
+def worlds(cell: RunningCell) -> dict[str, Any]:
+    a, b = cell.workspace("alpha"), cell.workspace("beta")
+    b_client = WebClient(token=b.owner.token, base_url=cell.api)
+    b_user = cell.user(b, "bea")
+    private = b_client.conversations_create(name="secret", is_private=True)["channel"]["id"]
+    dm = b_client.conversations_open(users=b_user.id)["channel"]["id"]
+    ts = b_client.chat_postMessage(channel=b.general, text="b's message")["ts"]
+    secret_ts = b_client.chat_postMessage(channel=private, text="b's secret")["ts"]
+    b_client.reactions_add(channel=b.general, timestamp=ts, name="eyes")
+    b_client.pins_add(channel=b.general, timestamp=ts)
+    return {"a": a, "b": b, "b_user": b_user, "channels": [b.general, private, dm],
+            "ts": {b.general: ts, private: secret_ts, dm: ts},
+            "secrets": {b.id, b.general, private, dm, b.owner.id, b_user.id, ts, secret_ts, "b's"}}
+
+
+def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
+    """Every way of pointing ``name`` at workspace B's objects."""
+    fields = METHODS[name].args.model_fields
+    b, b_user = worlds["b"], worlds["b_user"]
+    calls: list[dict[str, str]] = []
+    for channel in worlds["channels"] if "channel" in fields else [None]:
+        params: dict[str, str] = {}
+        for field, info in fields.items():
+            if field == "channel":
+                assert channel is not None
+                params[field] = channel
+            elif field in ("ts", "timestamp", "thread_ts"):
+                params[field] = worlds["ts"][channel] if channel else worlds["ts"][b.general]
+            elif field in ("user",):
+                params[field] = b_user.id
+            elif field == "users":
+                params[field] = b_user.id
+            elif field == "email":
+                params[field] = b_user.email
+            elif field in PLAIN:
+                params[field] = PLAIN[field]
+            elif info.is_required():
+                raise AssertionError(f"{name}: the isolation sweep does not know how to fill {field!r}")
+        calls.append(params)
+    return calls
+
+
+def test_no_method_reaches_another_workspace(cell: RunningCell, worlds: dict[str, Any]) -> None:
+    """Workspace A gets a not-found refusal from every method aimed at workspace B, sees nothing
+    of B in any answer, and B's data is unchanged."""
+    methods.load()
+    a, b = worlds["a"], worlds["b"]
+    before = snapshot(cell.dsn, b.id)
+    leaks: list[str] = []
+    for name in sorted(set(METHODS) - {"auth.revoke"}):
+        for params in calls_for(name, worlds) if name not in SELF_ONLY else [{}]:
+            answer = httpx.post(f"{cell.api}{name}", data=params,
+                                headers={"Authorization": f"Bearer {a.owner.token}"})
+            body = answer.text
+            if name not in SELF_ONLY and any(field in params for field in ("channel", "user", "users", "email")):
+                if answer.json().get("error") not in REFUSALS:
+                    leaks.append(f"{name}{params} -> {body[:200]}")
+            leaked = [secret for secret in worlds["secrets"] if secret in body]
+            if leaked:
+                leaks.append(f"{name}{params} echoed {leaked}")
+    assert leaks == []
+    assert snapshot(cell.dsn, b.id) == before
+
+
+def test_every_method_is_swept(worlds: dict[str, Any]) -> None:
+    """The sweep can build arguments for every registered method (new ones included)."""
+    methods.load()
+    assert all(calls_for(name, worlds) for name in METHODS if name not in SELF_ONLY)
