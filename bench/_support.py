@@ -49,11 +49,15 @@ class Stack:
     url: str
     port: int
     pool_max: int
-    cell_pid: int  # the cell API process, e.g. for ``py-spy record --pid``
+    cell_pids: list[int]  # the cell's processes, the one serving HTTP first (``py-spy record --pid``)
+
+    @property
+    def cell_pid(self) -> int:
+        return self.cell_pids[0]
 
     def meter(self) -> CpuMeter:
         assert self.postgres.pid is not None
-        return CpuMeter(self.cell_pid, self.postgres.pid)
+        return CpuMeter(self.cell_pids, self.postgres.pid)
 
     def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(
@@ -74,7 +78,9 @@ class Stack:
         return data
 
 
-def _start_cell(dsn: str, redis_url: str, port: int, pool_max: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _start_cell(
+    dsn: str, redis_url: str, port: int, pool_max: int, log_path: Path, role: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CELLCHAT_NAME": "bench-1",
@@ -89,7 +95,7 @@ def _start_cell(dsn: str, redis_url: str, port: int, pool_max: int, log_path: Pa
     }
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "cell.server"],
+            [sys.executable, "-m", "cell.server", *(["--role", role] if role != "all" else [])],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -114,18 +120,23 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeo
 
 
 @contextmanager
-def running_stack(data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool = False) -> Iterator[Stack]:
-    """Postgres, Redis, a migrated database and a cell process; all stopped on exit.
+def running_stack(
+    data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool = False, roles: Sequence[str] = ("all",)
+) -> Iterator[Stack]:
+    """Postgres, Redis, a migrated database and the cell's processes; all stopped on exit.
 
     ``data_dir=None`` uses a temporary folder removed afterwards. With
-    ``reuse_db`` an existing ``bench`` database in ``data_dir`` is kept.
+    ``reuse_db`` an existing ``bench`` database in ``data_dir`` is kept. ``roles``
+    are the ``python -m cell.server --role`` processes to run; the first serves
+    HTTP (``all``: API, gateway and relay in one process, as in development;
+    ``api`` + ``relay``: as in production).
     """
     temporary = data_dir is None
     base = Path(tempfile.mkdtemp(prefix="cellchat-bench-")) if data_dir is None else data_dir.resolve()
     base.mkdir(parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(base / "pg", durable=True)
     redis = EmbeddedRedis(base / "redis")
-    cell: subprocess.Popen[bytes] | None = None
+    cells: list[subprocess.Popen[bytes]] = []
     try:
         postgres.start()
         redis.start()
@@ -137,12 +148,14 @@ def running_stack(data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool =
         migrate.apply_all(dsn)
         port = free_port()
         log_path = base / "cell.log"
-        cell = _start_cell(dsn, redis.url, port, pool_max, log_path)
+        for role in roles:
+            # Only the first process serves HTTP on ``port``; the others get a port of their own.
+            cells.append(_start_cell(dsn, redis.url, port if not cells else free_port(), pool_max, log_path, role))
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, cell, log_path)
-        yield Stack(postgres, redis, dsn, url, port, pool_max, cell.pid)
+        _wait_healthy(url, cells[0], log_path)
+        yield Stack(postgres, redis, dsn, url, port, pool_max, [c.pid for c in cells])
     finally:
-        if cell is not None:
+        for cell in cells:
             stop_process(cell, signal.SIGTERM)
         redis.stop()
         postgres.stop()
@@ -256,8 +269,8 @@ class Outcome:
 class CpuMeter:
     """CPU seconds (user + system) used so far by the bench itself, the cell and PostgreSQL."""
 
-    def __init__(self, cell_pid: int, postgres_pid: int) -> None:
-        self.cell = psutil.Process(cell_pid)
+    def __init__(self, cell_pids: list[int], postgres_pid: int) -> None:
+        self.cells = [psutil.Process(pid) for pid in cell_pids]
         self.postgres = psutil.Process(postgres_pid)
 
     @staticmethod
@@ -273,7 +286,7 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         me = psutil.Process().cpu_times()
-        return {"bench": me.user + me.system, "cell": self._tree(self.cell), "postgres": self._tree(self.postgres)}
+        return {"bench": me.user + me.system, "cell": sum(self._tree(cell) for cell in self.cells), "postgres": self._tree(self.postgres)}
 
 
 def _cpu_used(meter: CpuMeter | None, before: dict[str, float]) -> dict[str, float]:
@@ -352,6 +365,18 @@ async def fixed_rate(
     await asyncio.gather(*tasks)
     outcome.cpu = _cpu_used(meter, cpu_before)
     return outcome
+
+
+def merge(parts: Sequence[Outcome]) -> Outcome:
+    """One outcome from slices of the same run (latencies, counts and CPU added up)."""
+    merged = Outcome(parts[0].name, parts[0].concurrency, sum(p.seconds for p in parts))
+    for part in parts:
+        merged.latencies += part.latencies
+        merged.refused += part.refused
+        merged.calls += part.calls
+        for who, used in part.cpu.items():
+            merged.cpu[who] = merged.cpu.get(who, 0.0) + used
+    return merged
 
 
 # --- figures -------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ async def _deep_cursors(port: int, world: World, limit: int, count: int, rng: ra
 
 
 async def run(args: argparse.Namespace) -> int:
-    with running_stack(args.data_dir, reuse_db=args.data_dir is not None) as stack:
+    with running_stack(args.data_dir, reuse_db=args.data_dir is not None, roles=args.roles) as stack:
         world = _find_seeded(stack) if args.data_dir is not None else None
         if world is not None and world.channels:
             print(f"reusing the seeded workspace {world.workspace_id} in {args.data_dir}", flush=True)
@@ -304,6 +304,8 @@ def main() -> int:
                         help="unmeasured seconds before each run; twice that twice at start (default 2)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep the servers' data here and reuse a seeded database (default: temp)")
+    parser.add_argument("--roles", nargs="+", default=["all"],
+                        help="cell processes (python -m cell.server --role ...); the first serves HTTP")
     args = parser.parse_args()
     return asyncio.run(run(args))
 
