@@ -1,4 +1,8 @@
-"""The router's HTTP application: ``/api/*`` and ``/v1/*`` go to the workspace's cell; ``/_router/*`` is its own."""
+"""The router's application: ``/api/*`` and ``/v1/*`` go to the workspace's cell; ``/_router/*`` is its own.
+
+The forwarding path is plain ASGI (it runs for every request); the router's own
+few endpoints and its lifespan use Starlette.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import orjson
@@ -20,11 +25,14 @@ from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
 from router import identify
 from router.cache import RoutingCache
-from router.proxy import CellUnreachable, Forwarder, relay, response_headers
+from router.proxy import CellUnreachable, Forwarder, Send, relay
 from router.settings import RouterSettings
 from router.sync import RoutingSync, Unroutable
 
 log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Any
 
 
 class JSON(Response):
@@ -34,10 +42,43 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def refuse(error: str, status: int = 200, **extra: Any) -> JSON:
-    # Slack's envelope; Slack answers auth errors with 200, real failures keep their status.
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return JSON({"ok": False, "error": error, **extra}, status_code=status, headers=headers)
+async def answer(send: Send, status: int, body: dict[str, Any], retry_after: int | None = None) -> None:
+    """Our own answer in Slack's envelope (auth errors are 200 in Slack; real failures keep their status)."""
+    content = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json; charset=utf-8"),
+               (b"content-length", str(len(content)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes | None:
+    """The whole request body, or None when it exceeds ``limit``."""
+    if declared is not None and declared > limit:
+        return None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def unknown(path: str, token_present: bool) -> tuple[int, dict[str, Any]]:
+    if path.startswith("/api/"):
+        return 200, {"ok": False, "error": "invalid_auth" if token_present else "not_authed"}
+    if path.startswith("/v1/workspaces/") or path == "/v1/auth/signin":
+        return 404, {"ok": False, "error": "team_not_found"}
+    return 400, {"ok": False, "error": "workspace_required",
+                 "message": "the router forwards requests that name a workspace (a token, or "
+                            "/v1/workspaces/<id>/...); cluster admin goes to the control plane"}
 
 
 @dataclass
@@ -46,80 +87,87 @@ class Router:
     cache: RoutingCache
     sync: RoutingSync
     forwarder: Forwarder
-    control_plane: httpx.AsyncClient
 
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unknown(path: str, token_present: bool) -> JSON:
-    if path.startswith("/api/"):
-        return refuse("invalid_auth" if token_present else "not_authed")
-    if path.startswith("/v1/workspaces/") or path == "/v1/auth/signin":
-        return refuse("team_not_found", 404)
-    return refuse("workspace_required", 400, message="the router forwards requests that name a workspace "
-                  "(a token, or /v1/workspaces/<id>/...); cluster admin goes to the control plane")
-
-
-async def forward(request: Request) -> Response:
-    router: Router = request.app.state.router
-    path = request.url.path
-    body = await _read_body(request, router.settings.proxy.max_body_bytes)
-    if body is None:
-        return refuse("request_too_large", 413)
-    authorization = request.headers.get("authorization")
-    query_token = request.query_params.get("token")
-    content_type = request.headers.get("content-type", "")
-    workspace = identify.workspace_of(path, authorization, query_token, body, content_type)
-    if workspace is None:
-        if path == "/api/api.test":
-            return JSON({"ok": True, "args": dict(request.query_params)})
-        token = identify.token_of(authorization, query_token, body, content_type)
-        return _unknown(path, token is not None)
-    cell = router.cache.lookup(workspace)
-    if cell is None:
-        try:
-            cell = await router.sync.find(workspace)
-        except Unroutable:
-            return refuse("routing_unavailable", 503, message="this workspace is not in the router's table and "
-                          "the control plane cannot be reached; retry shortly")
+    async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        authorization = content_type = None
+        declared: int | None = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"content-type":
+                content_type = value.decode("latin-1")
+            elif key == b"content-length" and value.isdigit():
+                declared = int(value)
+        body = await read_body(receive, self.settings.proxy.max_body_bytes, declared)
+        if body is None:
+            await answer(send, 413, {"ok": False, "error": "request_too_large"})
+            return
+        query: bytes = scope.get("query_string", b"")
+        query_token = None
+        if b"token=" in query:
+            values = parse_qs(query.decode("latin-1")).get("token")
+            query_token = values[0] if values else None
+        workspace = identify.workspace_of(path, authorization, query_token, body, content_type or "")
+        if workspace is None:
+            if path == "/api/api.test":
+                await answer(send, 200, {"ok": True, "args": {}})
+                return
+            token = identify.token_of(authorization, query_token, body, content_type or "")
+            await answer(send, *unknown(path, token is not None))
+            return
+        cell = self.cache.lookup(workspace)
         if cell is None:
-            return _unknown(path, True)
-    try:
-        response = await router.forwarder.send(cell, request, body)
-        if response.status_code == 421:
-            response = await _moved(router, request, body, workspace, cell, response)
-    except CellUnreachable as exc:
-        return refuse(exc.code, 502 if exc.code == "cell_unavailable" else 504, cell=exc.cell)
-    return await relay(response)
-
-
-async def _moved(router: Router, request: Request, body: bytes, workspace: str, cell: CellRoute,
-                 response: httpx.Response) -> httpx.Response:
-    """The cell no longer owns the workspace: refresh the table and retry once where it lives now."""
-    content = await response.aread()
-    await response.aclose()
-    await router.sync.refresh_now()
-    target = router.cache.lookup(workspace)
-    if target is None or target.name == cell.name:
+            try:
+                cell = await self.sync.find(workspace)
+            except Unroutable:
+                await answer(send, 503, {"ok": False, "error": "routing_unavailable", "message": (
+                    "this workspace is not in the router's table and the control plane cannot be reached; "
+                    "retry shortly")}, retry_after=5)
+                return
+            if cell is None:
+                await answer(send, *unknown(path, True))
+                return
         try:
-            named = orjson.loads(content).get("cell")
-        except (orjson.JSONDecodeError, AttributeError):
-            named = None
-        target = router.cache.table.cells.get(named) if isinstance(named, str) and named != cell.name else None
-    if target is None:
-        return httpx.Response(421, headers=response_headers(response), content=content)
-    return await router.forwarder.send(target, request, body)
+            response = await self.forwarder.send(cell, scope, body)
+            if response.status_code == 421:
+                response = await self.moved(scope, body, workspace, cell, response)
+        except CellUnreachable as exc:
+            status = 502 if exc.code == "cell_unavailable" else 504
+            await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
+            return
+        await relay(response, send)
+
+    async def moved(self, scope: Scope, body: bytes, workspace: str, cell: CellRoute,
+                    response: httpx.Response) -> httpx.Response:
+        """The cell no longer owns the workspace: refresh the table and retry once where it lives now."""
+        content = await response.aread()
+        await response.aclose()
+        await self.sync.refresh_now()
+        target = self.cache.lookup(workspace)
+        if target is None or target.name == cell.name:
+            try:
+                named = orjson.loads(content).get("cell")
+            except (orjson.JSONDecodeError, AttributeError):
+                named = None
+            target = self.cache.table.cells.get(named) if isinstance(named, str) and named != cell.name else None
+        if target is None:
+            return httpx.Response(421, headers=response.headers, content=content)
+        return await self.forwarder.send(target, scope, body)
+
+
+class RouterApp:
+    """The ASGI application: the forwarding fast path, else Starlette (router endpoints, lifespan)."""
+
+    def __init__(self, router: Router, admin: Starlette) -> None:
+        self.router = router
+        self.admin = admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/")):
+            await self.router.forward(scope, receive, send)
+        else:
+            await self.admin(scope, receive, send)
 
 
 async def health(request: Request) -> Response:
@@ -140,11 +188,11 @@ async def route_of(request: Request) -> Response:
                  "version": router.cache.version}, status_code=200 if cell else 404)
 
 
-def create_app(settings: RouterSettings) -> Starlette:
+def create_app(settings: RouterSettings) -> RouterApp:
     cache = RoutingCache(settings.state_file)
     control_plane = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     client = RoutingClient(settings.control_plane_url, settings.control_plane_token.get_secret_value(), control_plane)
-    router = Router(settings, cache, RoutingSync(settings, cache, client), Forwarder(settings.proxy), control_plane)
+    router = Router(settings, cache, RoutingSync(settings, cache, client), Forwarder(settings.proxy))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,15 +210,10 @@ def create_app(settings: RouterSettings) -> Starlette:
             await router.forwarder.close()
             await control_plane.aclose()
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    app = Starlette(
-        routes=[
-            Route("/_router/health", health, methods=["GET"]),
-            Route("/_router/routes/{workspace_id}", route_of, methods=["GET"]),
-            Route("/api/{rest:path}", forward, methods=methods),
-            Route("/v1/{rest:path}", forward, methods=methods),
-        ],
+    admin = Starlette(
+        routes=[Route("/_router/health", health, methods=["GET"]),
+                Route("/_router/routes/{workspace_id}", route_of, methods=["GET"])],
         lifespan=lifespan,
     )
-    app.state.router = router
-    return app
+    admin.state.router = router
+    return RouterApp(router, admin)

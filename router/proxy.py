@@ -1,22 +1,27 @@
-"""Forwarding one request to a cell over one pooled ``httpx.AsyncClient``; answers stream back."""
+"""Forwarding one request to a cell over one pooled ``httpx.AsyncClient``, and relaying the answer.
+
+Plain ASGI on both sides (no framework objects on the hot path): the request
+arrives as an ASGI scope and body, the cell's answer goes back as ASGI messages,
+read whole when small and streamed chunk by chunk otherwise.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from control_plane.routing import CellRoute
 from router.settings import ProxySettings
 
+Headers = list[tuple[bytes, bytes]]
+Send = Any  # the ASGI send callable
+
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets itself.
 _DROP_REQUEST = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
                  b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length"}
-_DROP_RESPONSE = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                  "trailers", "transfer-encoding", "upgrade"}
+_DROP_RESPONSE = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+                  b"trailers", b"transfer-encoding", b"upgrade"}
 _BUFFER_UP_TO = 256 * 1024  # smaller answers are read whole: cheaper than streaming them
 
 
@@ -40,17 +45,23 @@ class Forwarder:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def send(self, cell: CellRoute, request: Request, body: bytes) -> httpx.Response:
+    async def send(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> httpx.Response:
         """The cell's answer, body not yet read (``relay`` or ``aread`` it). ``CellUnreachable`` on failure."""
-        scope_query = request.scope.get("query_string", b"")
-        url = cell.api.rstrip("/") + request.url.path + (("?" + scope_query.decode("latin-1")) if scope_query else "")
-        headers: list[tuple[bytes, bytes]] = [(k, v) for k, v in request.headers.raw if k not in _DROP_REQUEST]
-        client = request.client
-        if client is not None:
-            headers.append((b"x-forwarded-for", client.host.encode()))
-        headers.append((b"x-forwarded-host", request.headers.get("host", "").encode("latin-1")))
-        headers.append((b"x-forwarded-proto", request.url.scheme.encode()))
-        outgoing = self.client.build_request(request.method, url, headers=headers, content=body)
+        query: bytes = scope.get("query_string", b"")
+        url = cell.api.rstrip("/") + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
+        headers: Headers = []
+        host = b""
+        for key, value in scope["headers"]:
+            if key == b"host":
+                host = value
+            if key not in _DROP_REQUEST:
+                headers.append((key, value))
+        client = scope.get("client")
+        if client:
+            headers.append((b"x-forwarded-for", str(client[0]).encode()))
+        headers.append((b"x-forwarded-host", host))
+        headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
+        outgoing = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             return await self.client.send(outgoing, stream=True)
         except httpx.TimeoutException as exc:
@@ -59,19 +70,19 @@ class Forwarder:
             raise CellUnreachable("cell_unavailable", cell.name) from exc
 
 
-def response_headers(response: httpx.Response) -> dict[str, Any]:
-    return {k: v for k, v in response.headers.multi_items() if k.lower() not in _DROP_RESPONSE}
-
-
-async def relay(response: httpx.Response) -> Response:
+async def relay(response: httpx.Response, send: Send) -> None:
     """The cell's answer to our client: read whole when small, streamed otherwise."""
-    headers = response_headers(response)
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _DROP_RESPONSE]
     length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) <= _BUFFER_UP_TO:
-        try:
+    try:
+        if length is not None and length.isdigit() and int(length) <= _BUFFER_UP_TO:
             content = await response.aread()
-        finally:
-            await response.aclose()
-        return Response(content, status_code=response.status_code, headers=headers)
-    return StreamingResponse(response.aiter_raw(), status_code=response.status_code, headers=headers,
-                             background=BackgroundTask(response.aclose))
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+            return
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await response.aclose()

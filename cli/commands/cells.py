@@ -23,9 +23,15 @@ CELL_COLUMNS = [("name", "CELL"), ("region", "REGION"), ("status", "STATUS"), ("
 
 def _complete_cells(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
-        cells = connect(ctx).call("GET", "/v1/cells", timeout=2.0)["cells"]
+        cp = connect(ctx)
+    except CliError:
+        return []
+    try:
+        cells = cp.call("GET", "/v1/cells", timeout=2.0)["cells"]
     except (CliError, KeyError):
         return []
+    finally:
+        cp.close()  # completion contexts are not closed by click
     return [c["name"] for c in cells if c["name"].startswith(incomplete)]
 
 

@@ -27,7 +27,9 @@ class Options:
 
 def connect(ctx: typer.Context) -> ControlPlane:
     options = ctx.find_object(Options) or Options()
-    return ControlPlane(discover(options.control_plane, options.token))
+    cp = ControlPlane(discover(options.control_plane, options.token))
+    ctx.call_on_close(cp.close)
+    return cp
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -50,6 +50,7 @@ class DevOptions:
     control_plane_port: int = 8099
     free_ports: bool = False
     seed: bool = True
+    cell_env: tuple[tuple[str, str], ...] = ()  # extra CELLCHAT_* for the cells (benchmarks: no rate limits)
 
 
 def default_cells_file(folder: Path) -> Path:
@@ -191,6 +192,7 @@ class DevStack:
             "CELLCHAT_CP_PROVISIONING__STATE_DIR": str(self.base / "cells"),
             "CELLCHAT_CP_PROVISIONING__OWNER_PID": str(os.getpid()),
             "CELLCHAT_CP_PROVISIONING__FREE_PORTS": "true" if self.options.free_ports else "false",
+            "CELLCHAT_CP_PROVISIONING__CELL_ENV": json.dumps(dict(self.options.cell_env)),
         }, log)
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/v1/health", self._control_plane, log)

@@ -91,6 +91,13 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def supervisor_process(cell_dir: Path) -> psutil.Process | None:
     """The live supervisor of the cell in ``cell_dir``, if any (checked against its command line)."""
     state = read_json(cell_dir / STATE_FILE)
@@ -127,7 +134,7 @@ class LocalBackend:
         self.free_ports = free_ports
         self.cell_env = dict(cell_env or {})
         self.ready_timeout = ready_timeout
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._spawned: dict[str, tuple[int, float]] = {}  # cell -> (supervisor pid, when)
 
     def cell_dir(self, name: str) -> Path:
         return self.state_dir / name
@@ -177,17 +184,19 @@ class LocalBackend:
         (cell_dir / STATE_FILE).unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELLCHAT_")}
         env["CELLCHAT_ADMIN_TOKEN"] = self.cell_admin_token
-        with open(cell_dir / LOG_FILE, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", SUPERVISOR_MODULE, str(cell_dir)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cell_dir,
-                start_new_session=True,  # outlives its starter; watches its owner instead
-            )
-        self._children[plan.name] = proc
+        env["CELLCHAT_SUPERVISOR_LOG"] = str(cell_dir / LOG_FILE)
+        # Detached (a shell starts it in the background and exits): the supervisor is nobody's child,
+        # so it outlives its starter without leaving a zombie or an unwaited process behind.
+        launcher = subprocess.run(
+            ["/bin/sh", "-c", '"$@" >>"$CELLCHAT_SUPERVISOR_LOG" 2>&1 </dev/null & echo $!', "sh",
+             sys.executable, "-m", SUPERVISOR_MODULE, str(cell_dir)],
+            env=env, cwd=cell_dir, capture_output=True, text=True, timeout=30, start_new_session=True,
+        )
+        pid = int(launcher.stdout.strip())
+        # Recorded at once (the supervisor rewrites it when it runs): a resumed provisioning that looks
+        # before the supervisor got going must see it and adopt it, not start a second one.
+        write_json(cell_dir / STATE_FILE, {"pid": pid, "status": "starting", "name": plan.name})
+        self._spawned[plan.name] = (pid, time.monotonic())
         return True
 
     def failure(self, name: str) -> str | None:
@@ -196,9 +205,9 @@ class LocalBackend:
         state = read_json(cell_dir / STATE_FILE) or {}
         if state.get("status") in ("failed", "stopped"):
             return f"cell {name} {state['status']}: {state.get('error') or 'see ' + str(cell_dir / LOG_FILE)}"
-        child = self._children.get(name)
-        if child is not None and child.poll() is not None:
-            return f"cell {name}'s supervisor exited with {child.returncode}; see {cell_dir / LOG_FILE}"
+        spawned = self._spawned.get(name)
+        if spawned is not None and not _alive(spawned[0]) and supervisor_process(cell_dir) is None:
+            return f"cell {name}'s supervisor exited; see {cell_dir / LOG_FILE}"
         return None
 
     async def provision(self, spec: CellSpec, previous: dict[str, Any] | None, progress: Progress) -> Endpoints:
@@ -222,9 +231,7 @@ class LocalBackend:
                 proc.wait(10)
             except psutil.NoSuchProcess:
                 pass
-        child = self._children.pop(name, None)
-        if child is not None:
-            child.wait(10)  # reap
+        self._spawned.pop(name, None)
 
     def stop_all(self) -> None:
         if not self.state_dir.exists():

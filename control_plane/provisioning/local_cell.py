@@ -9,6 +9,7 @@ SIGTERM/SIGINT, or when its owner process dies; its servers die with it.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -139,7 +140,14 @@ class Supervisor:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    supervisor = Supervisor(Path(sys.argv[1]).resolve())
+    cell_dir = Path(sys.argv[1]).resolve()
+    lock = open(cell_dir / "supervisor.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.warning("%s already has a supervisor; leaving it alone", cell_dir)
+        raise SystemExit(3) from None
+    supervisor = Supervisor(cell_dir)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stopping.set())
     raise SystemExit(supervisor.run())
