@@ -212,6 +212,10 @@ class HttpConnection:
 
     async def _roundtrip(self, request: bytes) -> tuple[int, dict[str, Any]]:
         assert self._reader is not None and self._writer is not None, "open() first"
+        if self._reader.at_eof():  # the server closed an idle keep-alive connection (uvicorn: 5 s)
+            await self.close()
+            await self.open()
+            assert self._reader is not None and self._writer is not None
         self._writer.write(request)
         header = await self._reader.readuntil(b"\r\n\r\n")
         lines = header.decode("latin-1").split("\r\n")

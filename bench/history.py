@@ -19,8 +19,9 @@ with reactions. Then, through HTTP (``GET /api/conversations.history``, as
 * **deep page by cursor**: ``cursor=<a next_cursor the API returned deep in the channel>``;
 
 and, for reference, the same store queries (history + reactions) straight on
-psycopg. Goal (issue 2): p99 < 20 ms. Figures are noisy on a small shared
-machine: run it more than once.
+psycopg; each in ``--rounds`` slices interleaved between the variants. Goal
+(issue 2): p99 < 20 ms. Figures are noisy on a small shared machine: run it
+more than once. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from bench._support import (
     Stack,
     closed_loop,
     machine_note,
+    merge,
     running_stack,
     table,
 )
@@ -260,26 +262,32 @@ async def run(args: argparse.Namespace) -> int:
             http = [HttpConnection(stack.port) for _ in range(c)]
             for client in http:
                 await client.open()
-            for name, call in (("first page", first_page), ("deep page (latest)", deep_latest),
-                               ("deep page (cursor)", deep_cursor)):
-                outcome = await closed_loop(f"HTTP {name}", http, call, seconds=args.seconds,
-                                            warmup=args.warmup, meter=meter)
-                outcomes.append(outcome)
-                print(table([outcome]), flush=True)
-            for client in http:
-                await client.close()
             raw = [await psycopg.AsyncConnection.connect(stack.dsn, autocommit=True, row_factory=dict_row)
                    for _ in range(c)]
-            for name, dcall in (("first page", direct_first), ("deep page", direct_deep)):
-                outcomes.append(await closed_loop(f"psycopg store queries, {name}", raw, dcall,
-                                                  seconds=args.seconds / 2, warmup=args.warmup / 2,
-                                                  meter=meter))
+            # Interleaved slices, so a change in the machine's load hits every variant alike.
+            variants: list[tuple[str, list[Any], Any]] = [
+                ("HTTP first page", http, first_page),
+                ("HTTP deep page (latest)", http, deep_latest),
+                ("HTTP deep page (cursor)", http, deep_cursor),
+                ("psycopg store queries, first page", raw, direct_first),
+                ("psycopg store queries, deep page", raw, direct_deep),
+            ]
+            slices: dict[str, list[Outcome]] = {name: [] for name, _, _ in variants}
+            for _ in range(args.rounds):
+                for name, clients, call in variants:
+                    slices[name].append(await closed_loop(name, clients, call, seconds=args.seconds / args.rounds,
+                                                          warmup=args.warmup, meter=meter))
+            merged = [merge(parts) for parts in slices.values()]
+            print(table(merged), flush=True)
+            outcomes += merged
+            for client in http:
+                await client.close()
             for rconn in raw:
                 await rconn.close()
 
     print("=" * 100)
     print(f"conversations.history: {in_workspace} messages in the workspace over {len(world.channels)} channels,"
-          f" limit={args.limit}, {args.seconds:g}s per HTTP run; {machine_note()}")
+          f" limit={args.limit}, {args.seconds:g}s per variant in {args.rounds} interleaved slices; {machine_note()}")
     print("(rate columns: requests/s; 'accepted' = full pages returned)")
     print(table(outcomes))
     print()
@@ -299,9 +307,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=100, help="page size (default 100, Slack's default)")
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 8],
                         help="concurrent readers (default: 1 8)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per HTTP run (default 8)")
-    parser.add_argument("--warmup", type=float, default=2.0,
-                        help="unmeasured seconds before each run; twice that twice at start (default 2)")
+    parser.add_argument("--seconds", type=float, default=9.0,
+                        help="measured seconds per variant and concurrency (default 9)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved slices the seconds are split into (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="unmeasured seconds before each slice; twice that twice at start (default 1)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep the servers' data here and reuse a seeded database (default: temp)")
     parser.add_argument("--roles", nargs="+", default=["all"],
