@@ -221,30 +221,23 @@ class LocalBackend:
 
     def stop(self, name: str, timeout: float = 30.0) -> None:
         """Stop the cell (supervisor, then it stops cell, Redis, PostgreSQL); data is kept."""
-        proc = supervisor_process(self.cell_dir(name))
-        if proc is not None:
+        self._stop([name], timeout)
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Stop every cell under the state folder, all at once."""
+        if self.state_dir.exists():
+            self._stop(sorted(d.name for d in self.state_dir.iterdir() if d.is_dir()), timeout)
+
+    def _stop(self, names: list[str], timeout: float) -> None:
+        running = [p for p in (supervisor_process(self.cell_dir(n)) for n in names) if p is not None]
+        for proc in running:
             try:
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout)
-            except psutil.TimeoutExpired:
-                proc.kill()  # its servers follow it (they die with their parent)
-                proc.wait(10)
             except psutil.NoSuchProcess:
                 pass
-        self._spawned.pop(name, None)
-
-    def stop_all(self) -> None:
-        if not self.state_dir.exists():
-            return
-        for cell_dir in sorted(self.state_dir.iterdir()):
-            if cell_dir.is_dir():
-                self.stop(cell_dir.name)
-
-    def wait_stopped(self, name: str, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while supervisor_process(self.cell_dir(name)) is not None:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
+        _, alive = psutil.wait_procs(running, timeout=timeout)
+        for proc in alive:
+            proc.kill()  # its servers follow it (they die with their parent)
+        psutil.wait_procs(alive, timeout=10)
+        for name in names:
+            self._spawned.pop(name, None)
