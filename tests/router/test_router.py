@@ -193,3 +193,17 @@ def test_moved_workspace_follows_the_cell_hint_without_control_plane(infra: Infr
     _mark_moved(routed, "us-1", workspace, "eu-1")
     cp.stop()
     assert True is _sign_in(routed.router.url, made)["ok"]
+
+
+def test_body_over_the_limit_is_413(routed: Routed) -> None:
+    """A request body over the router's limit is refused with 413 before anything is forwarded."""
+    limit = routed.router.settings.proxy.max_body_bytes
+    response = httpx.post(f"{routed.router.url}/api/chat.postMessage", content=b"x" * (limit + 1),
+                          headers={"Authorization": "Bearer xoxp-TAAAAAAAA1-KBBBBBBBB2-secret"})
+    assert (413, "request_too_large") == (response.status_code, response.json()["error"])
+
+
+def test_cluster_admin_is_not_routed(routed: Routed) -> None:
+    """/v1 requests that name no workspace (cluster admin) are refused: they belong to the control plane."""
+    response = httpx.get(f"{routed.router.url}/v1/workspaces")
+    assert (400, "workspace_required") == (response.status_code, response.json()["error"])
