@@ -112,7 +112,7 @@ class EmbeddedPostgres:
         log.info("postgres ready on port %s (%s)", self.port, self.data_dir)
 
     def _initdb(self, uid: int | None, gid: int | None) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(bin_dir() / "initdb"),
                 "-D", str(self.pgdata),
@@ -121,11 +121,13 @@ class EmbeddedPostgres:
                 "--encoding=UTF8",
                 "--locale=C",
             ],
-            check=True,
             capture_output=True,
             user=uid,
             group=gid,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed for {self.pgdata}: {done.stderr.decode(errors='replace').strip()}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
