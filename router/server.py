@@ -16,6 +16,9 @@ def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvic
         log_level="warning", access_log=False, lifespan="on",
         # Push streams never end by themselves: cut them after this long so shutdown completes.
         timeout_graceful_shutdown=5,
+        # Relayed answers carry the cell's own Date and Server headers: do not add a second pair.
+        server_header=False,
+        date_header=False,
     )
 
 

@@ -207,3 +207,10 @@ def test_cluster_admin_is_not_routed(routed: Routed) -> None:
     """/v1 requests that name no workspace (cluster admin) are refused: they belong to the control plane."""
     response = httpx.get(f"{routed.router.url}/v1/workspaces")
     assert (400, "workspace_required") == (response.status_code, response.json()["error"])
+
+
+def test_relayed_answer_has_one_date_header(routed: Routed) -> None:
+    """The cell's answer is relayed with its own headers, not doubled by the router's server."""
+    made = routed.deployment.control_plane.create_workspace("us")
+    response = httpx.post(f"{routed.router.url}/api/auth.test", headers={"Authorization": f"Bearer {made['token']}"})
+    assert (1, 1) == (len(response.headers.get_list("date")), len(response.headers.get_list("server")))
