@@ -7,6 +7,7 @@ read whole when small and streamed chunk by chunk otherwise.
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -40,6 +41,8 @@ class Forwarder:
             limits=httpx.Limits(max_connections=settings.max_connections,
                                 max_keepalive_connections=settings.max_keepalive),
             follow_redirects=False,
+            # A proxy keeps no cookies: one user's Set-Cookie must never ride along with another's request.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
     async def close(self) -> None:
