@@ -29,5 +29,9 @@ def build(settings: CellSettings) -> Services:
     return Services(
         settings=settings,
         db=Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max),
-        redis=aioredis.Redis.from_url(settings.redis.url, decode_responses=True),
+        # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
+        # instead of failing with "too many connections".
+        redis=aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+            settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
+        )),
     )

@@ -1,33 +1,61 @@
-"""Running a cell's API under uvicorn (in the foreground, or in a thread for tests and dev)."""
+"""Running a cell process under uvicorn (in the foreground, or in a thread for tests and dev).
+
+``python -m cell.server [--role all|api|gateway|relay]``: see docs/realtime.md, section 7.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import logging
+import signal
+import socket
 import threading
 import time
 
+import redis.asyncio as aioredis
 import uvicorn
 
 from cell.api.app import create_app
+from cell.realtime.processes import ROLES
+from cell.relay.relay import Relay
 from cell.settings import CellSettings
 
 
-def uvicorn_config(settings: CellSettings, *, port: int | None = None) -> uvicorn.Config:
+def uvicorn_config(settings: CellSettings, *, port: int | None = None, role: str = "all") -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, role=role),
         host=settings.api.host,
         port=port if port is not None else settings.api.port,
         log_level="warning",
         access_log=False,
         lifespan="on",
+        backlog=4096,
+        # Compression would cost a zlib context per socket (memory) and a compression per
+        # recipient (CPU), undoing "serialise once per gateway"; RTM frames are small.
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=int(settings.realtime.shutdown_grace_seconds) + 10,
     )
+
+
+class CellServer(uvicorn.Server):
+    """uvicorn, plus ``goodbye`` to every WebSocket before connections are closed (SIGTERM)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        realtime = getattr(getattr(self.config.app, "state", None), "realtime", None)
+        if realtime is not None:
+            for server in getattr(self, "servers", []):
+                server.close()  # no new sockets while the old ones are told to go
+            await realtime.drain()
+        await super().shutdown(sockets=sockets)
 
 
 class ThreadedServer:
     """A uvicorn server on its own thread and event loop; ``start()`` returns once it listens."""
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self.server = uvicorn.Server(config)
+        self.server = CellServer(config)
         self.thread = threading.Thread(target=self._run, name=f"uvicorn:{config.port}", daemon=True)
 
     def _run(self) -> None:
@@ -48,10 +76,38 @@ class ThreadedServer:
         self.thread.join(timeout=15)
 
 
+async def run_relay(settings: CellSettings) -> None:
+    """The ``relay`` role: no HTTP, just the relay until SIGTERM or SIGINT."""
+    redis = aioredis.Redis.from_url(settings.redis.url)
+    relay = Relay(settings, redis)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(relay.run(), name="relay")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopping):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+        await redis.aclose()
+
+
 def main() -> None:
-    """``python -m cell.server``: one cell API process configured from ``CELLCHAT_*``."""
+    """``python -m cell.server``: one cell process configured from ``CELLCHAT_*``."""
+    parser = argparse.ArgumentParser(prog="python -m cell.server", description=main.__doc__)
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="all: API, gateway and relay in one process (dev); or one part (production)")
+    role = parser.parse_args().role
     settings = CellSettings()
-    uvicorn.Server(uvicorn_config(settings)).run()
+    if role == "relay":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        asyncio.run(run_relay(settings))
+        return
+    CellServer(uvicorn_config(settings, role=role)).run()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ class DatabaseSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
+    max_connections: int = 200  # per process; callers wait for a free one beyond that
 
 
 class ApiSettings(BaseModel):
@@ -36,6 +37,27 @@ class RateLimitSettings(BaseModel):
     post: int = 3000  # chat.postMessage: Slack's "special" tier, per token
 
 
+class RealtimeSettings(BaseModel):
+    """Relay, gateway, presence and typing (docs/realtime.md)."""
+
+    ticket_ttl_seconds: int = 30
+    send_queue_max: int = 1000  # frames waiting on one slow socket before it is closed (4002)
+    retention_seconds: int = 86_400  # outbox rows kept for resume after publication
+    resume_max_events: int = 10_000  # a longer backlog answers resync_required
+    catchup_max_events: int = 50_000  # a gateway further behind closes its sockets (4003)
+    heartbeat_seconds: float = 30.0
+    presence_ttl_seconds: float = 90.0
+    presence_batch_seconds: float = 0.5
+    typing_debounce_seconds: float = 3.0
+    typing_expiry_seconds: float = 5.0
+    typing_max_members: int = 1000
+    long_poll_timeout_seconds: float = 25.0
+    shutdown_grace_seconds: float = 5.0
+    relay_batch: int = 500
+    relay_poll_seconds: float = 2.0  # safety net under LISTEN/NOTIFY
+    relay_prune_seconds: float = 60.0
+
+
 class CellSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_", env_nested_delimiter="__")
 
@@ -47,3 +69,4 @@ class CellSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)

@@ -16,6 +16,7 @@ from cell.api import admin, control, methods
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
 from cell.errors import CellError
+from cell.realtime import processes
 from cell.settings import CellSettings
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,34 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return JSON({"ok": False, "error": "internal_error"}, status_code=500)
 
 
-def create_app(settings: CellSettings) -> Starlette:
+def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
+    """The app of one cell process; ``role`` picks its parts (cell.realtime.processes)."""
     methods.load()
     services = bootstrap.build(settings)
+    running = processes.parts(role)
+    realtime = processes.Realtime(services, running)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.open()
         try:
-            yield
+            await realtime.start()
+            try:
+                yield
+            finally:
+                await realtime.stop()
         finally:
             await services.close()
 
     app = Starlette(
-        routes=[Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes],
+        routes=[
+            *([Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes]
+              if "api" in running else [Route("/v1/health", admin.health, methods=["GET"])]),
+            *realtime.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={CellError: _cell_error, Exception: _unexpected},
     )
     app.state.services = services
+    app.state.realtime = realtime
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ class RunningCell:
     settings: CellSettings
     dsn: str
     _n: int = 0
+    server: ThreadedServer | None = field(default=None, repr=False, compare=False)
 
     @property
     def api(self) -> str:
@@ -84,15 +85,18 @@ def cell_settings(dsn: str, redis_url: str, **overrides: Any) -> CellSettings:
 
 
 @contextmanager
-def running_cell(infra: Infra, **overrides: Any) -> Iterator[RunningCell]:
+def running_cell(infra: Infra, *, role: str = "api", **overrides: Any) -> Iterator[RunningCell]:
+    """A cell in a thread. ``role="api"`` (the default) runs no relay, so outbox rows stay as written;
+    ``role="all"`` adds the gateway at ``/rtm`` and the relay (docs/realtime.md)."""
     name, dsn = infra.fresh_database()
     redis.Redis.from_url(infra.redis.url).flushall()
-    settings = cell_settings(dsn, infra.redis.url, **overrides)
     port = free_port()
-    server = ThreadedServer(uvicorn_config(settings, port=port))
+    overrides.setdefault("gateway_url", f"ws://127.0.0.1:{port}/rtm")
+    settings = cell_settings(dsn, infra.redis.url, **overrides)
+    server = ThreadedServer(uvicorn_config(settings, port=port, role=role))
     server.start()
     try:
-        yield RunningCell(f"http://127.0.0.1:{port}", settings, dsn)
+        yield RunningCell(f"http://127.0.0.1:{port}", settings, dsn, server=server)
     finally:
         server.stop()
         infra.drop_database(name)

@@ -1,0 +1,170 @@
+"""Where a gateway's frames go: a WebSocket, or a long-poll request that is waiting.
+
+A sink starts *gated*: the dispatcher may already push live frames (after the
+registration position) while the connection still writes ``hello`` and its
+backlog; those live frames are held and follow the backlog in order. Every sink
+has a bound on what it holds; past it the sink is overflowed and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from cell.gateway import eager
+
+_ids = itertools.count(1)
+
+
+class Sink:
+    """The dispatcher-facing side of one client: ``push`` live frames, in position order."""
+
+    def __init__(self, workspace: str, user: str, queue_max: int) -> None:
+        self.id = f"{next(_ids)}"
+        self.workspace = workspace
+        self.user = user
+        self.queue_max = queue_max
+        self.gated = True
+        self.closed = False
+        self.held: deque[tuple[str, int]] = deque()
+        self.last_position = 0
+        self.floor = 0  # positions at or below it were delivered elsewhere (resume on a lagging gateway)
+        self.on_overflow: Callable[[Sink], None] | None = None
+        self.watching: frozenset[str] = frozenset()  # users whose presence_change it wants
+
+    def push(self, frame: str, position: int = 0) -> None:
+        """A live frame from the dispatcher (``position`` 0 for ephemeral frames)."""
+        if self.closed or 0 < position <= self.floor:
+            return
+        if self.gated:
+            self.held.append((frame, position))
+            if len(self.held) > self.queue_max:
+                self.overflow()
+            return
+        self.write(frame, position)
+
+    def ungate(self) -> None:
+        """The backlog is written: release the held live frames, then go live."""
+        self.gated = False
+        while self.held and not self.closed:
+            frame, position = self.held.popleft()
+            self.write(frame, position)
+
+    def write(self, frame: str, position: int = 0) -> None:
+        """Queue a frame for the client, after everything queued before it."""
+        raise NotImplementedError
+
+    def overflow(self) -> None:
+        if self.closed:
+            return
+        self.held.clear()
+        self.closed = True
+        if self.on_overflow is not None:
+            self.on_overflow(self)
+
+
+class SocketSink(Sink):
+    """A WebSocket. Sends start eagerly; only a socket that cannot take more gets a task."""
+
+    def __init__(self, ws: WebSocket, workspace: str, user: str, queue_max: int) -> None:
+        super().__init__(workspace, user, queue_max)
+        self.ws = ws
+        self.out: deque[str] = deque()
+        self.busy = False
+        self.closing: tuple[int, str] | None = None
+        self.broken: BaseException | None = None
+        self.done = asyncio.Event()  # set once the close frame went out or the socket broke
+
+    def write(self, frame: str, position: int = 0) -> None:
+        if self.closing is not None or self.broken is not None:
+            return
+        if position:
+            self.last_position = position
+        self.out.append(frame)
+        if len(self.out) > self.queue_max:
+            self.overflow()
+            return
+        if not self.busy:
+            self._pump()
+
+    def overflow(self) -> None:
+        self.out.clear()
+        super().overflow()
+
+    def finish(self, code: int, reason: str = "") -> None:
+        """Close after what is queued (``goodbye`` first, for instance)."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self.closed = True
+            if not self.busy:
+                self._pump()
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close now, dropping what is queued (slow consumer)."""
+        self.out.clear()
+        self.closing = None
+        self.finish(code, reason)
+
+    def _pump(self) -> None:
+        while not self.busy and self.broken is None:
+            if self.out:
+                message: dict[str, Any] = {"type": "websocket.send", "text": self.out.popleft()}
+            elif self.closing is not None and not self.done.is_set():
+                code, reason = self.closing
+                message = {"type": "websocket.close", "code": code, "reason": reason}
+            else:
+                return
+            try:
+                waiting = eager.start(self.ws.send(message))
+            except Exception as exc:  # the socket is gone: the reader side cleans up
+                self._broke(exc)
+                return
+            if message["type"] == "websocket.close":
+                self.done.set()
+            if waiting is not None:
+                self.busy = True
+                waiting.add_done_callback(self._resumed)
+                return
+
+    def _resumed(self, waiting: asyncio.Future[None]) -> None:
+        self.busy = False
+        if waiting.cancelled():
+            self._broke(asyncio.CancelledError())
+        elif (exc := waiting.exception()) is not None:
+            self._broke(exc)
+        else:
+            self._pump()
+
+    def _broke(self, exc: BaseException) -> None:
+        self.broken = exc
+        self.closed = True
+        self.out.clear()
+        self.done.set()
+
+
+class PollSink(Sink):
+    """A long-poll request: collects frames until the request answers."""
+
+    def __init__(self, workspace: str, user: str, queue_max: int) -> None:
+        super().__init__(workspace, user, queue_max)
+        self.frames: list[str] = []
+        self.arrived = asyncio.Event()
+
+    def write(self, frame: str, position: int = 0) -> None:
+        if position:
+            self.last_position = position
+        self.frames.append(frame)
+        if len(self.frames) > self.queue_max:
+            self.overflow()
+            return
+        self.arrived.set()
+
+    def overflow(self) -> None:
+        # A long-poll answers with what it has; the client continues from there.
+        self.closed = True
+        self.arrived.set()

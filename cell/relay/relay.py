@@ -1,0 +1,152 @@
+"""The relay: outbox rows -> positions -> Redis topics (docs/realtime.md, section 1).
+
+One relay per cell leads (a session advisory lock); others wait to take over.
+The leader loops: number the next visible rows (one committed statement, on the
+connection that holds the lock), publish them in position order, mark them
+published. It sleeps on ``LISTEN cell_outbox`` with a slow poll as safety net.
+At-least-once: a crash after numbering re-publishes the same positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from typing import Any
+
+import psycopg
+import redis.asyncio as aioredis
+from psycopg.rows import dict_row
+from redis.exceptions import RedisError
+
+from cell.realtime.routing import encode, frame_of, route_of
+from cell.settings import CellSettings
+from cell.store import outbox
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
+class Backoff:
+    """Full-jitter exponential backoff: a random wait in ``[0, min(cap, base * 2**n)]``."""
+
+    def __init__(self, base: float = 0.2, cap: float = 10.0) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+
+    def next(self) -> float:
+        delay = random.uniform(0, min(self.cap, self.base * 2**self.attempt))
+        self.attempt = min(self.attempt + 1, 30)
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Relay:
+    """Run with :meth:`run` as a named task; cancel it to stop (the lock goes with the connection)."""
+
+    def __init__(self, settings: CellSettings, redis: aioredis.Redis) -> None:
+        self.dsn = settings.database.dsn
+        self.redis = redis
+        self.config = settings.realtime
+        self.leading = asyncio.Event()
+        self.published = 0  # events published since start (for health and tests)
+        self.epoch = ""
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                conn = await Connection.connect(self.dsn, autocommit=True, row_factory=dict_row)
+                try:
+                    await self._lead(conn, backoff)
+                finally:
+                    self.leading.clear()
+                    await conn.close()
+            except psycopg.Error as exc:
+                log.warning("relay: database unavailable (%s); retrying", exc)
+                await asyncio.sleep(backoff.next())
+
+    async def _lead(self, conn: Connection, backoff: Backoff) -> None:
+        while True:
+            if await outbox.try_lead(conn):
+                break
+            await asyncio.sleep(1.0)
+        state = await outbox.ensure_state(conn, new_epoch())
+        self.epoch = state["epoch"]
+        await conn.execute("LISTEN cell_outbox")
+        self.leading.set()
+        backoff.reset()
+        log.info("relay: leading (epoch %s, position %s)", self.epoch, state["last_position"])
+        # Positions keep being assigned while Redis is away: gateways tail PostgreSQL meanwhile,
+        # and everything numbered but unpublished goes out, in order, once Redis answers again.
+        redis_backoff = Backoff(base=0.2, cap=5.0)
+        redis_ok, retry_at = await self._publish_leftovers(conn), 0.0
+        next_prune = time.monotonic()
+        while True:
+            rows = await outbox.assign_positions(conn, self.config.relay_batch)
+            if rows and redis_ok:
+                redis_ok = await self._publish(rows)
+                if redis_ok:
+                    await outbox.mark_published(conn, rows[-1]["position"])
+                else:
+                    retry_at = time.monotonic() + redis_backoff.next()
+            if not redis_ok and time.monotonic() >= retry_at:
+                redis_ok = await self._publish_leftovers(conn)
+                if redis_ok:
+                    redis_backoff.reset()
+                else:
+                    retry_at = time.monotonic() + redis_backoff.next()
+            if time.monotonic() >= next_prune:
+                await self._prune(conn)
+                next_prune = time.monotonic() + self.config.relay_prune_seconds
+            if len(rows) < self.config.relay_batch:
+                wait = self.config.relay_poll_seconds
+                if not redis_ok:
+                    wait = max(0.0, min(wait, retry_at - time.monotonic()))
+                await self._wait(conn, wait)
+
+    async def _publish_leftovers(self, conn: Connection) -> bool:
+        """Publish, in order, every row numbered but not published; False if Redis failed."""
+        after = 0
+        while True:
+            rows = await outbox.positioned_unpublished(conn, after, self.config.relay_batch)
+            if not rows:
+                return True
+            if not await self._publish(rows):
+                return False
+            after = rows[-1]["position"]
+            await outbox.mark_published(conn, after)
+
+    async def _wait(self, conn: Connection, seconds: float) -> None:
+        async for _ in conn.notifies(timeout=seconds, stop_after=1):
+            break
+
+    async def _publish(self, rows: list[dict[str, Any]]) -> bool:
+        """Publish rows in position order; False when Redis refused (they are published later)."""
+        messages: list[tuple[str, bytes]] = []
+        for row in rows:
+            route = route_of(row)
+            message = encode(route.header(), frame_of(row, self.epoch))
+            messages.extend((topic, message) for topic in route.topics())
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for topic, message in messages:
+                    pipe.publish(topic, message)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("relay: redis unavailable (%s); %d events wait", exc, len(rows))
+            return False
+        self.published += len(rows)
+        return True
+
+    async def _prune(self, conn: Connection) -> None:
+        while await outbox.prune(conn, self.config.retention_seconds, chunk=5000) >= 5000:
+            pass
