@@ -162,6 +162,10 @@ class DevStack:
             self._lock.close()
             self._lock = None
 
+    @property
+    def router_pid(self) -> int | None:
+        return self._router.pid if self._router is not None else None
+
     # -- pieces ---------------------------------------------------------------------------
 
     def _port(self, ports: dict[str, Any], key: str, preferred: int) -> int:
