@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.client import TOKEN_ENV, URL_ENV
-from cli.commands import audit, cells, routes, workspaces
+from cli.commands import audit, cells, moves, routes, workspaces
 from cli.commands.common import Options
 from cli.dev import command as dev
 from cli.exits import HELP
@@ -44,4 +44,6 @@ app.add_typer(cells.app, name="cells")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(routes.app, name="routes")
 app.add_typer(audit.app, name="audit")
+app.add_typer(moves.app, name="migrations")
+workspaces.app.command("move", epilog=moves.MOVE_EXAMPLES)(moves.move)
 app.add_typer(dev.app, name="dev")

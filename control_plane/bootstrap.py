@@ -14,6 +14,7 @@ import httpx
 from cell.store.db import Database
 from control_plane.adapters.cells import CellClient
 from control_plane.adapters.notifications import RoutingNotifications
+from control_plane.moves.settings import MoveSettings
 from control_plane.provisioning import Backend
 from control_plane.provisioning.endpoints import EndpointsBackend
 from control_plane.provisioning.local import LocalBackend
@@ -59,6 +60,7 @@ class Services:
     notifications: RoutingNotifications
     backends: dict[str, Backend]
     tasks: Tasks
+    moves: MoveSettings = field(default_factory=MoveSettings)  # CELLCHAT_CP_MOVES__*
 
     async def open(self) -> None:
         await self.db.open()

@@ -7,6 +7,9 @@ read whole when small and streamed chunk by chunk otherwise.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -24,6 +27,10 @@ _DROP_REQUEST = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-au
 _DROP_RESPONSE = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                   b"trailers", b"transfer-encoding", b"upgrade"}
 _BUFFER_UP_TO = 256 * 1024  # smaller answers are read whole: cheaper than streaming them
+# A workspace being moved refuses writes for a moment (503 workspace_frozen, nothing was committed):
+# such a request is held and sent again, for up to this long, instead of failing.
+FROZEN_HOLD_SECONDS = 10.0
+_FROZEN_PAUSES = (0.01, 0.02, 0.05, 0.1)
 
 
 class CellUnreachable(Exception):
@@ -44,12 +51,33 @@ class Forwarder:
             # A proxy keeps no cookies: one user's Set-Cookie must never ride along with another's request.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
+        self.frozen_hold = FROZEN_HOLD_SECONDS
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def send(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> httpx.Response:
-        """The cell's answer, body not yet read (``relay`` or ``aread`` it). ``CellUnreachable`` on failure."""
+        """The cell's answer, body not yet read (``relay`` or ``aread`` it). ``CellUnreachable`` on failure.
+
+        A ``503 workspace_frozen`` is held and retried for up to ``frozen_hold`` seconds; what the cell
+        answers then (the result, a ``421`` once the move completed, or still the 503) is returned.
+        """
+        response = await self._send_once(cell, scope, body)
+        if response.status_code != 503:
+            return response
+        deadline = time.monotonic() + self.frozen_hold
+        for pause in itertools.chain(_FROZEN_PAUSES, itertools.repeat(_FROZEN_PAUSES[-1])):
+            content = await response.aread()
+            await response.aclose()
+            if b'"workspace_frozen"' not in content or time.monotonic() + pause > deadline:
+                return httpx.Response(503, headers=response.headers, content=content)
+            await asyncio.sleep(pause)
+            response = await self._send_once(cell, scope, body)
+            if response.status_code != 503:
+                return response
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> httpx.Response:
         query: bytes = scope.get("query_string", b"")
         url = cell.api.rstrip("/") + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
         headers: Headers = []

@@ -3,11 +3,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from cell.embedded import EmbeddedRedis
 from tests.support import infra as infra_mod
+from tests.support import moves
 from tests.support.cells import RunningCell, running_cell
 
 
@@ -35,3 +38,17 @@ def cell(infra: infra_mod.Infra) -> Iterator[RunningCell]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def move_servers() -> Iterator[list[moves.Server]]:
+    """Two more PostgreSQL servers: a workspace moves between cells on different servers."""
+    with moves.servers(2) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def move_caches() -> Iterator[list[EmbeddedRedis]]:
+    """Four Redis servers, one per cell of a move test (pub/sub is server-wide)."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(moves.redis_server()) for _ in range(4)]

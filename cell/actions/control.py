@@ -1,4 +1,4 @@
-"""Requests from the control plane: regional pins (the cell's own defence in depth)."""
+"""Requests from the control plane: regional pins (the cell's own defence in depth) and moves."""
 
 from __future__ import annotations
 
@@ -21,3 +21,12 @@ async def set_region_pin(
     if row is None:
         raise CellError("team_not_found")
     return row
+
+
+def receive(settings: CellSettings, workspace_id: str, region_pin: str | None) -> dict[str, Any]:
+    """Whether this cell accepts a workspace moving in: never one pinned to another region."""
+    if region_pin is not None and region_pin != settings.region:
+        raise CellError("region_mismatch",
+                        detail=f"workspace {workspace_id} is pinned to {region_pin}, cell is in {settings.region}")
+    return {"cell": settings.name, "region": settings.region}
+

@@ -30,6 +30,23 @@ async def set_region_pin(request: Request) -> Response:
     return ok({"workspace": {"id": row["workspace_id"], "region_pin": row["region_pin"], "status": row["status"]}})
 
 
+class Receive(_Body):
+    region_pin: str | None = Field(default=None, min_length=1, max_length=20)
+
+
+async def receive(request: Request) -> Response:
+    """
+    summary: Before a workspace moves in (admin token) - refused with region_mismatch when it is pinned to another region.
+    responses:
+      200: {description: "this cell's name and region"}
+    """
+    _require_admin(request)
+    body: Receive = await _body(request, Receive)
+    services = _services(request)
+    return ok(control.receive(services.settings, request.path_params["workspace_id"], body.region_pin))
+
+
 routes: list[BaseRoute] = [
     Route("/v1/control/workspaces/{workspace_id}/region-pin", set_region_pin, methods=["PUT"]),
+    Route("/v1/control/workspaces/{workspace_id}/receive", receive, methods=["POST"]),
 ]

@@ -10,6 +10,7 @@ import typer
 from rich.status import Status
 
 from cli.client import CliError
+from cli.commands import moves
 from cli.commands.common import confirm, connect, examples, handles_errors
 from cli.exits import Exit
 from cli.output import DryRunOption, Format, OutputOption, ReasonOption, YesOption, emit, err, out
@@ -159,18 +160,21 @@ def provision(
 
 
 @app.command("drain", epilog=examples("cellctl cells drain us-1 --reason 'hardware refresh'",
-                                      "cellctl cells drain us-1 --dry-run"))
+                                      "cellctl cells drain us-1 --dry-run   # where each workspace would go",
+                                      "cellctl cells drain us-1 --parallel 5 --no-wait --yes"))
 @handles_errors
 def drain(
     ctx: typer.Context,
     name: CellArg,
+    parallel: Annotated[int | None, typer.Option(help="Moves at a time (default: the control plane's).")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the moves live until the end.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow.")] = 24 * 3600.0,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     reason: ReasonOption = None,
     output: OutputOption = Format.table,
 ) -> None:
-    """Stop placing new workspaces on a cell (asks first); it is drained once it hosts none."""
-    cp = connect(ctx)
-    if not dry_run:
-        confirm(f"Drain cell {name}? No new workspace will be placed there.", yes)
-    emit(cp.call("POST", f"/v1/cells/{name}/drain", json={"dry_run": dry_run, "reason": reason}), output)
+    """Drain a cell (asks first): nothing new is placed there and every workspace moves off it, within
+    its region and the other cells' capacity, a few at a time; then the cell is drained."""
+    moves.drain_cell(ctx, name, parallel=parallel, wait=wait, timeout=timeout, dry_run=dry_run, yes=yes,
+                     reason=reason, output=output)

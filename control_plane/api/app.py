@@ -16,8 +16,10 @@ from starlette.schemas import SchemaGenerator
 from control_plane import bootstrap
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, routes, workspaces
+from control_plane.api import moves as moves_api
 from control_plane.api.common import authenticate, error, ok, services_of
 from control_plane.errors import ControlPlaneError
+from control_plane.moves import orchestrator
 from control_plane.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,9 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             resumed = await provisioning.resume_unfinished(services)
             if resumed:
                 log.info("resuming provisioning of %s", ", ".join(resumed))
+            moving = await orchestrator.resume_unfinished(services)
+            if moving:
+                log.info("resuming migrations %s", ", ".join(map(str, moving)))
             yield
         finally:
             await services.close()
@@ -75,7 +80,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         routes=[
             Route("/v1/health", health, methods=["GET"]),
             Route("/v1/whoami", whoami, methods=["GET"]),
-            *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes,
+            *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes, *moves_api.routes,
             Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         ],
         lifespan=lifespan,

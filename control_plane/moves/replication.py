@@ -23,6 +23,12 @@ from psycopg.rows import dict_row
 
 from cell.store.tenancy import TENANT_TABLES
 
+# pg_subscription is shared by every database of a server: look in this database only.
+_SUBSCRIPTION = (
+    "SELECT 1 FROM pg_subscription WHERE subname = %(n)s"
+    " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
 
 def object_name(workspace_id: str) -> str:
     """The publication, subscription and slot name for moving ``workspace_id``."""
@@ -52,7 +58,7 @@ async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None
     """Create the target's subscription (initial copy, then streaming); no-op if it exists."""
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
-        cur = await conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %(n)s", {"n": name})
+        cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is None:
             await conn.execute(
                 sql.SQL(
@@ -67,6 +73,10 @@ class SyncState:
     tables_ready: int
     tables_total: int
     lag_bytes: int | None
+    lag_seconds: float | None = None
+    """How far behind the subscriber's apply is in time (0 when caught up and idle); None while no
+    walsender streams to it (not yet started, or broken)."""
+    streaming: bool = False
 
     @property
     def copied(self) -> bool:
@@ -80,7 +90,7 @@ async def sync_state(source_dsn: str, target_dsn: str, workspace_id: str) -> Syn
         cur = await conn.execute(
             "SELECT count(*) FILTER (WHERE r.srsubstate = 'r') AS ready, count(*) AS total"
             " FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid"
-            " WHERE s.subname = %(n)s",
+            " WHERE s.subname = %(n)s AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
             {"n": name},
         )
         row = await cur.fetchone()
@@ -92,8 +102,17 @@ async def sync_state(source_dsn: str, target_dsn: str, workspace_id: str) -> Syn
             {"n": name},
         )
         slot = await cur.fetchone()
+        # The apply worker's walsender carries the subscription's name; table-sync ones do not.
+        cur = await conn.execute(
+            "SELECT state, coalesce(extract(epoch FROM replay_lag), 0)::float8 AS seconds"
+            " FROM pg_stat_replication WHERE application_name = %(n)s",
+            {"n": name},
+        )
+        sender = await cur.fetchone()
     lag = slot["lag"] if slot is not None else None
-    return SyncState(int(row["ready"]), int(row["total"]), None if lag is None else int(lag))
+    streaming = sender is not None and sender["state"] == "streaming"
+    return SyncState(int(row["ready"]), int(row["total"]), None if lag is None else int(lag),
+                     float(sender["seconds"]) if streaming and sender is not None else None, streaming)
 
 
 async def row_counts(dsn: str, workspace_id: str) -> dict[str, int]:
@@ -214,7 +233,7 @@ async def unsubscribe(target_dsn: str, workspace_id: str) -> None:
     """Drop the target's subscription and, through it, the slot on the source (idempotent)."""
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
-        cur = await conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %(n)s", {"n": name})
+        cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is not None:
             await conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
 
@@ -246,3 +265,47 @@ async def delete_workspace_rows(dsn: str, workspace_id: str) -> None:
                 sql.SQL("DELETE FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
                 {"w": workspace_id},
             )
+
+
+async def subscribed(target_dsn: str, workspace_id: str) -> bool:
+    """Whether the target still has a subscription for W (from this move, or a stale earlier one)."""
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute(_SUBSCRIPTION, {"n": object_name(workspace_id)})
+        return await cur.fetchone() is not None
+
+
+async def copying(target_dsn: str) -> dict[str, int]:
+    """Rows copied so far by table-sync workers whose COPY has not committed yet, per table."""
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute(
+            "SELECT c.relname AS t, p.tuples_processed AS n FROM pg_stat_progress_copy p"
+            " JOIN pg_class c ON c.oid = p.relid WHERE p.command = 'COPY FROM' AND p.datname = current_database()"
+        )
+        return {str(r["t"]): int(r["n"]) for r in await cur.fetchall()}
+
+
+async def schema_version(dsn: str) -> list[int]:
+    """The cell schema's applied migrations (equal on both cells, or rows would not fit)."""
+    async with await _connect(dsn) as conn:
+        cur = await conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+        return [int(r["version"]) for r in await cur.fetchall()]
+
+
+async def domain_holder(dsn: str, workspace_id: str, domain: str) -> str | None:
+    """Another workspace of this cell that uses ``domain`` (unique per cell), if any."""
+    async with await _connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT workspace_id FROM workspaces WHERE domain = %(d)s AND workspace_id <> %(w)s",
+            {"d": domain, "w": workspace_id},
+        )
+        row = await cur.fetchone()
+    return None if row is None else str(row["workspace_id"])
+
+
+async def workspace_row(dsn: str, workspace_id: str) -> dict[str, Any] | None:
+    async with await _connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT workspace_id, domain, region_pin, status, moved_to FROM workspaces WHERE workspace_id = %(w)s",
+            {"w": workspace_id},
+        )
+        return await cur.fetchone()

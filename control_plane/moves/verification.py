@@ -1,0 +1,135 @@
+"""Checking that two cells hold the same rows of a workspace, fast enough to run inside the freeze.
+
+Per table, each side computes ``(row count, sum of a 64-bit hash of every row's text)``:
+one sequential pass, no sort and no giant string (``replication.table_checksum`` builds an
+ordered md5 chain, about ten times slower on a million rows). A difference is narrowed down
+in two steps: the rows are spread over 256 buckets by primary key and the buckets compared,
+then only the rows of differing buckets are compared one by one, by primary key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from cell.store.tenancy import TENANT_TABLES
+from control_plane.moves.replication import TableDiff
+
+BUCKETS = 256
+
+
+async def _connect(dsn: str) -> AsyncConnection[dict[str, Any]]:
+    return await AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
+
+
+async def _key(conn: AsyncConnection[dict[str, Any]], table: str) -> sql.Composable:
+    cur = await conn.execute(
+        "SELECT a.attname FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indrelid = %(t)s::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey, a.attnum)",
+        {"t": table},
+    )
+    columns = [str(row["attname"]) for row in await cur.fetchall()]
+    return sql.SQL("({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    rows: int
+    hash_sum: int
+
+
+async def digests(dsn: str, workspace_id: str, tables: tuple[str, ...] = TENANT_TABLES) -> dict[str, Digest]:
+    """``table -> (rows, hash sum)`` of W on one cell (one connection, table after table)."""
+    found: dict[str, Digest] = {}
+    async with await _connect(dsn) as conn:
+        for table in tables:
+            cur = await conn.execute(
+                sql.SQL("SELECT count(*) AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) AS s"
+                        " FROM {} t WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
+                {"w": workspace_id},
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            found[table] = Digest(int(row["n"]), int(row["s"]))
+    return found
+
+
+async def _buckets(dsn: str, table: str, workspace_id: str) -> dict[int, tuple[int, int]]:
+    async with await _connect(dsn) as conn:
+        key = await _key(conn, table)
+        cur = await conn.execute(
+            sql.SQL("SELECT (hashtext({key}) & {mask}) AS b, count(*) AS n,"
+                    " sum(hashtextextended(t::text, 0)::numeric) AS s FROM {table} t"
+                    " WHERE workspace_id = %(w)s GROUP BY 1").format(
+                key=key, mask=sql.Literal(BUCKETS - 1), table=sql.Identifier(table)),
+            {"w": workspace_id},
+        )
+        return {int(r["b"]): (int(r["n"]), int(r["s"])) for r in await cur.fetchall()}
+
+
+async def _rows_in(dsn: str, table: str, workspace_id: str, buckets: list[int]) -> dict[str, int]:
+    async with await _connect(dsn) as conn:
+        key = await _key(conn, table)
+        cur = await conn.execute(
+            sql.SQL("SELECT {key} AS pk, hashtextextended(t::text, 0) AS h FROM {table} t"
+                    " WHERE workspace_id = %(w)s AND (hashtext({key}) & {mask}) = ANY(%(b)s)").format(
+                key=key, mask=sql.Literal(BUCKETS - 1), table=sql.Identifier(table)),
+            {"w": workspace_id, "b": buckets},
+        )
+        return {str(r["pk"]): int(r["h"]) for r in await cur.fetchall()}
+
+
+async def narrow(source_dsn: str, target_dsn: str, table: str, workspace_id: str, *, sample: int = 20,
+                 source_rows: int = 0, target_rows: int = 0) -> TableDiff:
+    """The rows of ``table`` that differ between the cells, by primary key (at most ``sample`` of each kind)."""
+    src_buckets, dst_buckets = await asyncio.gather(
+        _buckets(source_dsn, table, workspace_id), _buckets(target_dsn, table, workspace_id))
+    differing_buckets = sorted(b for b in set(src_buckets) | set(dst_buckets)
+                               if src_buckets.get(b) != dst_buckets.get(b))
+    src, dst = await asyncio.gather(_rows_in(source_dsn, table, workspace_id, differing_buckets),
+                                    _rows_in(target_dsn, table, workspace_id, differing_buckets))
+    return TableDiff(
+        table=table, source_rows=source_rows, target_rows=target_rows,
+        missing_on_target=sorted(set(src) - set(dst))[:sample],
+        extra_on_target=sorted(set(dst) - set(src))[:sample],
+        differing=sorted(k for k in set(src) & set(dst) if src[k] != dst[k])[:sample],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One side-by-side look at both cells: rows per table and the tables that differ."""
+
+    rows: dict[str, dict[str, int]]  # table -> {"source": n, "target": n}
+    differing: list[str]
+
+    @property
+    def same(self) -> bool:
+        return not self.differing
+
+
+async def compare(source_dsn: str, target_dsn: str, workspace_id: str,
+                  tables: tuple[str, ...] = TENANT_TABLES) -> Comparison:
+    """Both cells' digests of W, read concurrently."""
+    src, dst = await asyncio.gather(digests(source_dsn, workspace_id, tables),
+                                    digests(target_dsn, workspace_id, tables))
+    rows = {t: {"source": src[t].rows, "target": dst[t].rows} for t in tables}
+    return Comparison(rows, [t for t in tables if src[t] != dst[t]])
+
+
+async def verify(source_dsn: str, target_dsn: str, workspace_id: str, *, sample: int = 20) -> list[TableDiff]:
+    """Tables whose rows of W differ, narrowed down to primary keys; empty when both cells agree."""
+    found = await compare(source_dsn, target_dsn, workspace_id)
+    return [await narrow(source_dsn, target_dsn, table, workspace_id, sample=sample,
+                         source_rows=found.rows[table]["source"], target_rows=found.rows[table]["target"])
+            for table in found.differing]
+
+
+def diff_json(diff: TableDiff) -> dict[str, Any]:
+    return asdict(diff)
