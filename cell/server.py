@@ -1,6 +1,6 @@
 """Running a cell process under uvicorn (in the foreground, or in a thread for tests and dev).
 
-``python -m cell.server [--role all|api|gateway|relay]``: see docs/realtime.md, section 7.
+``python -m cell.server [--role all|api|gateway|relay]``: see docs/realtime.md, section 8.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ class Hub:
         self._subscribed: set[str] = set()
         self._awaiting: set[str] = set()
         self._topics_dirty = False
+        self._joining = False  # a topic was added and is not subscribed yet
         self._catch_up_due = False
         self._last_rx = 0.0
         self._last_tail = 0.0
@@ -133,6 +134,10 @@ class Hub:
     def sinks(self) -> list[Sink]:
         return [sink for local in self.users.values() for sink in local.sinks]
 
+    def is_member(self, workspace: str, user: str, channel: str) -> bool:
+        local = self.users.get((workspace, user))
+        return local is not None and channel in local.channels
+
     def channels_of(self, workspace: str, user: str) -> set[str]:
         local = self.users.get((workspace, user))
         return set(local.channels) if local is not None else set()
@@ -181,7 +186,8 @@ class Hub:
                 self._catch_up_due = False
 
     def _paused(self) -> bool:
-        return self._sub is None or bool(self._awaiting) or self._topics_dirty or self._catch_up_due
+        """Live messages are not enough while a topic we need may not be subscribed yet."""
+        return self._sub is None or bool(self._awaiting) or self._joining or self._catch_up_due
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -215,7 +221,9 @@ class Hub:
             elif event == "moved":
                 if self.on_moved is not None:
                     self.on_moved(header["w"], frame)
-            elif not self._paused():
+            elif self._paused():
+                self._catch_up_due = True  # what is dropped here is read from PostgreSQL
+            else:
                 route = route_from_header(header)
                 if route.position > self.processed:
                     self.processed = route.position
@@ -266,7 +274,7 @@ class Hub:
         local.channels.add(channel)
         members = self.channels.setdefault((workspace, channel), set())
         if not members:
-            self._topics_dirty = True
+            self._topics_dirty = self._joining = True
         members.add(local)
 
     def _leave(self, workspace: str, user: str, channel: str) -> None:
@@ -313,7 +321,7 @@ class Hub:
                 self.workspaces.setdefault(sink.workspace, set()).add(local)
                 for channel in local.channels:
                     self.channels.setdefault((sink.workspace, channel), set()).add(local)
-                self._topics_dirty = True
+                self._topics_dirty = self._joining = True
             local.sinks.add(sink)
             registration.done.set_result(self.processed)
 
@@ -329,7 +337,7 @@ class Hub:
         assert self._sub is not None
         wanted = self._wanted()
         new, gone = wanted - self._subscribed, self._subscribed - wanted
-        self._topics_dirty = False
+        self._topics_dirty = self._joining = False
         try:
             self._sub.unsubscribe(sorted(gone))
             self._sub.subscribe(sorted(new))

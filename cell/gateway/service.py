@@ -249,7 +249,7 @@ class Gateway:
     # --- typing and presence -----------------------------------------------------------------
 
     async def _typing(self, sink: Sink, channel: object) -> None:
-        if not isinstance(channel, str) or channel not in self.hub.channels_of(sink.workspace, sink.user):
+        if not isinstance(channel, str) or not self.hub.is_member(sink.workspace, sink.user, channel):
             return
         key, now = (sink.workspace, channel, sink.user), time.monotonic()
         if now - self._typed.get(key, -1e9) < self.config.typing_debounce_seconds:

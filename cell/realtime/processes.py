@@ -1,4 +1,4 @@
-"""Which real-time parts a cell process runs (docs/realtime.md, section 7).
+"""Which real-time parts a cell process runs (docs/realtime.md, section 8).
 
 ``all`` (dev) runs the API, the gateway and a relay in one process; production
 runs ``api``, ``gateway`` and ``relay`` processes separately.

@@ -10,6 +10,7 @@ At-least-once: a crash after numbering re-publishes the same positions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -90,12 +91,14 @@ class Relay:
         redis_backoff = Backoff(base=0.2, cap=5.0)
         redis_ok, retry_at = await self._publish_leftovers(conn), 0.0
         next_prune = time.monotonic()
+        unmarked = 0  # published, to be marked by the next statement (one commit per cycle)
         while True:
-            rows = await outbox.assign_positions(conn, self.config.relay_batch)
+            rows = await outbox.assign_positions(conn, self.config.relay_batch, unmarked)
+            unmarked = 0
             if rows and redis_ok:
                 redis_ok = await self._publish(rows)
                 if redis_ok:
-                    await outbox.mark_published(conn, rows[-1]["position"])
+                    unmarked = rows[-1]["position"]
                 else:
                     retry_at = time.monotonic() + redis_backoff.next()
             if not redis_ok and time.monotonic() >= retry_at:
@@ -107,7 +110,7 @@ class Relay:
             if time.monotonic() >= next_prune:
                 await self._prune(conn)
                 next_prune = time.monotonic() + self.config.relay_prune_seconds
-            if len(rows) < self.config.relay_batch:
+            if len(rows) < self.config.relay_batch:  # marking waits for the next cycle
                 wait = self.config.relay_poll_seconds
                 if not redis_ok:
                     wait = max(0.0, min(wait, retry_at - time.monotonic()))
@@ -126,8 +129,11 @@ class Relay:
             await outbox.mark_published(conn, after)
 
     async def _wait(self, conn: Connection, seconds: float) -> None:
-        async for _ in conn.notifies(timeout=seconds, stop_after=1):
-            break
+        # Closed explicitly: the generator holds the connection's lock until it is finalised.
+        waiting = conn.notifies(timeout=seconds, stop_after=1)
+        async with contextlib.aclosing(waiting):
+            async for _ in waiting:
+                pass
 
     async def _publish(self, rows: list[dict[str, Any]]) -> bool:
         """Publish rows in position order; False when Redis refused (they are published later)."""

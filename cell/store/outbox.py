@@ -67,7 +67,11 @@ async def ensure_state(conn: Conn, epoch: str) -> Row:
 
 
 _ASSIGN = f"""
-WITH batch AS (
+WITH marked AS (
+    UPDATE outbox SET published_at = now()
+    WHERE published_at IS NULL AND position IS NOT NULL AND position <= %(published)s
+    RETURNING 1
+), batch AS (
     SELECT workspace_id, id, row_number() OVER (ORDER BY id) AS n
     FROM outbox
     WHERE published_at IS NULL AND position IS NULL
@@ -85,13 +89,15 @@ RETURNING {', '.join('o.' + c.strip() for c in EVENT_COLUMNS.split(','))}
 """
 
 
-async def assign_positions(conn: Conn, limit: int) -> list[Row]:
+async def assign_positions(conn: Conn, limit: int, published: int = 0) -> list[Row]:
     """Number the next visible, unnumbered rows in id order; committed on return (one statement).
 
     A row whose id committed late is simply unnumbered until a later call: no
-    row is ever skipped. Only the relay leader calls this, on its lock's connection.
+    row is ever skipped. The same statement marks the rows up to position
+    ``published`` as published (one commit per relay cycle). Only the relay
+    leader calls this, on its lock's connection.
     """
-    cur = await conn.execute(_ASSIGN, {"limit": limit})
+    cur = await conn.execute(_ASSIGN, {"limit": limit, "published": published})
     return sorted(await cur.fetchall(), key=lambda r: r["position"])
 
 

@@ -135,3 +135,32 @@ async def test_unknown_client_frame_gets_an_error_reply(cell: RunningCell) -> No
         await sock.send(orjson.dumps({"type": "dance", "id": 3}).decode())
         reply = await frame(sock, lambda f: f.get("reply_to") == 3)
     assert (False, 3) == (reply["ok"], reply["error"]["code"])
+
+
+async def test_an_invite_starts_delivery_at_once(cell: RunningCell) -> None:
+    """A connected user invited to a private channel receives its very next message."""
+    ws = cell.workspace()
+    bob = cell.user(ws, "bob")
+    room = (await api(cell.api, ws.owner.token, "conversations.create", name="room", is_private=True))["channel"]["id"]
+    async with socket(cell, bob.token) as sock:
+        await frame(sock, lambda f: f["type"] == "hello")
+        await api(cell.api, ws.owner.token, "conversations.invite", channel=room, users=bob.id)
+        await api(cell.api, ws.owner.token, "chat.postMessage", channel=room, text="welcome")
+        got = await frame(sock, is_message("welcome"))
+    assert room == got["channel"]
+
+
+async def test_leaving_stops_delivery_at_once(cell: RunningCell) -> None:
+    """After conversations.leave, the channel's next message is not delivered to the leaver."""
+    ws = cell.workspace()
+    bob = cell.user(ws, "bob")
+    room = (await api(cell.api, ws.owner.token, "conversations.create", name="room"))["channel"]["id"]
+    await api(cell.api, ws.owner.token, "conversations.invite", channel=room, users=bob.id)
+    async with socket(cell, bob.token) as sock:
+        await frame(sock, lambda f: f["type"] == "hello")
+        await api(cell.api, bob.token, "conversations.leave", channel=room)
+        await api(cell.api, ws.owner.token, "chat.postMessage", channel=room, text="after you left")
+        await api(cell.api, ws.owner.token, "chat.postMessage", channel=ws.general, text="marker")
+        seen = await frames_until(sock, is_message("marker"))
+    left = [f["type"] for f in seen if f.get("type") in ("member_left_channel", "channel_left")]
+    assert (["member_left_channel", "channel_left"], []) == (left, [f for f in seen if f.get("text") == "after you left"])
