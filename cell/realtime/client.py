@@ -29,7 +29,7 @@ from cell.realtime.routing import parse_position
 
 log = logging.getLogger(__name__)
 
-RECONNECT_NOW = frozenset({1001, 1012})
+RECONNECT_NOW = frozenset({1001, 1012, 4005})  # going away, restarting, workspace moved
 
 
 class RealtimeError(Exception):

@@ -6,9 +6,11 @@ import asyncio
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from cell.realtime.routing import moved_message, workspace_topic
 from tests.support.cells import RunningCell
 from tests.support.realtime import api, frame, frames_until, is_message, rtm_url, socket
 
@@ -164,3 +166,21 @@ async def test_leaving_stops_delivery_at_once(cell: RunningCell) -> None:
         seen = await frames_until(sock, is_message("marker"))
     left = [f["type"] for f in seen if f.get("type") in ("member_left_channel", "channel_left")]
     assert (["member_left_channel", "channel_left"], []) == (left, [f for f in seen if f.get("text") == "after you left"])
+
+
+async def test_a_moved_workspace_gets_goodbye_and_4005(cell: RunningCell) -> None:
+    """When the workspace moved to another cell, its sockets get goodbye (naming the cell) and close 4005."""
+    ws = cell.workspace()
+    async with socket(cell, ws.owner.token) as sock:
+        await frame(sock, lambda f: f["type"] == "hello")
+        publisher = aioredis.Redis.from_url(cell.settings.redis.url)
+        try:
+            told = await publisher.publish(workspace_topic(ws.id), moved_message(ws.id, "eu-1"))
+        finally:
+            await publisher.aclose()
+        goodbye = await frame(sock, lambda f: f["type"] == "goodbye")
+        with pytest.raises(ConnectionClosed) as closed:
+            await sock.recv()
+    assert (1, "workspace_moved", "eu-1", 4005) == (
+        told, goodbye["reason"], goodbye["cell"], closed.value.rcvd.code if closed.value.rcvd else None
+    )
