@@ -45,7 +45,7 @@ DB_TAIL_SECONDS = 1.0
 CATCHUP_CHUNK = 1000
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LocalUser:
     """A user with at least one sink on this gateway, and the conversations they are in."""
 

@@ -38,6 +38,8 @@ def _text(body: dict[str, Any]) -> str:
 class _Bucket:
     """Client frames allowed: ``burst`` at once, ``rate`` per second after that."""
 
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float = 20.0, burst: float = 100.0) -> None:
         self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
 

@@ -24,6 +24,10 @@ _ids = itertools.count(1)
 class Sink:
     """The dispatcher-facing side of one client: ``push`` live frames, in position order."""
 
+    # Ten thousand idle sockets per process: no __dict__, and queues only while they hold something.
+    __slots__ = ("closed", "floor", "gated", "held", "id", "last_position", "on_overflow", "queue_max",
+                 "user", "watching", "workspace")
+
     def __init__(self, workspace: str, user: str, queue_max: int) -> None:
         self.id = f"{next(_ids)}"
         self.workspace = workspace
@@ -31,7 +35,7 @@ class Sink:
         self.queue_max = queue_max
         self.gated = True
         self.closed = False
-        self.held: deque[tuple[str, int]] = deque()
+        self.held: deque[tuple[str, int]] | None = None
         self.last_position = 0
         self.floor = 0  # positions at or below it were delivered elsewhere (resume on a lagging gateway)
         self.on_overflow: Callable[[Sink], None] | None = None
@@ -42,6 +46,8 @@ class Sink:
         if self.closed or 0 < position <= self.floor:
             return
         if self.gated:
+            if self.held is None:
+                self.held = deque()
             self.held.append((frame, position))
             if len(self.held) > self.queue_max:
                 self.overflow()
@@ -51,8 +57,9 @@ class Sink:
     def ungate(self) -> None:
         """The backlog is written: release the held live frames, then go live."""
         self.gated = False
-        while self.held and not self.closed:
-            frame, position = self.held.popleft()
+        held, self.held = self.held, None
+        while held and not self.closed:
+            frame, position = held.popleft()
             self.write(frame, position)
 
     def write(self, frame: str, position: int = 0) -> None:
@@ -62,38 +69,42 @@ class Sink:
     def overflow(self) -> None:
         if self.closed:
             return
-        self.held.clear()
+        self.held = None
         self.closed = True
         if self.on_overflow is not None:
             self.on_overflow(self)
 
 
 class SocketSink(Sink):
-    """A WebSocket. Sends start eagerly; only a socket that cannot take more gets a task."""
+    """A WebSocket. Sends start eagerly; only a socket that cannot take more gets a task and a queue."""
+
+    __slots__ = ("broken", "busy", "close_sent", "closing", "out", "ws")
 
     def __init__(self, ws: WebSocket, workspace: str, user: str, queue_max: int) -> None:
         super().__init__(workspace, user, queue_max)
         self.ws = ws
-        self.out: deque[str] = deque()
+        self.out: deque[str] | None = None
         self.busy = False
         self.closing: tuple[int, str] | None = None
+        self.close_sent = False
         self.broken: BaseException | None = None
-        self.done = asyncio.Event()  # set once the close frame went out or the socket broke
 
     def write(self, frame: str, position: int = 0) -> None:
         if self.closing is not None or self.broken is not None:
             return
         if position:
             self.last_position = position
+        if not self.busy and not self.out:  # the common case: straight into the socket
+            self._start({"type": "websocket.send", "text": frame})
+            return
+        if self.out is None:
+            self.out = deque()
         self.out.append(frame)
         if len(self.out) > self.queue_max:
             self.overflow()
-            return
-        if not self.busy:
-            self._pump()
 
     def overflow(self) -> None:
-        self.out.clear()
+        self.out = None
         super().overflow()
 
     def finish(self, code: int, reason: str = "") -> None:
@@ -106,7 +117,7 @@ class SocketSink(Sink):
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping what is queued (slow consumer)."""
-        self.out.clear()
+        self.out = None
         self.closing = None
         self.finish(code, reason)
 
@@ -114,22 +125,28 @@ class SocketSink(Sink):
         while not self.busy and self.broken is None:
             if self.out:
                 message: dict[str, Any] = {"type": "websocket.send", "text": self.out.popleft()}
-            elif self.closing is not None and not self.done.is_set():
+            elif self.closing is not None and not self.close_sent:
                 code, reason = self.closing
                 message = {"type": "websocket.close", "code": code, "reason": reason}
+                self.close_sent = True
             else:
+                self.out = None  # idle sockets keep no queue
                 return
-            try:
-                waiting = eager.start(self.ws.send(message))
-            except Exception as exc:  # the socket is gone: the reader side cleans up
-                self._broke(exc)
+            if not self._start(message):
                 return
-            if message["type"] == "websocket.close":
-                self.done.set()
-            if waiting is not None:
-                self.busy = True
-                waiting.add_done_callback(self._resumed)
-                return
+
+    def _start(self, message: dict[str, Any]) -> bool:
+        """Send now; False when the send has to wait (the socket is busy until it is done) or failed."""
+        try:
+            waiting = eager.start(self.ws.send(message))
+        except Exception as exc:  # the socket is gone: the reader side cleans up
+            self._broke(exc)
+            return False
+        if waiting is not None:
+            self.busy = True
+            waiting.add_done_callback(self._resumed)
+            return False
+        return True
 
     def _resumed(self, waiting: asyncio.Future[None]) -> None:
         self.busy = False
@@ -143,12 +160,13 @@ class SocketSink(Sink):
     def _broke(self, exc: BaseException) -> None:
         self.broken = exc
         self.closed = True
-        self.out.clear()
-        self.done.set()
+        self.out = None
 
 
 class PollSink(Sink):
     """A long-poll request: collects frames until the request answers."""
+
+    __slots__ = ("arrived", "frames")
 
     def __init__(self, workspace: str, user: str, queue_max: int) -> None:
         super().__init__(workspace, user, queue_max)
