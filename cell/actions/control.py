@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio import Redis
+
 from cell.errors import CellError
+from cell.realtime import routing
 from cell.settings import CellSettings
-from cell.store import control
+from cell.store import control, directory
 from cell.store.db import Database
 
 
@@ -30,3 +33,14 @@ def receive(settings: CellSettings, workspace_id: str, region_pin: str | None) -
                         detail=f"workspace {workspace_id} is pinned to {region_pin}, cell is in {settings.region}")
     return {"cell": settings.name, "region": settings.region}
 
+
+async def handover(db: Database, redis: Redis, workspace_id: str, cell: str) -> int:
+    """Tell this cell's gateways to send the connected clients of a workspace that moved away to ``cell``
+    (``goodbye`` then close 4005; they reconnect through the router). Returns how many gateways heard it."""
+    async with db.read() as conn:
+        row = await directory.get_workspace(conn, workspace_id)
+    if row is None:
+        raise CellError("team_not_found")
+    if row["status"] != "moved":
+        raise CellError("invalid_state", detail=f"workspace {workspace_id} is {row['status']} here, not moved")
+    return int(await redis.publish(routing.workspace_topic(workspace_id), routing.moved_message(workspace_id, cell)))

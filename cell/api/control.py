@@ -34,6 +34,10 @@ class Receive(_Body):
     region_pin: str | None = Field(default=None, min_length=1, max_length=20)
 
 
+class Handover(_Body):
+    cell: str = Field(min_length=1, max_length=40)
+
+
 async def receive(request: Request) -> Response:
     """
     summary: Before a workspace moves in (admin token) - refused with region_mismatch when it is pinned to another region.
@@ -46,7 +50,21 @@ async def receive(request: Request) -> Response:
     return ok(control.receive(services.settings, request.path_params["workspace_id"], body.region_pin))
 
 
+async def handover(request: Request) -> Response:
+    """
+    summary: After a workspace moved away (admin token) - the gateways send its connected clients a reconnect to the new cell.
+    responses:
+      200: {description: "how many gateway processes were told"}
+    """
+    _require_admin(request)
+    body: Handover = await _body(request, Handover)
+    services = _services(request)
+    told = await control.handover(services.db, services.redis, request.path_params["workspace_id"], body.cell)
+    return ok({"gateways": told, "cell": body.cell})
+
+
 routes: list[BaseRoute] = [
     Route("/v1/control/workspaces/{workspace_id}/region-pin", set_region_pin, methods=["PUT"]),
     Route("/v1/control/workspaces/{workspace_id}/receive", receive, methods=["POST"]),
+    Route("/v1/control/workspaces/{workspace_id}/handover", handover, methods=["POST"]),
 ]

@@ -286,6 +286,9 @@ async def schedule(services: Services) -> None:
     for drain_row in drains:
         starting: list[int] = []
         async with services.db.transaction() as conn:
+            current = await store.lock_drain(conn, drain_row["id"])
+            if current is None or current["status"] != "running":
+                continue
             counts = await store.drain_counts(conn, drain_row["id"])
             room = drain_row["parallel"] - counts.get("running", 0)
             if room > 0:
@@ -351,9 +354,8 @@ async def gc(services: Services, actor: Actor, *, grace_seconds: float | None, d
             elif found["status"] != "moved":
                 outcome = "kept_not_moved"
             else:
-                counts = await replication.row_counts(dsn, workspace_id)
-                await replication.delete_workspace_rows(dsn, workspace_id)
-                outcome = f"deleted {sum(counts.values())} rows"
+                deleted = await replication.delete_workspace_rows_in_batches(dsn, workspace_id)
+                outcome = f"deleted {deleted} rows"
         results.append({"migration": row["id"], "workspace": workspace_id, "cell": source, "outcome": outcome})
         if not dry_run and outcome != "kept_not_moved":
             async with services.db.transaction() as conn:
@@ -453,8 +455,7 @@ async def finish(services: Services, move_id: int, outcome: str, *, error: str |
         if outcome == "done":
             source = await cells_store.lock_cell(conn, row["source"])
             assert source is not None
-            if row["drain_id"] is None:
-                await _mark_drained(conn, source)
+            await _mark_drained(conn, source)  # the last workspace of a draining cell left it
         await audit.append(conn, requester(row), "migrations.finish", row["workspace_id"],
                            outcome="ok" if outcome == "done" or (outcome == "aborted" and error is None)
                            else "failed", reason=row["reason"],

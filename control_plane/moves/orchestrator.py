@@ -42,7 +42,6 @@ from control_plane.moves.plan import FROZEN_PRE_SWITCH, PRE_SWITCH
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x6D6F7665  # "move"
-COUNT_EVERY = 1.0  # seconds between row counts while copying (a count scans W's rows)
 
 
 class Abort(Exception):
@@ -109,7 +108,6 @@ class Driver:
         self.id = move_id
         self.calls = CellCalls(services.http, services.settings.cell_admin_token.get_secret_value())
         self.move: Move | None = None
-        self.last_count = 0.0
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -225,28 +223,29 @@ class Driver:
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.unpublish(move.source_dsn, move.workspace)
         if await rep.workspace_row(move.target_dsn, move.workspace) is not None:
-            await rep.delete_workspace_rows(move.target_dsn, move.workspace)
+            await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
         await actions.advance(self.services, self.id, "replicating", progress={"schema": max(source_schema)})
 
     async def _replicating(self, move: Move) -> None:
         """Publish W on the source, subscribe the target: the initial copy, then streaming."""
         await rep.publish(move.source_dsn, move.workspace)
         await rep.subscribe(move.target_dsn, move.source_dsn, move.workspace)
-        source_rows: dict[str, int] = {}
+        source_rows = await rep.row_counts(move.source_dsn, move.workspace)
+        copied: dict[str, int] = {}  # counted once, when a table's copy committed (counting is a scan)
         while True:
             if await self._abort_asked():
                 return
-            state = await rep.sync_state(move.source_dsn, move.target_dsn, move.workspace)
-            progress: dict[str, Any] = {"tables_ready": state.tables_ready, "tables_total": state.tables_total,
-                                        "lag_bytes": state.lag_bytes, "lag_seconds": state.lag_seconds}
-            if state.copied or time.monotonic() - self.last_count >= COUNT_EVERY:
-                self.last_count = time.monotonic()
-                if not source_rows:
-                    source_rows = await rep.row_counts(move.source_dsn, move.workspace)
-                target_rows, in_flight = await asyncio.gather(rep.row_counts(move.target_dsn, move.workspace),
-                                                              rep.copying(move.target_dsn))
-                progress["tables"] = {t: {"source": n, "target": max(target_rows[t], in_flight.get(t, 0))}
-                                      for t, n in source_rows.items()}
+            state, tables, in_flight = await asyncio.gather(
+                rep.sync_state(move.source_dsn, move.target_dsn, move.workspace),
+                rep.table_states(move.target_dsn, move.workspace), rep.copying(move.target_dsn))
+            for table, phase in tables.items():
+                if phase in ("s", "r") and table not in copied:
+                    copied[table] = await rep.row_count(move.target_dsn, table, move.workspace)
+            progress: dict[str, Any] = {
+                "tables_ready": state.tables_ready, "tables_total": state.tables_total,
+                "lag_bytes": state.lag_bytes, "lag_seconds": state.lag_seconds,
+                "tables": {t: {"source": n, "target": copied.get(t, in_flight.get(t, 0))}
+                           for t, n in source_rows.items()}}
             if state.copied:
                 await actions.advance(self.services, self.id, "verifying", progress=progress)
                 return
@@ -276,7 +275,9 @@ class Driver:
             if found.same:
                 break
             await asyncio.sleep(self.settings.poll_seconds)
-            found = await verification.compare(move.source_dsn, move.target_dsn, move.workspace)
+            again = await verification.compare(move.source_dsn, move.target_dsn, move.workspace,
+                                               tuple(found.differing))  # only the tables still changing
+            found = verification.Comparison({**found.rows, **again.rows}, again.differing)
         far_off = [t for t in found.differing
                    if abs(found.rows[t]["source"] - found.rows[t]["target"]) > max(1000, found.rows[t]["source"] // 100)]
         report = {"verify": {"tables": len(found.rows), "matching": len(found.rows) - len(found.differing),
@@ -293,6 +294,7 @@ class Driver:
         source and aborts; an error is settled by ``_settle_frozen`` (thaw unless the route switched)."""
         if not await self._close_enough(move):
             return
+        await self._check_pin(move)  # a pin set since the plan: no freeze for a move that cannot switch
         # Recorded first, so the window counts the wait for W's writes in flight and a restart finds it.
         await actions.frozen(self.services, self.id)
         started = time.monotonic()
@@ -327,6 +329,13 @@ class Driver:
             await self._unfreeze_source(move)
             raise Abort(exc.code, exc.message) from exc
         await actions.advance(self.services, self.id, "marking_moved", progress={"routing_version": version})
+
+    async def _check_pin(self, move: Move) -> None:
+        _, pin = await actions.workspace_home(self.services, move.workspace)
+        region = (await actions.cell_rows(self.services, move.target))[move.target]["region"]
+        if pin is not None and pin != region:
+            raise Abort("region_pinned", f"workspace {move.workspace} was pinned to region {pin} during the move; "
+                        f"cell {move.target} is in region {region}")
 
     async def _catching_up(self, move: Move) -> None:
         await self._settle_frozen(move)  # only reached on resume, and settled there
@@ -376,7 +385,7 @@ class Driver:
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.unpublish(move.source_dsn, move.workspace)
         if await rep.workspace_row(move.target_dsn, move.workspace) is not None:
-            await rep.delete_workspace_rows(move.target_dsn, move.workspace)
+            await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
         row = await actions.load(self.services, self.id)
         abort = row["progress"].get("abort")
         error = None if abort is None else f"{abort['code']}: {abort['message']}"

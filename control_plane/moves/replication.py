@@ -309,3 +309,48 @@ async def workspace_row(dsn: str, workspace_id: str) -> dict[str, Any] | None:
             {"w": workspace_id},
         )
         return await cur.fetchone()
+
+
+async def delete_workspace_rows_in_batches(dsn: str, workspace_id: str, *, batch: int = 5000) -> int:
+    """Like ``delete_workspace_rows``, in short transactions of ``batch`` rows (children first), so that
+    removing a big copy never holds locks or a huge transaction while the cell serves others. Marks W
+    moved first (the write guard then lets the deletes pass); safe to run again after an interruption.
+    Returns the rows deleted."""
+    deleted = 0
+    async with await _connect(dsn) as conn:
+        await conn.execute("UPDATE workspaces SET status = 'moved' WHERE workspace_id = %(w)s AND status <> 'moved'",
+                           {"w": workspace_id})
+        for table in reversed(TENANT_TABLES):
+            query = sql.SQL(
+                "DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE workspace_id = %(w)s LIMIT %(n)s))"
+            ).format(t=sql.Identifier(table))
+            while True:
+                cur = await conn.execute(query, {"w": workspace_id, "n": batch})
+                deleted += cur.rowcount
+                if cur.rowcount < batch:
+                    break
+    return deleted
+
+
+async def table_states(target_dsn: str, workspace_id: str) -> dict[str, str]:
+    """Each table's initial-copy state on the target: ``i`` init, ``d`` copying, ``f``/``s`` copied and
+    catching up, ``r`` ready (streaming)."""
+    async with await _connect(target_dsn) as conn:
+        cur = await conn.execute(
+            "SELECT c.relname AS t, r.srsubstate AS s FROM pg_subscription_rel r"
+            " JOIN pg_subscription s ON s.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid"
+            " WHERE s.subname = %(n)s"
+            " AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            {"n": object_name(workspace_id)},
+        )
+        return {str(r["t"]): str(r["s"]) for r in await cur.fetchall()}
+
+
+async def row_count(dsn: str, table: str, workspace_id: str) -> int:
+    async with await _connect(dsn) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT count(*) AS n FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
+            {"w": workspace_id})
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"])

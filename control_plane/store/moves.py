@@ -189,6 +189,12 @@ async def running_drains(conn: Conn) -> list[Row]:
     return await cur.fetchall()
 
 
+async def lock_drain(conn: Conn, drain_id: int) -> Row | None:
+    """The drain, locked until the transaction ends (its moves are started one scheduler at a time)."""
+    cur = await conn.execute("SELECT * FROM drains WHERE id = %(id)s FOR UPDATE", {"id": drain_id})
+    return await cur.fetchone()
+
+
 async def drain_counts(conn: Conn, drain_id: int) -> dict[str, int]:
     cur = await conn.execute(
         "SELECT status, count(*)::int AS n FROM moves WHERE drain_id = %(id)s GROUP BY status", {"id": drain_id}
