@@ -37,7 +37,7 @@ from control_plane.errors import ControlPlaneError
 from control_plane.moves import replication as rep
 from control_plane.moves import verification
 from control_plane.moves.cell_calls import CellCalls
-from control_plane.moves.plan import FROZEN_PRE_SWITCH, PRE_SWITCH
+from control_plane.moves.plan import FROZEN_PRE_SWITCH, POST_SWITCH, PRE_SWITCH
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class Driver:
                     await actions.note_error(self.services, self.id, f"{phase}: {problem} (retrying)")
                 except Exception as again:  # the catalog or a cell is down too: keep the freeze, retry
                     log.warning("move %s: cannot record the failure: %s", self.id, again)
-                if time.monotonic() - failing_since > self.settings.retry_seconds:
+                # After the switch the target is the only home of W: keep going until it takes writes.
+                if phase not in POST_SWITCH and time.monotonic() - failing_since > self.settings.retry_seconds:
                     await self._give_up(move, phase, problem)
                     return
                 await asyncio.sleep(backoff)
