@@ -49,7 +49,8 @@ async def authenticate(db: Database, token: str | None, *, writes: bool) -> Acto
         raise CellError("token_revoked")
     if row["deleted"]:
         raise CellError("account_inactive")
-    check_workspace_status(parts.workspace_id, row["workspace_status"], row["moved_to"], writes=writes)
+    check_workspace_status(parts.workspace_id, row["workspace_status"], row["moved_to"], writes=writes,
+                           incoming=row["incoming"])
     return Actor(
         workspace_id=parts.workspace_id,
         user_id=row["user_id"],
@@ -64,8 +65,13 @@ async def authenticate(db: Database, token: str | None, *, writes: bool) -> Acto
     )
 
 
-def check_workspace_status(workspace_id: str, status: str, moved_to: str | None, *, writes: bool) -> None:
-    """A moved workspace is answered by its new owner; a frozen one refuses writes for a moment."""
+def check_workspace_status(
+    workspace_id: str, status: str, moved_to: str | None, *, writes: bool, incoming: bool = False
+) -> None:
+    """A moved workspace is answered by its new owner; a frozen one refuses writes for a moment;
+    one still arriving here (a move's copy in progress) is not served by this cell yet."""
+    if incoming:
+        raise WorkspaceMoved(workspace_id, None)
     if status == "moved":
         raise WorkspaceMoved(workspace_id, moved_to)
     if status == "frozen" and writes:
@@ -83,7 +89,8 @@ async def sign_in(db: Database, workspace_id: str, email: str, password: str) ->
         user = await directory.get_user_by_email(conn, workspace_id, email) if workspace else None
     if workspace is None:
         raise CellError("team_not_found")
-    check_workspace_status(workspace_id, workspace["status"], workspace["moved_to"], writes=False)
+    check_workspace_status(workspace_id, workspace["status"], workspace["moved_to"], writes=False,
+                           incoming=workspace["incoming"])
     stored = user["password_hash"] if user else None
     if user is None or user["deleted"] or user["is_bot"] or not stored:
         raise CellError("invalid_auth")

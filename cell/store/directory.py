@@ -39,7 +39,11 @@ async def insert_workspace(conn: Conn, workspace_id: str, name: str, domain: str
 
 
 async def get_workspace(conn: Conn, workspace_id: str) -> Row | None:
-    cur = await conn.execute("SELECT * FROM workspaces WHERE workspace_id = %(id)s", {"id": workspace_id})
+    cur = await conn.execute(
+        "SELECT w.*, EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = w.workspace_id)"
+        " AS incoming FROM workspaces w WHERE w.workspace_id = %(id)s",
+        {"id": workspace_id},
+    )
     return await cur.fetchone()
 
 
@@ -115,7 +119,8 @@ async def insert_token(
 _AUTH = """
 SELECT t.user_id, t.kind, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
        u.is_admin, u.is_owner, u.is_bot, u.bot_id, u.deleted, u.name AS user_name,
-       w.name AS team_name, w.domain, w.status AS workspace_status, w.moved_to
+       w.name AS team_name, w.domain, w.status AS workspace_status, w.moved_to,
+       EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = t.workspace_id) AS incoming
 FROM tokens t
 JOIN users u USING (workspace_id, user_id)
 JOIN workspaces w USING (workspace_id)

@@ -14,6 +14,9 @@ BEGIN
         ws := NEW.workspace_id;
     END IF;
     SELECT status INTO current_status FROM workspaces WHERE workspace_id = ws FOR KEY SHARE;
+    IF EXISTS (SELECT 1 FROM incoming_workspaces WHERE workspace_id = ws) THEN
+        current_status := 'frozen';  -- still arriving: only replication may write
+    END IF;
     IF current_status = 'frozen' OR (current_status = 'moved' AND TG_OP <> 'DELETE') THEN
         RAISE EXCEPTION 'workspace % is %', ws, current_status
             USING ERRCODE = 'CC001', HINT = current_status;
@@ -70,6 +73,11 @@ CREATE TABLE public.channels (
     last_ts bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT channels_kind_check CHECK ((kind = ANY (ARRAY['public'::text, 'private'::text, 'im'::text, 'mpim'::text])))
+);
+
+CREATE TABLE public.incoming_workspaces (
+    workspace_id text NOT NULL,
+    since timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE public.mentions (
@@ -194,6 +202,9 @@ ALTER TABLE ONLY public.channel_members
 
 ALTER TABLE ONLY public.channels
     ADD CONSTRAINT channels_pkey PRIMARY KEY (workspace_id, channel_id);
+
+ALTER TABLE ONLY public.incoming_workspaces
+    ADD CONSTRAINT incoming_workspaces_pkey PRIMARY KEY (workspace_id);
 
 ALTER TABLE ONLY public.mentions
     ADD CONSTRAINT mentions_pkey PRIMARY KEY (workspace_id, channel_id, ts, target);

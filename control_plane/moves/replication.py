@@ -55,9 +55,17 @@ async def publish(source_dsn: str, workspace_id: str) -> None:
 
 
 async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None:
-    """Create the target's subscription (initial copy, then streaming); no-op if it exists."""
+    """Create the target's subscription (initial copy, then streaming); no-op if it exists.
+
+    First the target records W as arriving (``incoming_workspaces``): until ``unsubscribe``,
+    it answers 421 for W and its write guard lets only replication write W's rows.
+    """
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
+        await conn.execute(
+            "INSERT INTO incoming_workspaces (workspace_id) VALUES (%(w)s) ON CONFLICT DO NOTHING",
+            {"w": workspace_id},
+        )
         cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is None:
             await conn.execute(
@@ -230,12 +238,14 @@ async def set_status(dsn: str, workspace_id: str, status: str, *, moved_to: str 
 
 
 async def unsubscribe(target_dsn: str, workspace_id: str) -> None:
-    """Drop the target's subscription and, through it, the slot on the source (idempotent)."""
+    """Drop the target's subscription and, through it, the slot on the source; the target then
+    stops treating W as arriving (its copy is complete, or about to be removed). Idempotent."""
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
         cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is not None:
             await conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
+        await conn.execute("DELETE FROM incoming_workspaces WHERE workspace_id = %(w)s", {"w": workspace_id})
 
 
 async def unpublish(source_dsn: str, workspace_id: str) -> None:

@@ -150,3 +150,22 @@ async def test_steps_are_idempotent(cell: RunningCell, target_dsn: str) -> None:
         await rep.unsubscribe(target_dsn, ws.id)
         await rep.unpublish(cell.dsn, ws.id)
     assert await rep.verify(cell.dsn, target_dsn, ws.id) == []
+
+
+async def test_the_target_lets_only_replication_write_an_arriving_workspace(cell: RunningCell, target_dsn: str) -> None:
+    """While W is being copied the target's write guard refuses every other write to W;
+    once the subscription is dropped, W is the target's own."""
+    ws = populate(cell, "mover", messages=2)
+    await copy(cell.dsn, target_dsn, ws.id)
+    assert await converged(cell.dsn, target_dsn, ws.id)
+    add_member = ("INSERT INTO channel_members (workspace_id, channel_id, user_id) VALUES (%s, %s, 'UDIRECT0001')",
+                  (ws.id, ws.general))
+    with psycopg.connect(target_dsn) as conn, pytest.raises(psycopg.Error) as raised:
+        conn.execute(*add_member)
+    assert raised.value.sqlstate == "CC001"
+    await rep.unsubscribe(target_dsn, ws.id)
+    await rep.unpublish(cell.dsn, ws.id)
+    with psycopg.connect(target_dsn) as conn:
+        conn.execute(*add_member)
+        arriving = conn.execute("SELECT count(*) FROM incoming_workspaces").fetchone()
+    assert arriving == (0,)
