@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,13 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from cell.embedded import EmbeddedRedis
 from cell.realtime.client import RealtimeClient
 from tests.support.cellprocs import Deployment, deployment
 from tests.support.cells import Person
 from tests.support.infra import Infra
-from tests.support.realtime import Recorder
+from tests.support.realtime import Recorder, api, frame
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +160,24 @@ async def test_redis_restart_gateways_resubscribe_and_recover(database: str, fol
             await run_scenario(procs, restart_redis, "redis SIGKILL + restart")
     finally:
         server.stop()
+
+
+async def test_sigterm_says_goodbye_closes_1012_and_exits(infra: Infra, database: str, folder: Path) -> None:
+    """SIGTERM to a gateway process: its sockets get goodbye then close 1012, then the process ends
+    (uvicorn re-raises the signal once it has shut down, as process managers expect)."""
+    redis.Redis.from_url(infra.redis.url).flushall()
+    with deployment(database, infra.redis.url, folder, gateways=1) as procs:
+        ws = procs.cell.workspace("bye")
+        body = await api(procs.cell.api, ws.owner.token, "rtm.connect")
+        async with connect(body["url"]) as sock:
+            await frame(sock, lambda f: f["type"] == "hello")
+            gateway = procs.gateways[0].proc
+            assert gateway is not None
+            gateway.send_signal(signal.SIGTERM)
+            goodbye = await frame(sock, lambda f: f["type"] == "goodbye")
+            with pytest.raises(ConnectionClosed) as closed:
+                await sock.recv()
+        code = await asyncio.to_thread(gateway.wait, 30)
+    assert ("server_shutdown", 1012, -signal.SIGTERM) == (
+        goodbye["reason"], closed.value.rcvd.code if closed.value.rcvd else None, code
+    )
