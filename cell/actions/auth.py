@@ -68,10 +68,14 @@ async def authenticate(db: Database, token: str | None, *, writes: bool) -> Acto
 def check_workspace_status(
     workspace_id: str, status: str, moved_to: str | None, *, writes: bool, incoming: bool = False
 ) -> None:
-    """A moved workspace is answered by its new owner; a frozen one refuses writes for a moment;
-    one still arriving here (a move's copy in progress) is not served by this cell yet."""
+    """A moved workspace is answered by its new owner; a frozen one refuses writes for a moment.
+
+    One still arriving here (a move's copy in progress) refuses reads too, as frozen: the copy
+    may be incomplete, and the router holds and retries a frozen answer, which is what it needs
+    in the moment between switching the route here and the end of the copy.
+    """
     if incoming:
-        raise WorkspaceMoved(workspace_id, None)
+        raise WorkspaceFrozen(workspace_id)
     if status == "moved":
         raise WorkspaceMoved(workspace_id, moved_to)
     if status == "frozen" and writes:

@@ -58,7 +58,8 @@ async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None
     """Create the target's subscription (initial copy, then streaming); no-op if it exists.
 
     First the target records W as arriving (``incoming_workspaces``): until ``unsubscribe``,
-    it answers 421 for W and its write guard lets only replication write W's rows.
+    it answers W's requests as frozen (503, held by routers) and its write guard lets only
+    replication write W's rows.
     """
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:

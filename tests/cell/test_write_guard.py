@@ -107,14 +107,14 @@ def test_moved_workspace_refuses_writes_but_allows_clean_up(cell: RunningCell) -
 
 
 def test_a_workspace_still_arriving_is_not_served(cell: RunningCell) -> None:
-    """While a move's copy is arriving on a cell, that cell answers 421 for the workspace
-    (reads included: the copy may be incomplete) and its database refuses direct writes."""
+    """While a move's copy is arriving on a cell, that cell answers the workspace's requests as
+    frozen (reads included: the copy may be incomplete) and its database refuses direct writes."""
     ws = cell.workspace()
     with psycopg.connect(cell.dsn) as conn:
         conn.execute("INSERT INTO incoming_workspaces (workspace_id) VALUES (%s)", (ws.id,))
     answer = httpx.post(f"{cell.api}conversations.history", data={"channel": ws.general},
                         headers={"Authorization": f"Bearer {ws.owner.token}"})
-    assert (answer.status_code, answer.json()["error"]) == (421, "workspace_moved")
+    assert (answer.status_code, answer.json()["error"]) == (503, "workspace_frozen")
     with psycopg.connect(cell.dsn) as conn, pytest.raises(psycopg.Error) as raised:
         insert_member(conn, ws.id, ws.general, "UDIRECT0001")
     assert raised.value.sqlstate == "CC001"

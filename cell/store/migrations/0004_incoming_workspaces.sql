@@ -1,6 +1,7 @@
 -- A workspace this cell is receiving from another cell (a live move in progress).
 -- Cell-local and never replicated: while a row is here, the copy is incomplete, so
--- the cell neither serves the workspace (the API answers 421) nor lets anything but
+-- the cell neither serves the workspace (the API answers 503 workspace_frozen, which
+-- routers hold and retry) nor lets anything but
 -- replication write to it. The row goes when the move's subscription is dropped.
 
 CREATE TABLE incoming_workspaces (
