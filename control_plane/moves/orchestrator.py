@@ -223,7 +223,8 @@ class Driver:
         # Anything found now is left over from an earlier attempt (this phase runs before any copy).
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.unpublish(move.source_dsn, move.workspace)
-        if await rep.workspace_row(move.target_dsn, move.workspace) is not None:
+        # Not only the workspaces row: a copy cut short may have brought some tables and not that one.
+        if any((await rep.row_counts(move.target_dsn, move.workspace)).values()):
             await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
         await actions.advance(self.services, self.id, "replicating", progress={"schema": max(source_schema)})
 
