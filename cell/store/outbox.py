@@ -32,14 +32,6 @@ async def append(
     return int(row["id"])
 
 
-async def events_for(conn: Conn, workspace_id: str, after_id: int = 0) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        "SELECT id, channel_id, event_type, payload FROM outbox"
-        " WHERE workspace_id = %(w)s AND id > %(after)s ORDER BY id",
-        {"w": workspace_id, "after": after_id},
-    )
-    return await cur.fetchall()
-
 
 # --- delivery (docs/realtime.md): the relay's and the gateways' queries --------------------
 
