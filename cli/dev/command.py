@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from cli import devfile
 from cli.dev.seed import PASSWORD
-from cli.dev.stack import DevError, DevOptions, DevStack, default_cells_file
+from cli.dev.stack import DevError, DevOptions, DevStack, default_cells_file, parse_cell_env
 from cli.exits import Exit
 
 app = typer.Typer(help="Run a complete Cellchat deployment on this machine.", no_args_is_help=True)
@@ -56,7 +57,8 @@ def _show(dev: devfile.DevFile) -> None:
         "Examples:\n\n"
         "  cellctl dev up                      # ports 8099 (control plane), 8100 (router), cells from cells.yaml\n\n"
         "  cellctl dev up --free-ports         # any free ports (several deployments side by side)\n\n"
-        "  cellctl dev up -f my-cells.yaml     # another inventory"
+        "  cellctl dev up -f my-cells.yaml     # another inventory\n\n"
+        "  cellctl dev up --cell-env RATE_LIMITS__ENABLED=false --cell-env REALTIME__SEND_QUEUE_MAX=5000"
     ),
 )
 def up(
@@ -65,15 +67,29 @@ def up(
     control_plane_port: Annotated[int, typer.Option(help="Control plane port (a free one if taken).")] = 8099,
     free_ports: Annotated[bool, typer.Option("--free-ports", help="Ignore preferred ports; pick free ones.")] = False,
     seed: Annotated[bool, typer.Option(help="Seed one demo workspace per region (once).")] = True,
+    cell_env: Annotated[list[str] | None, typer.Option(
+        "--cell-env", metavar="KEY=VALUE",
+        help="A cell setting for every local cell, repeatable: the name of a CELLCHAT_* variable of "
+             "cell/settings.py, with or without the CELLCHAT_ prefix (RATE_LIMITS__ENABLED=false, "
+             "REALTIME__SEND_QUEUE_MAX=5000). Nothing else of this shell's CELLCHAT_* "
+             "reaches the cells.")] = None,
 ) -> None:
     """Start control plane, cells, router and demo data under ./.cellchat/; Ctrl-C stops everything.
 
     A second run keeps the data (and the ports, when free) and does not seed again.
     """
     folder = Path.cwd()
+    try:
+        settings = parse_cell_env(cell_env or [])
+    except DevError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(Exit.USAGE)
+    ignored = sorted(k for k in os.environ if k.startswith("CELLCHAT_"))
+    if ignored:
+        console.print(f"[yellow]note:[/] not passed to the cells: {', '.join(ignored)} (use --cell-env)")
     options = DevOptions(folder=folder, cells_file=cells_file or default_cells_file(folder),
                          router_port=router_port, control_plane_port=control_plane_port,
-                         free_ports=free_ports, seed=seed)
+                         free_ports=free_ports, seed=seed, cell_env=settings)
     stack = DevStack(options, lambda text: console.print(f"[dim]·[/] {text}"))
     # Explicitly: a shell may start us with SIGINT ignored (background jobs), Ctrl-C must still stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -18,15 +18,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from cell.embedded import EmbeddedPostgres
 from cell.embedded.process import die_with_parent, free_port, stop_process
+from cell.settings import CellSettings
 from cell.store import databases
 from cli import devfile
 from cli.dev.seed import Demo, Seeder, demos
@@ -51,6 +53,57 @@ class DevOptions:
     free_ports: bool = False
     seed: bool = True
     cell_env: tuple[tuple[str, str], ...] = ()  # extra CELLCHAT_* for the cells (benchmarks: no rate limits)
+
+
+# What the cell's supervisor sets itself, per cell (control_plane/provisioning/local_cell.py).
+_MANAGED = {"NAME", "REGION", "ADMIN_TOKEN", "DATABASE__DSN", "REDIS__URL", "API__HOST", "API__PORT", "GATEWAY_URL"}
+
+
+def _setting_exists(path: list[str]) -> bool:
+    model: type[BaseModel] = CellSettings
+    for depth, part in enumerate(path):
+        field = model.model_fields.get(part.lower())
+        if field is None:
+            return False
+        annotation = field.annotation
+        if depth < len(path) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+def parse_cell_env(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` cell settings (``CELLCHAT_`` prefix optional) as ``(CELLCHAT_KEY, VALUE)``.
+
+    A name that is no setting of ``cell.settings.CellSettings``, or one the local supervisor
+    sets per cell (database, Redis, ports, name), is refused: a typo must not pass silently.
+    """
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().upper()
+        if not sep or not key:
+            raise DevError(f"--cell-env {pair!r}: expected KEY=VALUE")
+        name = key.removeprefix("CELLCHAT_")
+        if name in _MANAGED:
+            raise DevError(f"--cell-env {key}: set by cellctl dev up for each cell, not settable")
+        if not _setting_exists(name.split("__")):
+            raise DevError(f"--cell-env {key}: no such cell setting (see cell/settings.py; nested: A__B)")
+        parsed[f"CELLCHAT_{name}"] = value
+    nested: dict[str, Any] = {}
+    for key, value in parsed.items():
+        *parents, last = key.removeprefix("CELLCHAT_").lower().split("__")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    try:
+        CellSettings.model_validate(nested)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise DevError(f"--cell-env: {problems}") from exc
+    return tuple(parsed.items())
 
 
 def default_cells_file(folder: Path) -> Path:

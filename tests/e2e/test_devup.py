@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from tests.support.devup import DevUp, leftovers
+
+TEXT_LIMIT = 500  # the first run's ``--cell-env API__MAX_TEXT_CHARS`` (default 40,000)
 
 
 @dataclass
@@ -20,6 +23,7 @@ class Scenario:
     posted: dict[str, str] = field(default_factory=dict)  # workspace id -> ts posted in the first run
     read_back: dict[str, list[str]] = field(default_factory=dict)  # first run: texts read right after posting
     kept: dict[str, list[str]] = field(default_factory=dict)  # second run: texts in the same channels
+    too_long: dict[str, str] = field(default_factory=dict)  # first run: error for a text over --cell-env's limit
     exit_codes: list[int] = field(default_factory=list)
     left_after_first: list[str] = field(default_factory=list)
     left_after_second: list[str] = field(default_factory=list)
@@ -37,16 +41,22 @@ def _general(client: WebClient) -> str:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     folder: Path = tmp_path_factory.mktemp("devup")
-    run = DevUp(folder)
+    run = DevUp(folder, "--cell-env", f"API__MAX_TEXT_CHARS={TEXT_LIMIT}")
     try:
         first = run.start()
         posted: dict[str, str] = {}
         read_back: dict[str, list[str]] = {}
+        too_long: dict[str, str] = {}
         for ws in first["workspaces"]:
             client = WebClient(token=ws["users"][0]["token"], base_url=f"{_entry(first, ws)}/api/")
             general = _general(client)
             posted[ws["id"]] = client.chat_postMessage(channel=general, text=f"kept {ws['id']}")["ts"]
             read_back[ws["id"]] = [m["text"] for m in client.conversations_history(channel=general, limit=1)["messages"]]
+            try:
+                client.chat_postMessage(channel=general, text="x" * (TEXT_LIMIT + 1))
+                too_long[ws["id"]] = "accepted"
+            except SlackApiError as exc:
+                too_long[ws["id"]] = str(exc.response["error"])
     finally:
         codes = [run.interrupt()]
     left_first = leftovers(folder)
@@ -60,7 +70,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             kept[ws["id"]] = [m["text"] for m in history]
     finally:
         codes.append(again.interrupt())
-    yield Scenario(first, second, posted, read_back, kept, codes, left_first, leftovers(folder))
+    yield Scenario(first, second, posted, read_back, kept, too_long, codes, left_first, leftovers(folder))
 
 
 def test_dev_json_describes_two_regions(scenario: Scenario) -> None:
@@ -83,6 +93,11 @@ def test_slack_sdk_posts_and_reads_in_each_workspace(scenario: Scenario) -> None
     """A message posted with slack_sdk through the router in each demo workspace is the newest one read back."""
     expected = {ws_id: [f"kept {ws_id}"] for ws_id in scenario.posted}
     assert expected == scenario.read_back
+
+
+def test_cell_env_reaches_every_cell(scenario: Scenario) -> None:
+    """A setting given with --cell-env applies in every cell: a text one char over it is msg_too_long."""
+    assert {ws_id: "msg_too_long" for ws_id in scenario.posted} == scenario.too_long
 
 
 def test_ctrl_c_exits_cleanly(scenario: Scenario) -> None:
