@@ -1,4 +1,4 @@
-"""The cell's one error tree.
+"""The cell's one error tree and the catalogue of the Slack error codes it answers with.
 
     CellError                 stable ``code`` (a Slack error code) + HTTP status
     ├── RateLimited           429, carries Retry-After
@@ -6,20 +6,98 @@
     ├── WorkspaceMoved        421, names the cell that owns the workspace now
     └── WorkspaceFrozen       503, retryable: the workspace is being moved
 
-Handlers raise these; one exception handler in ``cell.api.app`` turns them into
-Slack's ``{"ok": false, "error": code}``; the gateway maps the same codes to
-close codes.
+Handlers, actions and stores raise these with a plain string; ``SlackErrorCode``
+lists every code the cell may answer with, so mypy rejects a misspelt one.
+One exception handler in ``cell.api.app`` (and the gateway's HTTP routes, which
+use the same response helper) turns them into Slack's ``{"ok": false, "error": code}``.
+WebSocket close codes are a separate set owned by the gateway's wire format;
+nothing maps one onto the other.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
+
+SlackErrorCode = Literal[
+    # authentication and authorisation
+    "account_inactive",
+    "invalid_auth",
+    "not_allowed",
+    "not_allowed_token_type",
+    "not_authed",
+    "not_authorized",
+    "token_not_found",
+    "token_revoked",
+    # the request itself
+    "internal_error",
+    "invalid_arguments",
+    "invalid_cursor",
+    "invalid_form_data",
+    "invalid_json",
+    "invalid_presence",
+    "invalid_state",
+    "bad_timestamp",
+    "invalid_timestamp",
+    "invalid_ts_latest",
+    "invalid_ts_oldest",
+    "invalid_types",
+    "no_item_specified",
+    "ratelimited",
+    "request_too_large",
+    "unknown_method",
+    # where the workspace lives
+    "region_mismatch",
+    "team_not_found",
+    "workspace_frozen",
+    "workspace_moved",
+    # conversations
+    "already_archived",
+    "already_in_channel",
+    "cant_archive_general",
+    "cant_invite_self",
+    "cant_kick_from_general",
+    "cant_kick_self",
+    "cant_leave_general",
+    "channel_not_found",
+    "invalid_name",
+    "invalid_name_maxlength",
+    "invalid_name_punctuation",
+    "invalid_name_required",
+    "invalid_name_specials",
+    "is_archived",
+    "last_member",
+    "method_not_supported_for_channel_type",
+    "name_taken",
+    "not_archived",
+    "not_in_channel",
+    "too_long",
+    # messages, threads, reactions, pins
+    "already_pinned",
+    "already_reacted",
+    "cant_delete_message",
+    "cant_update_message",
+    "message_not_found",
+    "msg_too_long",
+    "no_pin",
+    "no_reaction",
+    "no_text",
+    "thread_not_found",
+    # people
+    "email_taken",
+    "no_user",
+    "too_many_users",
+    "user_not_found",
+    "users_list_not_supplied",
+    "users_not_found",
+]
+
+SLACK_ERROR_CODES: frozenset[str] = frozenset(get_args(SlackErrorCode))
 
 
 class CellError(Exception):
     status = 200
 
-    def __init__(self, code: str, *, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, code: SlackErrorCode, *, detail: str | None = None, **extra: Any) -> None:
         super().__init__(code if detail is None else f"{code}: {detail}")
         self.code = code
         self.detail = detail

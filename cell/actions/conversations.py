@@ -32,7 +32,7 @@ from cell.actions.auth import Actor
 from cell.domain import channels as domain
 from cell.domain import ids
 from cell.domain import messages as message_domain
-from cell.errors import CellError
+from cell.errors import CellError, SlackErrorCode
 from cell.store import channels, directory, messages, outbox
 from cell.store.db import Conn, Database
 from cell.store.directory import Conflict
@@ -213,7 +213,7 @@ async def invite(
         _refuse_dms(row)
         if actor.user_id in user_ids:
             raise CellError("cant_invite_self")
-        failed: dict[str, str] = dict.fromkeys(
+        failed: dict[str, SlackErrorCode] = dict.fromkeys(
             await _unknown_users(conn, actor.workspace_id, user_ids), "user_not_found"
         )
         for user_id in user_ids:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from cell.domain.ts import format_ts
+from cell.errors import SlackErrorCode
 
 _NAME = re.compile(r"^[a-z0-9_\-\u00c0-\uffff]+$")
 _PUNCTUATION_ONLY = re.compile(r"^[-_]+$")
@@ -30,7 +31,7 @@ QUIET_SUBTYPES = (
 )
 
 
-def name_error(name: str) -> str | None:
+def name_error(name: str) -> SlackErrorCode | None:
     """Slack's error code for an unusable channel name, or None when it is fine."""
     if not name:
         return "invalid_name_required"

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from cell.actions import messages
 from cell.api.registry import Args, Context, JsonField, method
 from cell.domain.ts import parse_ts
-from cell.errors import CellError
+from cell.errors import CellError, SlackErrorCode
 
 
-def ts_or(value: str | None, error: str) -> int:
+def ts_or(value: str | None, error: SlackErrorCode) -> int:
     """A ts argument as microseconds; ``error`` (a Slack code) when it is missing or malformed."""
     if not value:
         raise CellError(error)
