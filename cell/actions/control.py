@@ -7,7 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from cell.errors import CellError
-from cell.realtime import routing
+from cell.realtime import wire
 from cell.settings import CellSettings
 from cell.store import control, directory
 from cell.store.db import Database
@@ -43,4 +43,4 @@ async def handover(db: Database, redis: Redis, workspace_id: str, cell: str) -> 
         raise CellError("team_not_found")
     if row["status"] != "moved":
         raise CellError("invalid_state", detail=f"workspace {workspace_id} is {row['status']} here, not moved")
-    return int(await redis.publish(routing.workspace_topic(workspace_id), routing.moved_message(workspace_id, cell)))
+    return int(await redis.publish(wire.workspace_topic(workspace_id), wire.moved_message(workspace_id, cell)))

@@ -19,21 +19,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cell.gateway.sinks import Sink
+from cell.realtime.backoff import Backoff
 from cell.realtime.pubsub import PubSubError, PushMessage, Subscriber
-from cell.realtime.routing import (
+from cell.realtime.wire import (
     JOIN,
     LEAVE,
     Route,
     channel_topic,
     decode,
     frame_of,
+    new_epoch,
     presence_topic,
     route_from_header,
     route_of,
     user_topic,
     workspace_topic,
 )
-from cell.relay.relay import Backoff, new_epoch
 from cell.settings import RealtimeSettings
 from cell.store import outbox
 from cell.store.db import Database

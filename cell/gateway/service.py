@@ -19,9 +19,9 @@ from cell.gateway.hub import Hub
 from cell.gateway.sinks import PollSink, Sink, SocketSink
 from cell.realtime import presence as presence_store
 from cell.realtime import tickets
+from cell.realtime.backoff import Backoff
 from cell.realtime.presence import PresenceStore
-from cell.realtime.routing import format_position, frame_of, parse_position
-from cell.relay.relay import Backoff
+from cell.realtime.wire import CloseCode, format_position, frame_of, parse_position
 from cell.store import outbox
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Gateway:
         self.draining = True
         for sink in list(self.sockets):
             sink.write(GOODBYE)
-            sink.finish(1012, "server restart")
+            sink.finish(CloseCode.SERVICE_RESTART, "server restart")
         for poll in list(self.polls):
             poll.arrived.set()
         deadline = time.monotonic() + self.config.shutdown_grace_seconds
@@ -115,7 +115,7 @@ class Gateway:
     def _reset_all(self) -> None:
         for sink in list(self.sockets):
             self.hub.unregister(sink)
-            sink.abort(4003, "resume")
+            sink.abort(CloseCode.RESUME, "resume")
         for poll in list(self.polls):
             poll.arrived.set()
 
@@ -126,7 +126,7 @@ class Gateway:
         for sink in [s for s in self.sockets if s.workspace == workspace]:
             self.hub.unregister(sink)
             sink.write(text)
-            sink.finish(4005, "workspace_moved")
+            sink.finish(CloseCode.WORKSPACE_MOVED, "workspace_moved")
         for poll in [p for p in self.polls if p.workspace == workspace]:
             poll.arrived.set()
 
@@ -134,19 +134,19 @@ class Gateway:
         self.hub.unregister(sink)
         if isinstance(sink, SocketSink):
             log.info("gateway: closing a slow consumer (%s/%s)", sink.workspace, sink.user)
-            sink.abort(4002, "slow_consumer")
+            sink.abort(CloseCode.SLOW_CONSUMER, "slow_consumer")
 
     # --- WebSockets --------------------------------------------------------------------------
 
     async def serve(self, ws: WebSocket) -> None:
         await ws.accept()
         if self.draining:
-            await ws.close(1012, "server restart")
+            await ws.close(CloseCode.SERVICE_RESTART, "server restart")
             return
         who = await tickets.redeem(self.services.redis, ws.query_params.get("ticket", ""))
         if who is None:
             await ws.send_text(_text({"type": "error", "error": {"code": 1, "msg": "invalid_ticket"}}))
-            await ws.close(4001, "invalid_ticket")
+            await ws.close(CloseCode.INVALID_TICKET, "invalid_ticket")
             return
         sink = SocketSink(ws, who.workspace_id, who.user_id, self.config.send_queue_max)
         sink.on_overflow = self._slow
@@ -214,7 +214,7 @@ class Gateway:
             if sink.closing is not None:
                 continue
             if not bucket.take():
-                sink.finish(1008, "rate_limited")
+                sink.finish(CloseCode.RATE_LIMITED, "rate_limited")
                 continue
             text = message.get("text")
             if text is None:

@@ -25,11 +25,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from cell.realtime.routing import parse_position
+from cell.realtime.wire import RECONNECT_NOW, parse_position
 
 log = logging.getLogger(__name__)
-
-RECONNECT_NOW = frozenset({1001, 1012, 4005})  # going away, restarting, workspace moved
 
 
 class RealtimeError(Exception):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from cell.realtime.routing import channel_topic, presence_message, presence_topic, typing_message
+from cell.realtime.wire import channel_topic, presence_message, presence_topic, typing_message
 
 ACTIVE, AWAY = "active", "away"
 

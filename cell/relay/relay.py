@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import secrets
 import time
 from typing import Any
 
@@ -22,32 +20,14 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from redis.exceptions import RedisError
 
-from cell.realtime.routing import encode, frame_of, route_of
+from cell.realtime.backoff import Backoff
+from cell.realtime.wire import encode, frame_of, new_epoch, route_of
 from cell.settings import CellSettings
 from cell.store import outbox
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
-
-
-def new_epoch() -> str:
-    return secrets.token_hex(4)
-
-
-class Backoff:
-    """Full-jitter exponential backoff: a random wait in ``[0, min(cap, base * 2**n)]``."""
-
-    def __init__(self, base: float = 0.2, cap: float = 10.0) -> None:
-        self.base, self.cap, self.attempt = base, cap, 0
-
-    def next(self) -> float:
-        delay = random.uniform(0, min(self.cap, self.base * 2**self.attempt))
-        self.attempt = min(self.attempt + 1, 30)
-        return delay
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Relay:

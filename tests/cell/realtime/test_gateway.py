@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from cell.realtime.routing import moved_message, workspace_topic
+from cell.realtime.wire import moved_message, workspace_topic
 from tests.support.cells import RunningCell
 from tests.support.realtime import api, frame, frames_until, is_message, rtm_url, socket
 

@@ -13,7 +13,7 @@ import redis
 import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 
-from cell.realtime.routing import decode, workspace_topic
+from cell.realtime.wire import decode, workspace_topic
 from cell.relay.relay import Relay
 from cell.store import outbox
 from tests.support.cells import cell_settings

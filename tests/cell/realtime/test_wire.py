@@ -1,4 +1,4 @@
-"""Routing of outbox rows: topics, membership operations, positions (pure)."""
+"""The wire format of outbox rows: topics, membership operations, positions (pure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from cell.realtime.routing import Membership, frame_of, parse_position, route_from_header, route_of
+from cell.realtime.wire import Membership, frame_of, parse_position, route_from_header, route_of
 
 
 def row(channel: str | None, event_type: str, payload: dict[str, Any], position: int = 7) -> dict[str, Any]:

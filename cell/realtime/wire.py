@@ -1,16 +1,41 @@
-"""What an outbox row becomes on the wire: its Redis topics, routing header and frame.
+"""The real-time wire format: an outbox row's Redis topics, routing header and RTM frame,
+position tokens, and the WebSocket close codes.
 
 The relay and the gateways' catch-up both go through :func:`route_of` and
 :func:`frame_of`, so an event read from PostgreSQL is delivered exactly like the
-same event received from Redis (docs/realtime.md, sections 1-3).
+same event received from Redis (docs/realtime.md, sections 1-4). The gateway and
+the reference client (:mod:`cell.realtime.client`) share :class:`CloseCode`.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 import orjson
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes a gateway sends (docs/realtime.md, "Closing")."""
+
+    GOING_AWAY = 1001  # the gateway is going away: reconnect at once, resume
+    RATE_LIMITED = 1008  # policy violation: more than 20 client frames/s (burst 100); back off, resume
+    SERVICE_RESTART = 1012  # after ``goodbye`` (SIGTERM): reconnect at once, resume
+    INVALID_TICKET = 4001  # invalid, expired or used ticket: new rtm.connect
+    SLOW_CONSUMER = 4002  # the send queue overflowed: back off, resume
+    RESUME = 4003  # the gateway lost track (catch-up too large): back off, resume
+    ACCOUNT_INACTIVE = 4004  # reserved: token revoked or account deactivated (not sent yet): stop
+    WORKSPACE_MOVED = 4005  # after ``goodbye`` with reason workspace_moved: new rtm.connect at once
+
+
+RECONNECT_NOW = frozenset({CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART, CloseCode.WORKSPACE_MOVED})
+
+
+def new_epoch() -> str:
+    """A fresh epoch: positions of different epochs (databases) are incomparable."""
+    return secrets.token_hex(4)
 
 CONVERSATION_PREFIXES = ("C", "D", "G")
 
