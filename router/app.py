@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import httpx
 import orjson
@@ -89,7 +89,15 @@ class Router:
     forwarder: Forwarder
 
     async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        raw = identify.routable_path(scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"))
+        if raw is None:
+            await answer(send, 400, {"ok": False, "error": "invalid_path", "message": (
+                "the path has dot segments, encoded slashes, backslashes or dots, or characters "
+                "that are not printable ASCII")})
+            return
+        # Route on what the client sent and forward exactly that (decoding cannot add a segment).
+        path = unquote(raw)
+        scope = {**scope, "path": raw}
         authorization = content_type = None
         declared: int | None = None
         for key, value in scope["headers"]:

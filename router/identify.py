@@ -9,11 +9,36 @@ with cells).
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+import re
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from cell.domain import ids, tokens
+
+# Percent-escapes that would change what a path means once decoded: '/', '\\', '.', NUL.
+_SMUGGLED = re.compile(rb"%(2f|5c|2e|00)", re.IGNORECASE)
+
+
+def routable_path(raw_path: bytes) -> str | None:
+    """The path to route on and forward unchanged, or None when the router must refuse it.
+
+    The router decides on what the client sent (the raw path, not its decoded form) and forwards
+    that same text, so nothing downstream can read it differently: dot segments, encoded
+    slashes, backslashes or dots, NULs, control characters and bytes outside ASCII are refused.
+    """
+    if not raw_path.startswith(b"/") or _SMUGGLED.search(raw_path) or b"\\" in raw_path:
+        return None
+    try:
+        text = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not text.isprintable() or " " in text:
+        return None
+    segments = unquote(text).split("/")
+    if any(segment in (".", "..") for segment in segments) or "" in segments[1:-1]:
+        return None
+    return text
 
 
 def _token_from_body(body: bytes, content_type: str) -> str | None:
