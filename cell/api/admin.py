@@ -65,7 +65,7 @@ def _services(request: Request) -> Services:
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     raw = await req.read_body(request, _services(request).settings.api.max_body_bytes)
     try:
-        return model.model_validate(orjson.loads(raw or b"{}"))
+        return model.model_validate(req.checked(orjson.loads(raw or b"{}")))
     except orjson.JSONDecodeError as exc:
         raise CellError("invalid_json") from exc
     except ValidationError as exc:

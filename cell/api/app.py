@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from cell import bootstrap
 from cell.api import admin, control, methods
+from cell.api.guard import Guard
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
 from cell.errors import CellError
@@ -27,10 +30,14 @@ async def _cell_error(request: Request, exc: Exception) -> Response:
     return error(exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Slack clients expect the JSON envelope even when we fail; the traceback goes to the log.
-    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return JSON({"ok": False, "error": "internal_error"}, status_code=500)
+_HTTP_CODES = {404: "unknown_method", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own refusals (no such route, wrong verb) in the envelope, not plain text.
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+    return JSON({"ok": False, "error": code}, status_code=exc.status_code)
 
 
 def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
@@ -59,7 +66,9 @@ def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
             *realtime.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={CellError: _cell_error, Exception: _unexpected},
+        # Guard answers (and contains) what no handler caught: see cell.api.guard.
+        middleware=[Middleware(Guard)],
+        exception_handlers={CellError: _cell_error, HTTPException: _http_error},
     )
     app.state.services = services
     app.state.realtime = realtime

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
@@ -14,7 +15,7 @@ from cell.errors import CellError, RequestTooLarge
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise RequestTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
@@ -26,16 +27,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Deeper than any real block kit payload; far below where a parser or validator would recurse too deep.
+MAX_DEPTH = 32
+MAX_FIELDS = 1000
+
+
+def checked(value: Any, depth: int = 0) -> Any:
+    """``value`` (a decoded parameter, any nesting) when every string in it can be stored.
+
+    ``invalid_arguments`` for a NUL or a lone surrogate anywhere (PostgreSQL text refuses them)
+    and for nesting deeper than ``MAX_DEPTH``.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise CellError("invalid_arguments", detail="NUL characters are not allowed")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise CellError("invalid_arguments", detail="lone surrogates are not allowed") from exc
+        return value
+    if isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            raise CellError("invalid_arguments", detail=f"nested deeper than {MAX_DEPTH} levels")
+        for item in value.items() if isinstance(value, dict) else value:
+            if isinstance(item, tuple):
+                checked(item[0], depth + 1)
+                checked(item[1], depth + 1)
+            else:
+                checked(item, depth + 1)
+    return value
+
+
 def _form_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in form.multi_items():
-        values[key] = value if isinstance(value, UploadFile) else str(value)
+        values[checked(key)] = value if isinstance(value, UploadFile) else checked(str(value))
     return values
 
 
 async def parameters(request: Request, body: bytes) -> dict[str, Any]:
     """Query-string parameters, overridden by the body's (form, multipart or JSON)."""
-    params: dict[str, Any] = dict(request.query_params)
+    params: dict[str, Any] = {checked(k): checked(v) for k, v in request.query_params.items()}
     if not body:
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -46,13 +79,15 @@ async def parameters(request: Request, body: bytes) -> dict[str, Any]:
             raise CellError("invalid_json") from exc
         if not isinstance(decoded, dict):
             raise CellError("invalid_json", detail="the JSON body must be an object")
-        params.update(decoded)
+        params.update(checked(decoded))
     elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
         request._body = body  # let Starlette parse the body we already read
         try:
-            form = await request.form()
-        except MultiPartException as exc:
-            raise CellError("invalid_form_data") from exc
+            form = await request.form(max_files=MAX_FIELDS, max_fields=MAX_FIELDS)
+        except (MultiPartException, HTTPException) as exc:
+            # Starlette answers a bad multipart body (no boundary, too many parts) with plain text.
+            detail = exc.message if isinstance(exc, MultiPartException) else exc.detail
+            raise CellError("invalid_form_data", detail=detail) from exc
         params.update(_form_values(form))
     else:
         raise CellError("invalid_form_data", detail=f"unsupported content type {content_type}")

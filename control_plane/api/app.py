@@ -5,19 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+from cell.api.guard import Guard
 from control_plane import bootstrap
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, routes, workspaces
 from control_plane.api import moves as moves_api
-from control_plane.api.common import authenticate, error, ok, services_of
+from control_plane.api.common import JSON, authenticate, error, ok, services_of
 from control_plane.errors import ControlPlaneError
 from control_plane.moves import orchestrator
 from control_plane.settings import ControlPlaneSettings
@@ -28,6 +32,17 @@ log = logging.getLogger(__name__)
 async def _error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ControlPlaneError)
     return error(exc)
+
+
+def _refusal(problem: str) -> tuple[int, dict[str, Any]]:
+    return 400, {"ok": False, "error": "invalid_arguments", "message": problem}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own refusals (no such route, wrong verb) in our envelope, not plain text.
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return JSON({"ok": False, "error": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
 
 async def health(request: Request) -> Response:
@@ -84,7 +99,9 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         ],
         lifespan=lifespan,
-        exception_handlers={ControlPlaneError: _error},
+        # Guard refuses NULs in paths and queries and answers (and contains) what no handler caught.
+        middleware=[Middleware(Guard, refuse=_refusal)],
+        exception_handlers={ControlPlaneError: _error, HTTPException: _http_error},
     )
     app.state.services = services
     return app

@@ -143,10 +143,13 @@ class Deployment:
 
 @contextmanager
 def deployment(infra: Infra, cells: dict[str, str], *, capacity: int = 100, provision: bool = True,
+               cell_role: str = "api", cell_overrides: dict[str, Any] | None = None,
                **overrides: Any) -> Iterator[Deployment]:
-    """``cells``: name -> region. Each cell is a real cell API over its own database."""
+    """``cells``: name -> region. Each cell is a real cell API over its own database
+    (``cell_role`` and ``cell_overrides`` as for ``running_cell``); ``overrides`` are the control plane's."""
     with ExitStack() as stack:
-        running = {name: stack.enter_context(running_cell(infra, name=name, region=region))
+        running = {name: stack.enter_context(running_cell(infra, role=cell_role, name=name, region=region,
+                                                          **(cell_overrides or {})))
                    for name, region in cells.items()}
         cp = stack.enter_context(running_control_plane(infra, **overrides))
         dep = Deployment(cp, running, dict(cells), {n: capacity for n in cells})
