@@ -36,6 +36,16 @@ class PlacementSettings(BaseModel):
     max_fullness: float = Field(default=0.9, gt=0, le=1)
 
 
+class KubernetesProvisioningSettings(BaseModel):
+    """The ``kubernetes`` backend: one Helm release of the cell chart per cell, in its own namespace."""
+
+    chart: Path = Path("charts/cell")  # the cell chart (the image ships it at /app/charts/cell)
+    namespace_prefix: str = "cellchat-"  # a cell's namespace is <prefix><cell name>
+    kubeconfig: Path | None = None  # None: KUBECONFIG, ~/.kube/config, then the pod's service account
+    context: str | None = None
+    ready_timeout: float = 600.0  # Helm's wait for the release's pods, then the cell's own /v1/health
+
+
 class ProvisioningSettings(BaseModel):
     state_dir: Path = Path(".cellchat/cells")  # local backend: one folder per cell
     owner_pid: int | None = None  # local backend: cells stop when this process ends (default: us)
@@ -43,6 +53,7 @@ class ProvisioningSettings(BaseModel):
     ready_timeout: float = 180.0  # local cells: first start runs initdb
     endpoints_ready_timeout: float = 30.0  # adopted cells: they should already be up
     cell_env: dict[str, str] = Field(default_factory=dict)  # extra CELLCHAT_* for local cells
+    kubernetes: KubernetesProvisioningSettings = Field(default_factory=KubernetesProvisioningSettings)
 
 
 class RoutingSettings(BaseModel):

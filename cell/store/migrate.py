@@ -61,3 +61,15 @@ def apply_all(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def main() -> None:
+    """``python -m cell.store.migrate``: apply pending migrations to ``CELLCHAT_DATABASE__DSN``."""
+    from cell.settings import CellSettings
+
+    applied = apply_all(CellSettings().database.dsn)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,12 +7,37 @@ app.kubernetes.io/name: cellchat-cell
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 cellchat.io/cell: {{ .Values.cell.name }}
 cellchat.io/region: {{ .Values.cell.region }}
 {{- end -}}
 
+{{- define "cell.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+cellchat.io/cell: {{ .root.Values.cell.name }}
+cellchat.io/role: {{ .role }}
+{{- end -}}
+
 {{- define "cell.secretName" -}}
-{{- if .Values.existingSecret -}}{{ .Values.existingSecret }}{{- else -}}{{ include "cell.fullname" . }}{{- end -}}
+{{- default (include "cell.fullname" .) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{- define "cell.serviceAccountName" -}}
+{{- default (include "cell.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* A value as an environment string. Helm reads numbers as float64, and `quote` of a float64
+     of a million or more prints "1e+06": whole numbers are printed as integers instead. */}}
+{{- define "cell.env.str" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) -}}{{ int64 . }}{{- else -}}{{ . }}{{- end -}}
+{{- end -}}
+
+{{- define "cell.gatewayUrl" -}}
+{{- if .Values.cell.gatewayUrl -}}
+{{ .Values.cell.gatewayUrl }}
+{{- else if .Values.ingress.gateway.enabled -}}
+{{ if .Values.ingress.gateway.tls }}wss{{ else }}ws{{ end }}://{{ .Values.ingress.gateway.host }}{{ .Values.ingress.gateway.path }}
+{{- end -}}
 {{- end -}}
 
 {{/* The environment every cell process gets: settings from the ConfigMap, secrets from the Secret. */}}
@@ -28,10 +53,26 @@ cellchat.io/region: {{ .Values.cell.region }}
 {{- end }}
 {{- end -}}
 
+{{- define "cell.probes" -}}
+{{- $p := .root.Values.probes -}}
+startupProbe:
+  httpGet: {path: /livez, port: {{ .port }}}
+  {{- toYaml $p.startup | nindent 2 }}
+livenessProbe:
+  httpGet: {path: /livez, port: {{ .port }}}
+  {{- toYaml $p.liveness | nindent 2 }}
+readinessProbe:
+  httpGet: {path: /readyz, port: {{ .port }}}
+  {{- toYaml $p.readiness | nindent 2 }}
+{{- end -}}
+
 {{/* One Deployment for a role ("all", "api", "gateway" or "relay"). */}}
 {{- define "cell.deployment" -}}
 {{- $root := .root -}}
 {{- $role := .role -}}
+{{- $spec := .spec -}}
+{{- $http := ne $role "relay" -}}
+{{- $port := ternary "http" "ops" $http -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -40,15 +81,16 @@ metadata:
     {{- include "cell.labels" $root | nindent 4 }}
     cellchat.io/role: {{ $role }}
 spec:
-  replicas: {{ .replicas }}
+  {{- if not (and (hasKey $spec "autoscaling") $spec.autoscaling.enabled) }}
+  replicas: {{ $spec.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
   {{- if eq $role "relay" }}
   strategy: {type: Recreate}  # never two relays publishing one outbox
   {{- end }}
   selector:
     matchLabels:
-      app.kubernetes.io/instance: {{ $root.Release.Name }}
-      cellchat.io/cell: {{ $root.Values.cell.name }}
-      cellchat.io/role: {{ $role }}
+      {{- include "cell.selector" (dict "root" $root "role" $role) | nindent 6 }}
   template:
     metadata:
       labels:
@@ -56,17 +98,37 @@ spec:
         cellchat.io/role: {{ $role }}
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+        {{- if $root.Values.monitoring.podAnnotations }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ ternary $root.Values.cell.port $root.Values.ops.port $http | toString | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
+        {{- with $root.Values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
     spec:
+      serviceAccountName: {{ include "cell.serviceAccountName" $root }}
+      automountServiceAccountToken: false
       terminationGracePeriodSeconds: 60
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- if and $root.Values.migrations.enabled (has $role (list "api" "all")) }}
       # The schema first: numbered migrations, idempotent, serialised by an advisory lock.
       initContainers:
         - name: migrate
           image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag }}"
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          args: ["python", "-c", "import os; from cell.store import migrate; print(migrate.apply_all(os.environ['CELLCHAT_DATABASE__DSN']))"]
+          args: ["python", "-m", "cell.store.migrate"]
           env:
             {{- include "cell.env" $root | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - {name: tmp, mountPath: /tmp}
       {{- end }}
       containers:
         - name: cell
@@ -77,18 +139,22 @@ spec:
             - configMapRef: {name: {{ include "cell.fullname" $root }}}
           env:
             {{- include "cell.env" $root | nindent 12 }}
-          {{- if ne $role "relay" }}
           ports:
+            {{- if $http }}
             - {name: http, containerPort: {{ $root.Values.cell.port }}}
-          readinessProbe:
-            httpGet: {path: /v1/health, port: http}
-            periodSeconds: 5
-          livenessProbe:
-            tcpSocket: {port: http}
-            periodSeconds: 10
-          {{- end }}
+            {{- else }}
+            - {name: ops, containerPort: {{ $root.Values.ops.port }}}
+            {{- end }}
+          {{- include "cell.probes" (dict "root" $root "port" $port) | nindent 10 }}
           resources:
-            {{- toYaml .resources | nindent 12 }}
+            {{- toYaml $spec.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - {name: tmp, mountPath: /tmp}
+      volumes:
+        - name: tmp
+          emptyDir: {sizeLimit: 64Mi}
       {{- with $root.Values.nodeSelector }}
       nodeSelector: {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -98,4 +164,16 @@ spec:
       {{- with $root.Values.affinity }}
       affinity: {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- with $root.Values.topologySpreadConstraints }}
+      topologySpreadConstraints: {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* The roles this release runs, each with its spec from values. */}}
+{{- define "cell.roles" -}}
+{{- if .Values.combined -}}
+all
+{{- else -}}
+api gateway relay
+{{- end -}}
 {{- end -}}
