@@ -9,6 +9,9 @@
   to the channel's sockets; the poster gets ``{"ok": true, "ts": ...}`` back;
 - ``/idle``: a socket that is only kept open (memory and idle CPU baseline).
 
+``--no-db``: no PostgreSQL at all, the message is built in memory (``bench/channel_sweep.py``'s
+"bare websockets broadcast server").
+
 No auth, no routing, no relay, no Redis: the floor under what any design can do here.
 """
 
@@ -50,7 +53,14 @@ async def insert(pool: AsyncConnectionPool[Any], post: dict[str, Any]) -> dict[s
     return message
 
 
-async def handler(pool: AsyncConnectionPool[Any], ws: ServerConnection) -> None:
+def in_memory(post: dict[str, Any]) -> dict[str, Any]:
+    now = time.time()
+    ts = f"{int(now)}.{int(now * 1e6) % 1_000_000:06d}"
+    return {"type": "message", "user": post["user"], "text": post["text"], "ts": ts, "team": post["workspace"],
+            "channel": post["channel"], "channel_type": "C", "event_ts": ts}
+
+
+async def handler(pool: AsyncConnectionPool[Any] | None, ws: ServerConnection) -> None:
     assert ws.request is not None
     url = urlsplit(ws.request.path)
     if url.path == "/sub":
@@ -63,7 +73,7 @@ async def handler(pool: AsyncConnectionPool[Any], ws: ServerConnection) -> None:
     elif url.path == "/post":
         async for raw in ws:
             post = orjson.loads(raw)
-            message = await insert(pool, post)
+            message = await insert(pool, post) if pool is not None else in_memory(post)
             broadcast(subscribers.get(post["channel"], set()), orjson.dumps(message).decode())
             await ws.send(orjson.dumps({"ok": True, "ts": message["ts"]}).decode())
     else:
@@ -73,12 +83,15 @@ async def handler(pool: AsyncConnectionPool[Any], ws: ServerConnection) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--dsn")
+    parser.add_argument("--no-db", action="store_true", help="no PostgreSQL: broadcast only")
     args = parser.parse_args()
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        args.dsn, min_size=2, max_size=10, open=False, kwargs={"row_factory": dict_row, "autocommit": True}
-    )
-    await pool.open(wait=True)
+    pool: AsyncConnectionPool[Any] | None = None
+    if not args.no_db:
+        pool = AsyncConnectionPool(
+            args.dsn, min_size=2, max_size=10, open=False, kwargs={"row_factory": dict_row, "autocommit": True}
+        )
+        await pool.open(wait=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -91,7 +104,8 @@ async def main() -> None:
     async with serve(serve_one, "127.0.0.1", args.port, compression=None, max_size=None, backlog=4096,
                      ping_interval=20, process_request=None):
         await stop.wait()
-    await pool.close()
+    if pool is not None:
+        await pool.close()
 
 
 if __name__ == "__main__":
