@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,6 @@ import httpx
 from cell.store.db import Database
 from control_plane.adapters.cells import CellClient
 from control_plane.adapters.notifications import RoutingNotifications
-from control_plane.moves.settings import MoveSettings
 from control_plane.provisioning import Backend
 from control_plane.provisioning.endpoints import EndpointsBackend
 from control_plane.provisioning.local import LocalBackend
@@ -51,6 +50,14 @@ class Tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+MoveLauncher = Callable[[int], "asyncio.Task[Any]"]
+"""Starts (or returns) the task driving a move in this process."""
+
+
+def _unwired(move_id: int) -> asyncio.Task[Any]:
+    raise RuntimeError(f"cannot start move {move_id}: no launcher wired (see control_plane.api.app.create_app)")
+
+
 @dataclass
 class Services:
     settings: ControlPlaneSettings
@@ -60,7 +67,8 @@ class Services:
     notifications: RoutingNotifications
     backends: dict[str, Backend]
     tasks: Tasks
-    moves: MoveSettings = field(default_factory=MoveSettings)  # CELLCHAT_CP_MOVES__*
+    # The orchestrator sits above the actions, so the app wires it in after ``build`` (actions only call it).
+    launch_move: MoveLauncher = _unwired
 
     async def open(self) -> None:
         await self.db.open()

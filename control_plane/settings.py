@@ -60,6 +60,19 @@ class RoutingSettings(BaseModel):
     heartbeat_seconds: float = 10.0  # the push stream says "still here" this often
 
 
+class MoveSettings(BaseModel):
+    """How moves pace and bound themselves (``CELLCHAT_CP_MOVES__*``)."""
+
+    freeze_max_lag_seconds: float = Field(default=1.0, gt=0)  # freeze only once the target is this close
+    catch_up_seconds: float = Field(default=5.0, gt=0)  # frozen: the target must have everything by then
+    poll_seconds: float = Field(default=0.2, gt=0)  # progress and lag are sampled this often
+    verify_rounds: int = Field(default=1, ge=1)  # before the freeze, tries for a changing table to match
+    retry_seconds: float = Field(default=60.0, gt=0)  # a failing step is retried this long, then the move fails
+    handover_attempts: int = Field(default=3, ge=1)
+    drain_parallel: int = Field(default=3, ge=1, le=50)
+    gc_grace_seconds: float = Field(default=7 * 86_400.0, ge=0)  # the source's old copy is kept this long
+
+
 class ControlPlaneSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_CP_", env_nested_delimiter="__")
 
@@ -70,3 +83,4 @@ class ControlPlaneSettings(BaseSettings):
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    moves: MoveSettings = Field(default_factory=MoveSettings)

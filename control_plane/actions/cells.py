@@ -8,7 +8,7 @@ from cell.store.db import Conn
 from control_plane.actions import audit
 from control_plane.bootstrap import Services
 from control_plane.domain import reconcile
-from control_plane.domain.roles import Actor
+from control_plane.domain.roles import SYSTEM, Actor
 from control_plane.errors import BadInput, ControlPlaneError, NotFound, Refused
 from control_plane.inventory import InventoryError, parse_located
 from control_plane.store import cells as store
@@ -122,6 +122,15 @@ async def _drain(conn: Conn, row: dict[str, Any]) -> str:
     await store.set_status(conn, row["name"], status)
     await publish_cell(conn, row["name"])
     return status
+
+
+async def mark_drained(conn: Conn, cell: dict[str, Any]) -> None:
+    """A draining cell that hosts no workspace any more is ``drained`` (``cell`` locked by the caller)."""
+    if cell["status"] == "draining" and cell["load"] == 0:
+        await store.set_status(conn, cell["name"], "drained")
+        await publish_cell(conn, cell["name"])
+        await audit.append(conn, SYSTEM, "cells.drain", cell["name"], reason="emptied by moves",
+                           details={"from": "draining", "to": "drained", "workspaces": 0})
 
 
 async def drain(services: Services, actor: Actor, name: str, *, dry_run: bool, reason: str | None) -> dict[str, Any]:

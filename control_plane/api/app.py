@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,6 +77,7 @@ async def openapi(request: Request) -> Response:
 
 def create_app(settings: ControlPlaneSettings) -> Starlette:
     services = bootstrap.build(settings)
+    services.launch_move = functools.partial(orchestrator.launch, services)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

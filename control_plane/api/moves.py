@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from control_plane.actions import moves
+from control_plane.actions import drains, moves
 from control_plane.api.common import Body, authorize, body, ok, services_of
 from control_plane.domain.roles import OPERATE, READ
 from control_plane.errors import BadInput
@@ -135,7 +135,7 @@ async def drain(request: Request) -> Response:
     """
     actor = await authorize(request, OPERATE, "migrations.drain")
     args = await body(request, DrainBody)
-    result = await moves.drain(services_of(request), actor, args.cell, parallel=args.parallel, reason=args.reason,
+    result = await drains.drain(services_of(request), actor, args.cell, parallel=args.parallel, reason=args.reason,
                                dry_run=args.dry_run)
     return ok(result, status=200 if args.dry_run else 202)
 
@@ -148,7 +148,7 @@ async def show_drain(request: Request) -> Response:
       404: {description: "unknown_cell"}
     """
     await authorize(request, READ, "migrations.drain.show")
-    return ok(await moves.show_drain_of(services_of(request), request.path_params["cell"]))
+    return ok(await drains.show_drain_of(services_of(request), request.path_params["cell"]))
 
 
 async def collect(request: Request) -> Response:

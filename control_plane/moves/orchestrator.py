@@ -30,8 +30,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from control_plane.actions import moves as actions
-from control_plane.actions import routes
+from control_plane.actions import journal, routes
+from control_plane.actions.drains import schedule
 from control_plane.bootstrap import Services
 from control_plane.errors import ControlPlaneError
 from control_plane.moves import replication as rep
@@ -82,10 +82,10 @@ def launch(services: Services, move_id: int) -> asyncio.Task[Any]:
 
 async def resume_unfinished(services: Services) -> list[int]:
     """At start-up: drive again every move an earlier control plane left running; start queued drain moves."""
-    running = await actions.running_moves(services)
+    running = await journal.running_moves(services)
     for move_id in running:
         launch(services, move_id)
-    await actions.schedule(services)
+    await schedule(services)
     return running
 
 
@@ -98,13 +98,13 @@ async def run(services: Services, move_id: int) -> None:
             log.info("move %s is driven by another control plane", move_id)
             return
         await Driver(services, move_id).drive()
-    await actions.schedule(services)
+    await schedule(services)
 
 
 class Driver:
     def __init__(self, services: Services, move_id: int) -> None:
         self.services = services
-        self.settings = services.moves
+        self.settings = services.settings.moves
         self.id = move_id
         self.calls = CellCalls(services.http, services.settings.cell_admin_token.get_secret_value())
         self.move: Move | None = None
@@ -117,7 +117,7 @@ class Driver:
         resumed = True
         while True:
             try:
-                row = await actions.load(self.services, self.id)
+                row = await journal.load(self.services, self.id)
                 move = self.move = self.move or await self._describe(row)
             except Exception as exc:  # the catalog is away: nothing is decided without it
                 log.warning("move %s: cannot read the catalog (%s); retrying", self.id, exc)
@@ -132,16 +132,16 @@ class Driver:
                 resumed = False
                 if row["abort_requested"] and phase in PRE_SWITCH and phase != "aborting":
                     phase = "aborting"
-                    await actions.advance(self.services, self.id, phase)
+                    await journal.advance(self.services, self.id, phase)
                 if phase in ("done", "aborted"):
                     return
                 await getattr(self, f"_{phase}")(move)
                 failing_since, backoff = None, 0.2
             except Abort as exc:
                 log.warning("move %s aborts: %s", self.id, exc)
-                await actions.advance(self.services, self.id, "aborting", progress={"abort": {
+                await journal.advance(self.services, self.id, "aborting", progress={"abort": {
                     "code": exc.code, "message": exc.message, **exc.details}})
-                await actions.note_error(self.services, self.id, f"{exc.code}: {exc.message}")
+                await journal.note_error(self.services, self.id, f"{exc.code}: {exc.message}")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -151,7 +151,7 @@ class Driver:
                 try:
                     if phase in FROZEN_PRE_SWITCH:
                         await self._settle_frozen(move)
-                    await actions.note_error(self.services, self.id, f"{phase}: {problem} (retrying)")
+                    await journal.note_error(self.services, self.id, f"{phase}: {problem} (retrying)")
                 except Exception as again:  # the catalog or a cell is down too: keep the freeze, retry
                     log.warning("move %s: cannot record the failure: %s", self.id, again)
                 # After the switch the target is the only home of W: keep going until it takes writes.
@@ -166,10 +166,10 @@ class Driver:
         if the route did not switch: ``_settle_frozen`` already unfroze it."""
         if phase == "aborting":
             problem = f"abort incomplete: {problem}"
-        await actions.finish(self.services, self.id, "failed", error=f"{phase}: {problem}")
+        await journal.finish(self.services, self.id, "failed", error=f"{phase}: {problem}")
 
     async def _describe(self, row: dict[str, Any]) -> Move:
-        cells = await actions.cell_rows(self.services, row["source"], row["target"])
+        cells = await journal.cell_rows(self.services, row["source"], row["target"])
         source, target = cells[row["source"]], cells[row["target"]]
         if source["database_dsn"] is None or target["database_dsn"] is None:
             raise RuntimeError("a cell of this move has no database DSN")
@@ -178,26 +178,26 @@ class Driver:
 
     async def _settle_frozen(self, move: Move) -> str:
         """After an interruption inside the freeze: forward if the route switched, else thaw and go round."""
-        cell, _ = await actions.workspace_home(self.services, move.workspace)
+        cell, _ = await journal.workspace_home(self.services, move.workspace)
         if cell == move.target:
-            await actions.advance(self.services, self.id, "marking_moved")
+            await journal.advance(self.services, self.id, "marking_moved")
             return "marking_moved"
         await self._unfreeze_source(move)
-        await actions.advance(self.services, self.id, "verifying")
+        await journal.advance(self.services, self.id, "verifying")
         return "verifying"
 
     async def _unfreeze_source(self, move: Move) -> None:
         if await rep.workspace_status(move.source_dsn, move.workspace) == "frozen":
             await rep.set_status(move.source_dsn, move.workspace, "active")
-        await actions.thawed(self.services, self.id)
+        await journal.thawed(self.services, self.id)
 
     async def _abort_asked(self) -> bool:
-        return await actions.abort_requested(self.services, self.id)
+        return await journal.abort_requested(self.services, self.id)
 
     # --- phases (each idempotent) -----------------------------------------------------------
 
     async def _planned(self, move: Move) -> None:
-        await actions.advance(self.services, self.id, "preparing")
+        await journal.advance(self.services, self.id, "preparing")
 
     async def _preparing(self, move: Move) -> None:
         """Same schema on both cells, the target accepts W (pins), no domain clash, no stale copy."""
@@ -206,7 +206,7 @@ class Driver:
         if source_schema != target_schema:
             raise Abort("schema_mismatch", f"cell {move.source} has migrations up to {max(source_schema)}, cell "
                         f"{move.target} up to {max(target_schema)}: migrate them to the same version first")
-        _, pin = await actions.workspace_home(self.services, move.workspace)
+        _, pin = await journal.workspace_home(self.services, move.workspace)
         try:
             await self.calls.receive(move.target_api, move.workspace, pin)
         except ControlPlaneError as exc:
@@ -226,7 +226,7 @@ class Driver:
         # Not only the workspaces row: a copy cut short may have brought some tables and not that one.
         if any((await rep.row_counts(move.target_dsn, move.workspace)).values()):
             await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
-        await actions.advance(self.services, self.id, "replicating", progress={"schema": max(source_schema)})
+        await journal.advance(self.services, self.id, "replicating", progress={"schema": max(source_schema)})
 
     async def _replicating(self, move: Move) -> None:
         """Publish W on the source, subscribe the target: the initial copy, then streaming."""
@@ -249,9 +249,9 @@ class Driver:
                 "tables": {t: {"source": n, "target": copied.get(t, in_flight.get(t, 0))}
                            for t, n in source_rows.items()}}
             if state.copied:
-                await actions.advance(self.services, self.id, "verifying", progress=progress)
+                await journal.advance(self.services, self.id, "verifying", progress=progress)
                 return
-            await actions.record(self.services, self.id, progress)
+            await journal.record(self.services, self.id, progress)
             await asyncio.sleep(self.settings.poll_seconds)
 
     async def _close_enough(self, move: Move) -> bool:
@@ -260,7 +260,7 @@ class Driver:
             if await self._abort_asked():
                 return False
             state = await rep.sync_state(move.source_dsn, move.target_dsn, move.workspace)
-            await actions.record(self.services, self.id, {"lag_bytes": state.lag_bytes,
+            await journal.record(self.services, self.id, {"lag_bytes": state.lag_bytes,
                                                           "lag_seconds": state.lag_seconds})
             if state.copied and state.lag_seconds is not None \
                     and state.lag_seconds <= self.settings.freeze_max_lag_seconds:
@@ -289,7 +289,7 @@ class Driver:
                 move.source_dsn, move.target_dsn, t, move.workspace, source_rows=found.rows[t]["source"],
                 target_rows=found.rows[t]["target"])) for t in far_off]
             raise Abort("verify_failed", f"the copy is far off in {', '.join(far_off)}", {"diffs": diffs})
-        await actions.advance(self.services, self.id, "freezing", progress=report)
+        await journal.advance(self.services, self.id, "freezing", progress=report)
 
     async def _freezing(self, move: Move) -> None:
         """The freeze window: freeze, catch up, verify exactly, switch the route. Any refusal thaws the
@@ -298,7 +298,7 @@ class Driver:
             return
         await self._check_pin(move)  # a pin set since the plan: no freeze for a move that cannot switch
         # Recorded first, so the window counts the wait for W's writes in flight and a restart finds it.
-        await actions.frozen(self.services, self.id)
+        await journal.frozen(self.services, self.id)
         started = time.monotonic()
         await rep.set_status(move.source_dsn, move.workspace, "frozen")  # waits for W's writes in flight
 
@@ -310,7 +310,7 @@ class Driver:
             raise Abort("catch_up_timeout", f"the target had not applied W's last writes "
                         f"{self.settings.catch_up_seconds:g}s after the freeze; the source keeps W")
         caught = time.monotonic() - started
-        await actions.advance(self.services, self.id, "verifying_frozen")
+        await journal.advance(self.services, self.id, "verifying_frozen")
         diffs = await verification.verify(move.source_dsn, move.target_dsn, move.workspace)
         verified = time.monotonic() - started - caught
         if diffs:
@@ -321,20 +321,20 @@ class Driver:
         if await self._abort_asked():
             await self._unfreeze_source(move)
             return
-        await actions.advance(self.services, self.id, "switching", progress={"timings": {
+        await journal.advance(self.services, self.id, "switching", progress={"timings": {
             "catch_up_ms": round(caught * 1000), "verify_frozen_ms": round(verified * 1000)}})
-        row = await actions.load(self.services, self.id)
+        row = await journal.load(self.services, self.id)
         try:
-            version = await routes.switch(self.services, actions.requester(row), move.workspace, move.target,
+            version = await routes.switch(self.services, journal.requester(row), move.workspace, move.target,
                                           reason=row["reason"], details={"migration": self.id})
         except ControlPlaneError as exc:  # re-checked at switch time: pin, target status (audited there)
             await self._unfreeze_source(move)
             raise Abort(exc.code, exc.message) from exc
-        await actions.advance(self.services, self.id, "marking_moved", progress={"routing_version": version})
+        await journal.advance(self.services, self.id, "marking_moved", progress={"routing_version": version})
 
     async def _check_pin(self, move: Move) -> None:
-        _, pin = await actions.workspace_home(self.services, move.workspace)
-        region = (await actions.cell_rows(self.services, move.target))[move.target]["region"]
+        _, pin = await journal.workspace_home(self.services, move.workspace)
+        region = (await journal.cell_rows(self.services, move.target))[move.target]["region"]
         if pin is not None and pin != region:
             raise Abort("region_pinned", f"workspace {move.workspace} was pinned to region {pin} during the move; "
                         f"cell {move.target} is in region {region}")
@@ -350,7 +350,7 @@ class Driver:
         source answers 421 with the new owner, whatever a router believes."""
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.set_status(move.source_dsn, move.workspace, "moved", moved_to=move.target)
-        await actions.advance(self.services, self.id, "handing_over")
+        await journal.advance(self.services, self.id, "handing_over")
 
     async def _handing_over(self, move: Move) -> None:
         """The source's gateways tell W's connected clients to reconnect (they reach the target)."""
@@ -364,31 +364,31 @@ class Driver:
                 # Clients of a cell that cannot be told reconnect by themselves when it goes away.
                 outcome = {"error": exc.message, "attempts": attempt + 1}
                 await asyncio.sleep(0.2)
-        await actions.advance(self.services, self.id, "unfreezing", progress={"handover": outcome})
+        await journal.advance(self.services, self.id, "unfreezing", progress={"handover": outcome})
 
     async def _unfreezing(self, move: Move) -> None:
         await rep.set_status(move.target_dsn, move.workspace, "active")
-        freeze_ms = await actions.unfrozen(self.services, self.id)
+        freeze_ms = await journal.unfrozen(self.services, self.id)
         log.info("move %s: %s is live on %s; writes were frozen for %s ms", self.id, move.workspace,
                  move.target, freeze_ms)
 
     async def _cleaning(self, move: Move) -> None:
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.unpublish(move.source_dsn, move.workspace)
-        await actions.finish(self.services, self.id, "done")
+        await journal.finish(self.services, self.id, "done")
 
     async def _aborting(self, move: Move) -> None:
         """Undo a move that has not switched: the source keeps W, the target's copy goes."""
-        cell, _ = await actions.workspace_home(self.services, move.workspace)
+        cell, _ = await journal.workspace_home(self.services, move.workspace)
         if cell == move.target:  # cannot happen before the switch; if it did, the only way is forward
-            await actions.advance(self.services, self.id, "marking_moved")
+            await journal.advance(self.services, self.id, "marking_moved")
             return
         await self._unfreeze_source(move)
         await rep.unsubscribe(move.target_dsn, move.workspace)
         await rep.unpublish(move.source_dsn, move.workspace)
         if await rep.workspace_row(move.target_dsn, move.workspace) is not None:
             await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
-        row = await actions.load(self.services, self.id)
+        row = await journal.load(self.services, self.id)
         abort = row["progress"].get("abort")
         error = None if abort is None else f"{abort['code']}: {abort['message']}"
-        await actions.finish(self.services, self.id, "aborted", error=error)
+        await journal.finish(self.services, self.id, "aborted", error=error)
