@@ -1,4 +1,8 @@
-"""Calling a cell's ``/v1`` admin and control endpoints with the cells' admin token."""
+"""Calling a cell's ``/v1`` admin and control endpoints with the cells' admin token.
+
+The one client for everything the control plane asks of a cell over HTTP:
+creating workspaces, regional pins, and what a move needs (receive, handover).
+"""
 
 from __future__ import annotations
 
@@ -34,3 +38,13 @@ class CellClient:
     async def set_region_pin(self, api: str, workspace_id: str, region_pin: str | None) -> dict[str, Any]:
         return await self._call("PUT", f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/region-pin",
                                 {"region_pin": region_pin})
+
+    async def receive(self, api: str, workspace_id: str, region_pin: str | None) -> dict[str, Any]:
+        """Ask a move's target cell whether it accepts W (it refuses a pin to another region)."""
+        return await self._call("POST", f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/receive",
+                                {"region_pin": region_pin})
+
+    async def handover(self, api: str, workspace_id: str, cell: str) -> dict[str, Any]:
+        """Ask the old cell to send W's connected clients to ``cell`` (its gateways close them with 4005)."""
+        return await self._call("POST", f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/handover",
+                                {"cell": cell})

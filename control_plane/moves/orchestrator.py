@@ -36,7 +36,6 @@ from control_plane.bootstrap import Services
 from control_plane.errors import ControlPlaneError
 from control_plane.moves import replication as rep
 from control_plane.moves import verification
-from control_plane.moves.cell_calls import CellCalls
 from control_plane.moves.plan import FROZEN_PRE_SWITCH, POST_SWITCH, PRE_SWITCH
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ class Driver:
         self.services = services
         self.settings = services.settings.moves
         self.id = move_id
-        self.calls = CellCalls(services.http, services.settings.cell_admin_token.get_secret_value())
+        self.cells = services.cells
         self.move: Move | None = None
 
     # --- the loop ---------------------------------------------------------------------------
@@ -208,7 +207,7 @@ class Driver:
                         f"{move.target} up to {max(target_schema)}: migrate them to the same version first")
         _, pin = await journal.workspace_home(self.services, move.workspace)
         try:
-            await self.calls.receive(move.target_api, move.workspace, pin)
+            await self.cells.receive(move.target_api, move.workspace, pin)
         except ControlPlaneError as exc:
             if exc.code == "region_mismatch":
                 raise Abort(exc.code, exc.message) from exc
@@ -357,7 +356,7 @@ class Driver:
         outcome: dict[str, Any] = {}
         for attempt in range(self.settings.handover_attempts):
             try:
-                answer = await self.calls.handover(move.source_api, move.workspace, move.target)
+                answer = await self.cells.handover(move.source_api, move.workspace, move.target)
                 outcome = {"gateways": answer.get("gateways"), "attempts": attempt + 1}
                 break
             except ControlPlaneError as exc:
