@@ -82,6 +82,9 @@ SlackErrorCode = Literal[
     "no_reaction",
     "no_text",
     "thread_not_found",
+    # search
+    "no_query",
+    "request_timeout",
     # people
     "email_taken",
     "no_user",

@@ -58,6 +58,15 @@ class RealtimeSettings(BaseModel):
     relay_prune_seconds: float = 60.0
 
 
+class SearchSettings(BaseModel):
+    """``search.*`` (docs/search.md)."""
+
+    statement_timeout_ms: int = 3000  # no search statement runs longer
+    max_matches: int = 1000  # the most matches one query counts, ranks and pages through
+    # Where a match's permalink points: the web client, formatted with domain, channel, ts.
+    permalink: str = "https://{domain}.cellchat.invalid/archives/{channel}/p{ts}"
+
+
 class CellSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_", env_nested_delimiter="__")
 
@@ -70,3 +79,4 @@ class CellSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)

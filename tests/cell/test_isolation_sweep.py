@@ -28,7 +28,9 @@ SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.lis
 # Arguments that are not ids: harmless fixed values.
 PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
          "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
-         "include_num_members": "true"}
+         "include_num_members": "true",
+         # search: the first letter of every message of B ("b's ..."); any hit would echo "b's".
+         "query": "b"}
 
 
 def snapshot(dsn: str, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -1,0 +1,182 @@
+"""Message search over the stored ``messages.search_vector`` (migration ``0005_search``).
+
+Who may see what is decided here, in the one query that finds the matches: messages of
+the searcher's workspace only, in its public channels and in the conversations the
+searcher is a member of at the moment of the query. Deleted messages are gone from the
+table; an edited one is found by its new text (the vector is a generated column).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from psycopg import errors, sql
+
+from cell.errors import CellError
+from cell.store.db import Conn
+from cell.store.messages import MESSAGE_COLUMNS
+
+Row = dict[str, Any]
+Sort = Literal["score", "timestamp"]
+
+
+async def begin(conn: Conn) -> None:
+    """Make the current transaction one read-only snapshot (total and page agree)."""
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+async def limit_time(conn: Conn, timeout_ms: int) -> None:
+    """No later statement of this transaction runs longer than ``timeout_ms`` (lock waits
+    included: ``request_timeout``); plans are made for each query's own words."""
+    await conn.execute("SELECT set_config('statement_timeout', %(t)s, true),"
+                       " set_config('plan_cache_mode', 'force_custom_plan', true)", {"t": str(timeout_ms)})
+
+
+async def _fetch(conn: Conn, query: sql.Composed | str, params: dict[str, Any]) -> list[Row]:
+    try:
+        cur = await conn.execute(query, params)
+        return await cur.fetchall()
+    except errors.QueryCanceled as exc:
+        raise CellError("request_timeout", detail="the search took too long; narrow it down") from exc
+
+
+async def lexemes(conn: Conn, texts: list[str]) -> dict[str, list[str]]:
+    """Each text's words in order, exactly as the database stores them for a message."""
+    if not texts:
+        return {}
+    rows = await _fetch(conn, """
+        SELECT t.text, coalesce((
+            SELECT array_agg(v.lexeme ORDER BY p.pos)
+            FROM unnest(to_tsvector('simple'::regconfig, cellchat_search_text(t.text))) AS v,
+                 unnest(v.positions) AS p(pos)), '{}') AS words
+        FROM unnest(%(texts)s::text[]) AS t(text)
+    """, {"texts": texts})
+    return {row["text"]: list(row["words"]) for row in rows}
+
+
+async def user_ids(conn: Conn, workspace_id: str, *, ids: list[str], names: list[str]) -> list[str]:
+    """The people of the workspace among ``ids`` and with one of ``names`` (lower case)."""
+    rows = await _fetch(conn, """
+        SELECT user_id FROM users
+        WHERE workspace_id = %(w)s AND (user_id = ANY(%(ids)s) OR lower(name) = ANY(%(names)s))
+    """, {"w": workspace_id, "ids": ids, "names": names})
+    return [row["user_id"] for row in rows]
+
+
+async def channel_ids(
+    conn: Conn, workspace_id: str, *, ids: list[str], names: list[str], dm_keys: list[str]
+) -> list[str]:
+    """Conversations of the workspace with one of ``ids``, ``names`` or DM keys (visibility is
+    checked by ``search``)."""
+    rows = await _fetch(conn, """
+        SELECT channel_id FROM channels
+        WHERE workspace_id = %(w)s
+          AND (channel_id = ANY(%(ids)s) OR (name = ANY(%(names)s) AND kind <> 'im') OR dm_key = ANY(%(keys)s))
+    """, {"w": workspace_id, "ids": ids, "names": names, "keys": dm_keys})
+    return [row["channel_id"] for row in rows]
+
+
+@dataclass(slots=True)
+class Filters:
+    """What the matches must satisfy besides being visible to ``user_id``."""
+
+    tsquery: str | None = None
+    channels: list[str] | None = None
+    authors: list[str] | None = None
+    after: int | None = None
+    before: int | None = None
+    has: set[str] = field(default_factory=set)
+    is_thread: bool = False
+
+
+_VISIBLE = sql.SQL(
+    "m.channel_id IN (SELECT c.channel_id FROM channels c WHERE c.workspace_id = %(w)s AND (c.kind = 'public'"
+    " OR EXISTS (SELECT 1 FROM channel_members cm WHERE cm.workspace_id = c.workspace_id"
+    " AND cm.channel_id = c.channel_id AND cm.user_id = %(u)s)))"
+)
+_HAS = {
+    "link": sql.SQL("m.text ~* '(https?|ftp)://'"),
+    "reaction": sql.SQL("EXISTS (SELECT 1 FROM reactions r WHERE r.workspace_id = m.workspace_id"
+                        " AND r.channel_id = m.channel_id AND r.ts = m.ts)"),
+    "pin": sql.SQL("EXISTS (SELECT 1 FROM pins p WHERE p.workspace_id = m.workspace_id"
+                   " AND p.channel_id = m.channel_id AND p.ts = m.ts)"),
+}
+# Relevance (cover density, shorter messages first) times a recency factor that halves
+# the weight of a message every two weeks, down to a floor of a tenth.
+_SCORE = sql.SQL(
+    "ts_rank_cd(m.search_vector, %(q)s::tsquery, 1)"
+    " * (0.1 + 0.9 * power(0.5, greatest(%(now)s - m.ts, 0) / 1209600000000.0))"
+)
+_RECENCY = sql.SQL("power(0.5, greatest(%(now)s - m.ts, 0) / 1209600000000.0)")
+
+
+def _conditions(filters: Filters) -> list[sql.Composable]:
+    where: list[sql.Composable] = [sql.SQL("m.workspace_id = %(w)s"), sql.SQL("m.subtype IS NULL"), _VISIBLE]
+    if filters.tsquery is not None:
+        where.append(sql.SQL("m.search_vector @@ %(q)s::tsquery"))
+    if filters.channels is not None:
+        where.append(sql.SQL("m.channel_id = ANY(%(channels)s::text[])"))
+    if filters.authors is not None:
+        where.append(sql.SQL("m.user_id = ANY(%(authors)s::text[])"))
+    if filters.after is not None:
+        where.append(sql.SQL("m.ts >= %(after)s"))
+    if filters.before is not None:
+        where.append(sql.SQL("m.ts < %(before)s"))
+    where += [_HAS[name] for name in sorted(filters.has) if name in _HAS]
+    if filters.is_thread:
+        where.append(sql.SQL("m.thread_ts IS NOT NULL"))
+    return where
+
+
+async def search(
+    conn: Conn, workspace_id: str, user_id: str, filters: Filters, *,
+    sort: Sort, descending: bool, offset: int, limit: int, window: int, now_us: int,
+) -> tuple[int, list[Row]]:
+    """``(total, page)``: matches visible to ``user_id``, at most ``window`` of them.
+
+    ``sort=timestamp`` orders the matches by ts; ``sort=score`` takes the ``window`` newest
+    matches and orders them by relevance times recency (``score``). ``total`` counts the
+    matches up to ``window``. Page rows are message rows with the channel's ``kind``,
+    ``name``, ``dm_key``, the author's ``username`` and ``score``.
+    """
+    direction = sql.SQL("DESC" if descending else "ASC")
+    window_order = sql.SQL("ASC" if sort == "timestamp" and not descending else "DESC")
+    score = _SCORE if filters.tsquery is not None else _RECENCY
+    if sort == "score":
+        order = sql.SQL("h.score {d}, h.ts {d}, h.channel_id {d}").format(d=direction)
+    else:
+        order = sql.SQL("h.ts {d}, h.channel_id {d}").format(d=direction)
+    query = sql.SQL("""
+        WITH hits AS MATERIALIZED (
+            SELECT m.channel_id, m.ts, {score} AS score
+            FROM messages m
+            WHERE {where}
+            ORDER BY m.ts {window_order}
+            LIMIT %(window)s
+        ), page AS (
+            SELECT h.channel_id, h.ts, h.score, row_number() OVER (ORDER BY {order}) AS n
+            FROM hits h ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s
+        )
+        SELECT t.total, p.*
+        FROM (SELECT count(*) AS total FROM hits) t
+        LEFT JOIN (
+            SELECT {columns}, page.score, page.n, c.kind, c.name, c.dm_key, u.name AS username
+            FROM page
+            JOIN messages m ON m.workspace_id = %(w)s AND m.channel_id = page.channel_id AND m.ts = page.ts
+            JOIN channels c ON c.workspace_id = m.workspace_id AND c.channel_id = m.channel_id
+            LEFT JOIN users u ON u.workspace_id = m.workspace_id AND u.user_id = m.user_id
+        ) p ON true
+        ORDER BY p.n
+    """).format(
+        score=score, where=sql.SQL(" AND ").join(_conditions(filters)), window_order=window_order,
+        order=order, columns=sql.SQL(MESSAGE_COLUMNS),
+    )
+    params = {
+        "w": workspace_id, "u": user_id, "q": filters.tsquery, "channels": filters.channels,
+        "authors": filters.authors, "after": filters.after, "before": filters.before,
+        "window": window, "offset": offset, "limit": limit, "now": now_us,
+    }
+    rows = await _fetch(conn, query, params)
+    total = int(rows[0]["total"]) if rows else 0
+    return total, [row for row in rows if row["ts"] is not None]
