@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cell.actions.auth import Actor
 from cell.domain import ids
 from cell.domain.channels import channel_type as channel_type
+from cell.domain.rows import ChannelRow
 from cell.errors import CellError
 from cell.store import channels
 from cell.store.channels import Lock
@@ -17,7 +16,7 @@ PRIVATE_KINDS = ("private", "im", "mpim")
 
 async def visible_channel(
     conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None
-) -> dict[str, Any]:
+) -> ChannelRow:
     """The channel if the actor may see it. Private conversations do not exist for non-members.
 
     ``lock`` holds the channel row (see ``channels.get_channel_for``) so that what was checked
@@ -33,7 +32,7 @@ async def visible_channel(
 
 async def writable_channel(
     conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None
-) -> dict[str, Any]:
+) -> ChannelRow:
     """The channel if the actor is a member and it is not archived."""
     row = await visible_channel(conn, actor, channel_id, lock=lock)
     if row["is_archived"]:

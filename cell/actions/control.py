@@ -6,6 +6,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from cell.domain.rows import RegionPinRow
 from cell.errors import CellError
 from cell.realtime import wire
 from cell.settings import CellSettings
@@ -15,7 +16,7 @@ from cell.store.db import Database
 
 async def set_region_pin(
     db: Database, settings: CellSettings, workspace_id: str, region_pin: str | None
-) -> dict[str, Any]:
+) -> RegionPinRow:
     """Record the workspace's pin; a cell never accepts a pin to a region other than its own."""
     if region_pin is not None and region_pin != settings.region:
         raise CellError("region_mismatch", detail=f"workspace pinned to {region_pin}, cell is in {settings.region}")

@@ -32,19 +32,19 @@ from cell.actions.auth import Actor
 from cell.domain import channels as domain
 from cell.domain import ids
 from cell.domain import messages as message_domain
+from cell.domain.rows import ChannelRow
 from cell.errors import CellError, SlackErrorCode
 from cell.store import channels, directory, messages, outbox
 from cell.store.db import Conn, Database
 from cell.store.directory import Conflict
 
-Row = dict[str, Any]
 DM_KINDS = ("im", "mpim")
 
 
 # --- outbox topics -------------------------------------------------------------
 
 
-async def _to_channel(conn: Conn, row: Row, event: dict[str, Any]) -> None:
+async def _to_channel(conn: Conn, row: ChannelRow, event: dict[str, Any]) -> None:
     await outbox.append(conn, row["workspace_id"], row["channel_id"], event["type"], event)
 
 
@@ -52,13 +52,13 @@ async def _to_user(conn: Conn, workspace_id: str, user_id: str, event: dict[str,
     await outbox.append(conn, workspace_id, user_id, event["type"], event)
 
 
-async def _to_watchers(conn: Conn, row: Row, event: dict[str, Any]) -> None:
+async def _to_watchers(conn: Conn, row: ChannelRow, event: dict[str, Any]) -> None:
     """A public channel's lifecycle is news for the whole workspace; a private one's for its members."""
     topic = None if row["kind"] == "public" else row["channel_id"]
     await outbox.append(conn, row["workspace_id"], topic, event["type"], event)
 
 
-def _refuse_dms(row: Row) -> None:
+def _refuse_dms(row: ChannelRow) -> None:
     if row["kind"] in DM_KINDS:
         raise CellError("method_not_supported_for_channel_type")
 
@@ -107,7 +107,7 @@ async def info(db: Database, actor: Actor, channel_id: str, *, include_num_membe
         if row["is_member"]:
             row["unread_count"], row["unread_count_display"] = await channels.unread_counts(
                 conn, actor.workspace_id, channel_id, actor.user_id,
-                after=row["last_read"], quiet=domain.QUIET_SUBTYPES,
+                after=row["last_read"] or 0, quiet=domain.QUIET_SUBTYPES,  # a member's is never None
             )
     return domain.to_slack(row, for_user=actor.user_id)
 
@@ -349,7 +349,7 @@ async def open_dm(
 
 async def _open_dm(
     db: Database, actor: Actor, *, user_ids: list[str] | None, channel_id: str | None
-) -> tuple[Row, bool]:
+) -> tuple[ChannelRow, bool]:
     if channel_id:
         async with db.transaction() as conn:
             row = await visible_channel(conn, actor, channel_id)
@@ -389,12 +389,12 @@ async def _open_dm(
     return {**row, "is_member": True, "is_open": True, "last_read": 0}, False
 
 
-def _require_dm(row: Row) -> None:
+def _require_dm(row: ChannelRow) -> None:
     if row["kind"] not in DM_KINDS:
         raise CellError("method_not_supported_for_channel_type")
 
 
-async def _reopen(conn: Conn, actor: Actor, row: Row) -> bool:
+async def _reopen(conn: Conn, actor: Actor, row: ChannelRow) -> bool:
     """Put the DM back in the caller's sidebar; True when it was closed."""
     changed = await channels.set_open(conn, actor.workspace_id, row["channel_id"], actor.user_id, True)
     row["is_open"] = True

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import TypedDict
 
 from cell.actions.auth import hash_password, issue_token
 from cell.domain import ids, tokens
+from cell.domain.rows import NewUser, UserRow, WorkspaceRow
 from cell.errors import CellError
 from cell.settings import CellSettings
 from cell.store import channels, directory, outbox
@@ -16,6 +17,24 @@ from cell.store.directory import Conflict
 
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 GENERAL = "general"
+
+
+class CreatedWorkspace(TypedDict):
+    workspace: WorkspaceRow
+    owner: UserRow
+    token: str  # the owner's
+    general: str  # the channel id of #general
+
+
+class CreatedUser(TypedDict):
+    user: UserRow
+    token: str
+
+
+class CreatedBot(TypedDict):
+    user: UserRow
+    bot_id: str
+    token: str
 
 
 def _domain_from(name: str) -> str:
@@ -34,7 +53,7 @@ async def create_workspace(
     domain: str | None = None,
     workspace_id: str | None = None,
     region_pin: str | None = None,
-) -> dict[str, Any]:
+) -> CreatedWorkspace:
     """A workspace with its owner and ``#general``; returns ids and the owner's token."""
     if region_pin is not None and region_pin != settings.region:
         raise CellError("region_mismatch", detail=f"workspace pinned to {region_pin}, cell is in {settings.region}")
@@ -70,7 +89,7 @@ async def create_workspace(
 def _user_row(
     workspace_id: str, user_id: str, email: str, name: str, password_hash: str | None,
     *, admin: bool = False, owner: bool = False, bot_id: str | None = None,
-) -> dict[str, Any]:
+) -> NewUser:
     return {
         "workspace_id": workspace_id, "user_id": user_id, "email": email, "name": name,
         "real_name": name, "password_hash": password_hash, "is_admin": admin, "is_owner": owner,
@@ -90,7 +109,7 @@ async def _join_general(conn: Conn, workspace_id: str, user_id: str) -> None:
 
 async def create_user(
     db: Database, workspace_id: str, *, email: str, name: str, password: str, admin: bool = False
-) -> dict[str, Any]:
+) -> CreatedUser:
     """A member of the workspace (joined to #general) and a token for them."""
     password_hash = await hash_password(password)
     user_id = ids.new_id(ids.USER)
@@ -109,7 +128,7 @@ async def create_user(
     return {"user": user, "token": token}
 
 
-async def create_bot(db: Database, workspace_id: str, *, name: str) -> dict[str, Any]:
+async def create_bot(db: Database, workspace_id: str, *, name: str) -> CreatedBot:
     """A bot user with a revocable ``xoxb`` token."""
     user_id, bot_id = ids.new_id(ids.USER), ids.new_id(ids.BOT)
     async with db.transaction() as conn:

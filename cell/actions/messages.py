@@ -20,14 +20,13 @@ from cell.actions.auth import Actor
 from cell.domain import channels as channel_domain
 from cell.domain.mentions import parse_mentions
 from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
+from cell.domain.rows import ChannelRow, MessageRow
 from cell.domain.ts import format_ts
 from cell.errors import CellError
 from cell.store import channels, messages, outbox
 from cell.store.db import Conn, Database
 
 MAX_TS = 2**62
-
-Row = dict[str, Any]
 
 
 class _Duplicate(Exception):
@@ -45,7 +44,7 @@ def _check_content(text: str, blocks: list[Any] | None, attachments: list[Any] |
         raise CellError("msg_too_long")
 
 
-def _message_event(channel: Row, subtype: str | None, /, **fields: Any) -> dict[str, Any]:
+def _message_event(channel: ChannelRow, subtype: str | None, /, **fields: Any) -> dict[str, Any]:
     """A Slack RTM ``message`` event (``message_changed``, ``message_deleted``, ...) for ``channel``."""
     now = event_ts()
     event: dict[str, Any] = {"type": "message"}
@@ -56,19 +55,19 @@ def _message_event(channel: Row, subtype: str | None, /, **fields: Any) -> dict[
     return event
 
 
-async def with_reactions(conn: Conn, row: Row, *, full: bool = False) -> dict[str, Any]:
+async def with_reactions(conn: Conn, row: MessageRow, *, full: bool = False) -> dict[str, Any]:
     """The Slack shape of one message with its reactions (every reacting user if ``full``)."""
     rows = await messages.reactions_for(conn, row["workspace_id"], row["channel_id"], [row["ts"]])
     grouped = group_reactions(rows, max_users=None) if full else group_reactions(rows)
     return to_slack(row, grouped.get(row["ts"]))
 
 
-async def _lock_root(conn: Conn, actor: Actor, channel_id: str, target: Row) -> Row | None:
+async def _lock_root(conn: Conn, actor: Actor, channel_id: str, target: MessageRow) -> MessageRow | None:
     """The (locked, fresh) root of the thread ``target`` belongs to; None if it is gone."""
     return await messages.get(conn, actor.workspace_id, channel_id, root_ts(target), lock="update")
 
 
-async def attachable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> tuple[Row, Row]:
+async def attachable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> tuple[ChannelRow, MessageRow]:
     """``(channel, message)`` for attaching a reaction or a pin: the actor may write to the
     channel, and the message (``message_not_found``) stays until the transaction ends."""
     channel = await writable_channel(conn, actor, channel_id, lock="share")
@@ -78,7 +77,7 @@ async def attachable_message(conn: Conn, actor: Actor, channel_id: str, ts: int)
     return channel, row
 
 
-async def readable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> Row:
+async def readable_message(conn: Conn, actor: Actor, channel_id: str, ts: int) -> MessageRow:
     """A message of a channel the actor may see (``channel_not_found``, ``message_not_found``)."""
     await visible_channel(conn, actor, channel_id)
     row = await messages.get(conn, actor.workspace_id, channel_id, ts)
@@ -92,7 +91,7 @@ def event_ts() -> str:
     return format_ts(_now_us())
 
 
-def _retried(found: Row, actor: Actor, channel_id: str) -> tuple[str, dict[str, Any]]:
+def _retried(found: MessageRow, actor: Actor, channel_id: str) -> tuple[str, dict[str, Any]]:
     # The id is unique per workspace; only the same person's retry into the same channel may
     # see the message, anything else must neither read it nor post a second copy.
     if found["user_id"] != actor.user_id or found["channel_id"] != channel_id:
@@ -130,7 +129,7 @@ async def post_message(
         async with db.transaction() as conn:
             channel = await writable_channel(conn, actor, channel_id, lock="update")
             ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
-            root: Row | None = None
+            root: MessageRow | None = None
             if thread_ts is not None:
                 target = await messages.get(conn, actor.workspace_id, channel_id, thread_ts)
                 root = await _lock_root(conn, actor, channel_id, target) if target else None
@@ -314,7 +313,7 @@ async def replies(
             root = await messages.get(conn, actor.workspace_id, channel_id, root_ts(target))
         if root is None:
             raise CellError("thread_not_found")
-        page: list[Row] = [] if after_ts is not None else [root]
+        page: list[MessageRow] = [] if after_ts is not None else [root]
         room = limit - len(page)
         fetched = await messages.replies(
             conn, actor.workspace_id, channel_id, root["ts"],

@@ -7,6 +7,7 @@ from typing import Any
 from cell.actions.auth import Actor
 from cell.actions.messages import attachable_message, event_ts, readable_message, with_reactions
 from cell.domain.messages import reaction_name
+from cell.domain.rows import MessageRow
 from cell.domain.ts import format_ts
 from cell.errors import CellError
 from cell.store import messages, outbox
@@ -20,7 +21,7 @@ def _name(name: str) -> str:
     return stored
 
 
-def _event(kind: str, actor: Actor, name: str, message: dict[str, Any]) -> dict[str, Any]:
+def _event(kind: str, actor: Actor, name: str, message: MessageRow) -> dict[str, Any]:
     return {
         "type": kind, "user": actor.user_id, "reaction": name, "item_user": message["user_id"],
         "item": {"type": "message", "channel": message["channel_id"], "ts": format_ts(message["ts"])},

@@ -21,6 +21,7 @@ from cell.api import request as req
 from cell.api.responses import JSON, ok
 from cell.api.slack import describe
 from cell.bootstrap import Services
+from cell.domain.rows import UserRow
 from cell.errors import CellError
 from cell.store import directory as directory_store
 
@@ -91,7 +92,7 @@ async def _require_admin_or_workspace_admin(request: Request, workspace_id: str)
         raise CellError("not_allowed", detail="workspace admins only")
 
 
-def _user_json(user: dict[str, Any]) -> dict[str, Any]:
+def _user_json(user: UserRow) -> dict[str, Any]:
     return {"id": user["user_id"], "team_id": user["workspace_id"], "email": user["email"],
             "name": user["name"], "is_admin": user["is_admin"], "is_owner": user["is_owner"],
             "is_bot": user["is_bot"]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cell.domain.rows import ChannelKind, ChannelRow
 from cell.domain.ts import format_ts
 from cell.errors import SlackErrorCode
 
@@ -21,7 +22,7 @@ MAX_DM_OTHERS = 8  # a group DM holds the caller and at most eight others
 GENERAL = "general"
 
 # conversations.list ``types`` -> our channel kinds
-LIST_TYPES = {"public_channel": "public", "private_channel": "private", "mpim": "mpim", "im": "im"}
+LIST_TYPES: dict[str, ChannelKind] = {"public_channel": "public", "private_channel": "private", "mpim": "mpim", "im": "im"}
 
 # Message subtypes that are bookkeeping rather than conversation: not in unread_count_display.
 QUIET_SUBTYPES = (
@@ -44,7 +45,7 @@ def name_error(name: str) -> SlackErrorCode | None:
     return None
 
 
-def is_general(row: dict[str, Any]) -> bool:
+def is_general(row: ChannelRow) -> bool:
     return bool(row["kind"] == "public" and row["name"] == GENERAL)
 
 
@@ -53,7 +54,7 @@ def dm_key(user_ids: list[str]) -> str:
     return ",".join(sorted(set(user_ids)))
 
 
-def dm_kind(key: str) -> str:
+def dm_kind(key: str) -> ChannelKind:
     """A 1:1 DM (also the DM with yourself) for up to two people, else a group DM."""
     return "im" if key.count(",") <= 1 else "mpim"
 
@@ -64,7 +65,7 @@ def mpim_name(names: list[str]) -> str:
     return "mpdm-" + "--".join(slugs) + "-1"
 
 
-def to_slack(row: dict[str, Any], *, for_user: str | None = None) -> dict[str, Any]:
+def to_slack(row: ChannelRow, *, for_user: str | None = None) -> dict[str, Any]:
     """A channel row (optionally with the caller's member columns) as Slack's conversation object."""
     kind = row["kind"]
     conversation: dict[str, Any] = {
@@ -87,8 +88,9 @@ def to_slack(row: dict[str, Any], *, for_user: str | None = None) -> dict[str, A
             "topic": {"value": row["topic"], "creator": row["topic_creator"], "last_set": row["topic_last_set"]},
             "purpose": {"value": row["purpose"], "creator": row["purpose_creator"], "last_set": row["purpose_last_set"]},
         })
-    if kind == "im" and for_user is not None and row.get("dm_key"):
-        members = row["dm_key"].split(",")
+    dm_key = row.get("dm_key")
+    if kind == "im" and for_user is not None and dm_key:
+        members = dm_key.split(",")
         others = [m for m in members if m != for_user]
         conversation["user"] = others[0] if others else for_user
     if "is_member" in row:
@@ -97,8 +99,9 @@ def to_slack(row: dict[str, Any], *, for_user: str | None = None) -> dict[str, A
         conversation["is_open"] = row["is_open"]
     if "num_members" in row:
         conversation["num_members"] = row["num_members"]
-    if row.get("last_read") is not None and row.get("is_member"):
-        conversation["last_read"] = format_ts(row["last_read"])
+    last_read = row.get("last_read")
+    if last_read is not None and row.get("is_member"):
+        conversation["last_read"] = format_ts(last_read)
     if "unread_count" in row:
         conversation["unread_count"] = row["unread_count"]
         conversation["unread_count_display"] = row["unread_count_display"]
@@ -108,17 +111,17 @@ def to_slack(row: dict[str, Any], *, for_user: str | None = None) -> dict[str, A
 # --- events (Slack RTM shapes) ------------------------------------------------
 
 
-def channel_type(kind: str) -> str:
+def channel_type(kind: ChannelKind) -> str:
     """The one-letter channel type that Slack events carry."""
     return {"public": "C", "private": "G", "im": "D", "mpim": "G"}[kind]
 
 
-def _prefix(kind: str) -> str:
+def _prefix(kind: ChannelKind) -> str:
     """``channel_*`` events for public channels, ``group_*`` for private channels and group DMs."""
     return "channel" if kind == "public" else "group"
 
 
-def member_joined(row: dict[str, Any], user_id: str, inviter: str | None = None) -> dict[str, Any]:
+def member_joined(row: ChannelRow, user_id: str, inviter: str | None = None) -> dict[str, Any]:
     event = {
         "type": "member_joined_channel", "user": user_id, "channel": row["channel_id"],
         "channel_type": channel_type(row["kind"]), "team": row["workspace_id"],
@@ -128,24 +131,24 @@ def member_joined(row: dict[str, Any], user_id: str, inviter: str | None = None)
     return event
 
 
-def member_left(row: dict[str, Any], user_id: str) -> dict[str, Any]:
+def member_left(row: ChannelRow, user_id: str) -> dict[str, Any]:
     return {
         "type": "member_left_channel", "user": user_id, "channel": row["channel_id"],
         "channel_type": channel_type(row["kind"]), "team": row["workspace_id"],
     }
 
 
-def you_joined(row: dict[str, Any]) -> dict[str, Any]:
+def you_joined(row: ChannelRow) -> dict[str, Any]:
     """``channel_joined`` / ``group_joined``: told to the joiner, with the whole channel."""
     return {"type": f"{_prefix(row['kind'])}_joined", "channel": to_slack({**row, "is_member": True})}
 
 
-def you_left(row: dict[str, Any], actor_id: str) -> dict[str, Any]:
+def you_left(row: ChannelRow, actor_id: str) -> dict[str, Any]:
     """``channel_left`` / ``group_left``: told to the one who left or was removed (``actor_id`` did it)."""
     return {"type": f"{_prefix(row['kind'])}_left", "channel": row["channel_id"], "actor_id": actor_id}
 
 
-def renamed(row: dict[str, Any]) -> dict[str, Any]:
+def renamed(row: ChannelRow) -> dict[str, Any]:
     return {"type": f"{_prefix(row['kind'])}_rename", "channel": {
         "id": row["channel_id"], "name": row["name"], "name_normalized": row["name"],
         "created": row["created"], "is_channel": row["kind"] in ("public", "private"),
@@ -153,12 +156,12 @@ def renamed(row: dict[str, Any]) -> dict[str, Any]:
     }}
 
 
-def archived(row: dict[str, Any], user_id: str, *, archive: bool) -> dict[str, Any]:
+def archived(row: ChannelRow, user_id: str, *, archive: bool) -> dict[str, Any]:
     action = "archive" if archive else "unarchive"
     return {"type": f"{_prefix(row['kind'])}_{action}", "channel": row["channel_id"], "user": user_id}
 
 
-def topic_subtype(kind: str, field: str) -> str:
+def topic_subtype(kind: ChannelKind, field: str) -> str:
     """``channel_topic``, ``group_purpose``…: the subtype of the message that records a change."""
     return f"{_prefix(kind)}_{field}"
 
@@ -169,7 +172,7 @@ def topic_text(user_id: str, field: str, value: str) -> str:
     return f"<@{user_id}> set the channel {field}: {value}"
 
 
-def marked(row: dict[str, Any], ts: int, unread: int, unread_display: int) -> dict[str, Any]:
+def marked(row: ChannelRow, ts: int, unread: int, unread_display: int) -> dict[str, Any]:
     """``channel_marked`` / ``group_marked`` / ``im_marked`` (group DMs are groups to Slack)."""
     kind = row["kind"]
     prefix = "im" if kind == "im" else _prefix(kind)
@@ -179,21 +182,21 @@ def marked(row: dict[str, Any], ts: int, unread: int, unread_display: int) -> di
     }
 
 
-def dm_opened(row: dict[str, Any], user_id: str) -> dict[str, Any]:
+def dm_opened(row: ChannelRow, user_id: str) -> dict[str, Any]:
     """``im_open`` / ``mpim_open``: the DM is back in ``user_id``'s sidebar."""
     return {"type": f"{row['kind']}_open", "user": user_id, "channel": row["channel_id"]}
 
 
-def dm_closed(row: dict[str, Any], user_id: str) -> dict[str, Any]:
+def dm_closed(row: ChannelRow, user_id: str) -> dict[str, Any]:
     return {"type": f"{row['kind']}_close", "user": user_id, "channel": row["channel_id"]}
 
 
-def im_created(row: dict[str, Any], opener: str, for_user: str) -> dict[str, Any]:
+def im_created(row: ChannelRow, opener: str, for_user: str) -> dict[str, Any]:
     """Told to each member of a new 1:1 DM, with the conversation as that member sees it."""
     return {"type": "im_created", "user": opener,
             "channel": to_slack({**row, "is_member": True, "is_open": True}, for_user=for_user)}
 
 
-def mpim_joined(row: dict[str, Any]) -> dict[str, Any]:
+def mpim_joined(row: ChannelRow) -> dict[str, Any]:
     """Told to each member of a new group DM."""
     return {"type": "mpim_joined", "channel": to_slack({**row, "is_member": True, "is_open": True})}

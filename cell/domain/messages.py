@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
+from cell.domain.rows import MessageRow, ReactionRow
 from cell.domain.ts import format_ts
 
 # Reaction users listed per emoji unless the caller asks for the ``full`` list
@@ -16,6 +17,14 @@ REACTION_USERS_SHOWN = 50
 _EMOJI = re.compile(r"^[a-z0-9_+'\-]{1,100}(?:::skin-tone-[2-6])?$")
 
 
+class Reaction(TypedDict):
+    """One emoji on one message, as Slack shows it."""
+
+    name: str
+    users: list[str]
+    count: int
+
+
 def reaction_name(name: str) -> str | None:
     """The stored form of an emoji name (surrounding colons dropped), or None if it is not one."""
     if len(name) > 2 and name.startswith(":") and name.endswith(":"):
@@ -23,7 +32,7 @@ def reaction_name(name: str) -> str | None:
     return name if _EMOJI.match(name) else None
 
 
-def to_slack(row: dict[str, Any], reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def to_slack(row: MessageRow, reactions: list[Reaction] | None = None) -> dict[str, Any]:
     """A message row (plus its reactions, grouped) in the shape of Slack's API and RTM."""
     message: dict[str, Any] = {
         "type": "message",
@@ -42,39 +51,43 @@ def to_slack(row: dict[str, Any], reactions: list[dict[str, Any]] | None = None)
         message["blocks"] = row["blocks"]
     if row.get("attachments") is not None:
         message["attachments"] = row["attachments"]
-    if row.get("thread_ts") is not None:
-        message["thread_ts"] = format_ts(row["thread_ts"])
-        if row["thread_ts"] == row["ts"]:
+    thread_ts = row.get("thread_ts")
+    if thread_ts is not None:
+        message["thread_ts"] = format_ts(thread_ts)
+        if thread_ts == row["ts"]:
             message["reply_count"] = row["reply_count"]
             message["reply_users"] = list(row["reply_users"])
             message["reply_users_count"] = len(row["reply_users"])
-            if row.get("latest_reply") is not None:
-                message["latest_reply"] = format_ts(row["latest_reply"])
+            latest_reply = row.get("latest_reply")
+            if latest_reply is not None:
+                message["latest_reply"] = format_ts(latest_reply)
         else:
             if row.get("parent_user_id"):
                 message["parent_user_id"] = row["parent_user_id"]
             if row.get("reply_broadcast"):
                 message["subtype"] = "thread_broadcast"
-    if row.get("edited_ts") is not None:
-        message["edited"] = {"user": row["edited_by"], "ts": format_ts(row["edited_ts"])}
+    edited_ts = row.get("edited_ts")
+    if edited_ts is not None:
+        message["edited"] = {"user": row["edited_by"], "ts": format_ts(edited_ts)}
     if reactions:
         message["reactions"] = reactions
     return message
 
 
-def is_reply(row: dict[str, Any]) -> bool:
+def is_reply(row: MessageRow) -> bool:
     """True for a thread reply (not for a thread's root, whose ``thread_ts`` is its own ts)."""
     return row.get("thread_ts") is not None and row["thread_ts"] != row["ts"]
 
 
-def root_ts(row: dict[str, Any]) -> int:
+def root_ts(row: MessageRow) -> int:
     """The ts of the thread the message belongs to (its own ts when it is not a reply)."""
-    return int(row["thread_ts"]) if is_reply(row) else int(row["ts"])
+    thread_ts = row.get("thread_ts")
+    return int(thread_ts) if thread_ts is not None and thread_ts != row["ts"] else int(row["ts"])
 
 
 def group_reactions(
-    rows: list[dict[str, Any]], *, max_users: int | None = REACTION_USERS_SHOWN
-) -> dict[int, list[dict[str, Any]]]:
+    rows: list[ReactionRow], *, max_users: int | None = REACTION_USERS_SHOWN
+) -> dict[int, list[Reaction]]:
     """Reaction rows ``(ts, name, user_id)`` in first-reacted order -> ``{ts: [{name, users, count}]}``.
 
     ``users`` lists at most ``max_users`` people (None: everyone); ``count`` is always exact.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from psycopg.errors import UniqueViolation
 
-from cell.store.db import Conn
+from cell.domain.rows import ChannelKind, ChannelRow, NewChannel
+from cell.store.db import Conn, typed_cursor
 from cell.store.directory import Conflict
 
-Row = dict[str, Any]
 Lock = Literal["share", "update"]
 
 CHANNEL_COLUMNS = (
@@ -26,28 +26,28 @@ _NUM_MEMBERS = (
 _LOCKS: dict[Lock | None, str] = {None: "", "share": " FOR SHARE OF c", "update": " FOR UPDATE OF c"}
 
 
-async def insert_channel(conn: Conn, channel: Row) -> Row:
+async def insert_channel(conn: Conn, channel: NewChannel) -> ChannelRow:
     try:
-        cur = await conn.execute(
+        cur = await typed_cursor(conn, ChannelRow).execute(
             "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
             " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
             f" RETURNING {CHANNEL_COLUMNS}",
             channel,
         )
     except UniqueViolation as exc:
-        raise Conflict("name" if channel.get("dm_key") is None else "dm_key") from exc
+        raise Conflict("name" if channel["dm_key"] is None else "dm_key") from exc
     row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def insert_dm(conn: Conn, channel: Row) -> Row | None:
+async def insert_dm(conn: Conn, channel: NewChannel) -> ChannelRow | None:
     """Insert a DM or group DM; None when one already exists for its ``dm_key``.
 
     The unique index decides, so concurrent opens of the same people agree on
     one conversation: the losers wait for the winner's commit, then insert nothing.
     """
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, ChannelRow).execute(
         "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
         " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
         " ON CONFLICT (workspace_id, dm_key) WHERE dm_key IS NOT NULL DO NOTHING"
@@ -57,9 +57,9 @@ async def insert_dm(conn: Conn, channel: Row) -> Row | None:
     return await cur.fetchone()
 
 
-async def find_dm(conn: Conn, workspace_id: str, dm_key: str, user_id: str) -> Row | None:
+async def find_dm(conn: Conn, workspace_id: str, dm_key: str, user_id: str) -> ChannelRow | None:
     """The DM of exactly these people, with ``user_id``'s member columns."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, ChannelRow).execute(
         f"SELECT {CHANNEL_COLUMNS}, (m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open"
         " FROM channels c LEFT JOIN channel_members m"
         "   ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s"
@@ -110,11 +110,11 @@ async def is_member(conn: Conn, workspace_id: str, channel_id: str, user_id: str
 
 async def get_channel_for(
     conn: Conn, workspace_id: str, channel_id: str, user_id: str, *, lock: Lock | None = None
-) -> Row | None:
+) -> ChannelRow | None:
     """The channel with ``is_member``, ``last_read`` and ``is_open`` for ``user_id``; None when it
     does not exist. ``lock`` takes the channel row lock (``share`` for membership changes,
     ``update`` for changes to the channel itself) until the transaction ends."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, ChannelRow).execute(
         f"SELECT {CHANNEL_COLUMNS}, (m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open"
         " FROM channels c LEFT JOIN channel_members m"
         "   ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s"
@@ -124,8 +124,8 @@ async def get_channel_for(
     return await cur.fetchone()
 
 
-async def find_by_name(conn: Conn, workspace_id: str, name: str) -> Row | None:
-    cur = await conn.execute(
+async def find_by_name(conn: Conn, workspace_id: str, name: str) -> ChannelRow | None:
+    cur = await typed_cursor(conn, ChannelRow).execute(
         f"SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.workspace_id = %(w)s AND c.name = %(n)s"
         " AND c.kind IN ('public', 'private')",
         {"w": workspace_id, "n": name},
@@ -150,11 +150,11 @@ LIMIT %(limit)s
 
 async def list_visible(
     conn: Conn, workspace_id: str, user_id: str, *,
-    kinds: list[str], exclude_archived: bool, after: str, limit: int,
-) -> list[Row]:
+    kinds: list[ChannelKind], exclude_archived: bool, after: str, limit: int,
+) -> list[ChannelRow]:
     """Conversations of ``kinds`` that ``user_id`` may see (every public channel, and the others
     they are a member of), ordered by id after ``after``, with ``num_members``."""
-    cur = await conn.execute(_LIST, {
+    cur = await typed_cursor(conn, ChannelRow).execute(_LIST, {
         "w": workspace_id, "u": user_id, "kinds": kinds, "exclude_archived": exclude_archived,
         "after": after, "limit": limit,
     })
@@ -214,10 +214,10 @@ async def set_archived(conn: Conn, workspace_id: str, channel_id: str, archived:
     return cur.rowcount == 1
 
 
-async def rename(conn: Conn, workspace_id: str, channel_id: str, name: str) -> Row:
+async def rename(conn: Conn, workspace_id: str, channel_id: str, name: str) -> ChannelRow:
     """The renamed channel; ``Conflict("name")`` when another channel has that name."""
     try:
-        cur = await conn.execute(
+        cur = await typed_cursor(conn, ChannelRow).execute(
             "UPDATE channels AS c SET name = %(n)s WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s"
             f" RETURNING {CHANNEL_COLUMNS}",
             {"w": workspace_id, "c": channel_id, "n": name},
@@ -242,9 +242,11 @@ _SET_PURPOSE = (
 async def set_topic_or_purpose(
     conn: Conn, workspace_id: str, channel_id: str, field: Literal["topic", "purpose"],
     value: str, user_id: str, at: int,
-) -> Row:
+) -> ChannelRow:
     query = _SET_TOPIC if field == "topic" else _SET_PURPOSE
-    cur = await conn.execute(query, {"w": workspace_id, "c": channel_id, "v": value, "u": user_id, "at": at})
+    cur = await typed_cursor(conn, ChannelRow).execute(
+        query, {"w": workspace_id, "c": channel_id, "v": value, "u": user_id, "at": at}
+    )
     row = await cur.fetchone()
     assert row is not None
     return row

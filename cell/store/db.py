@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import AsyncRowFactory, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from cell.errors import CellError, WorkspaceFrozen, WorkspaceMoved
 
 Conn = AsyncConnection[dict[str, Any]]
+R = TypeVar("R")
 
 GUARD_SQLSTATE = "CC001"
 _GUARDED = re.compile(r"workspace (\S+) is (\w+)")
@@ -26,6 +27,16 @@ def _guard_error(exc: psycopg.Error) -> CellError:
     if match and match.group(2) == "moved":
         return WorkspaceMoved(workspace_id, None)
     return WorkspaceFrozen(workspace_id)
+
+
+def typed_cursor(conn: Conn, shape: type[R]) -> AsyncCursor[R]:
+    """A cursor whose rows are the connection's usual dicts, typed as ``shape``.
+
+    ``shape`` is a ``TypedDict`` from ``cell.domain.rows`` naming the columns of the
+    query run on the cursor; nothing is checked at run time, so the store that pairs
+    a query with a shape is what keeps the two in step.
+    """
+    return conn.cursor(row_factory=cast("AsyncRowFactory[R]", dict_row))
 
 
 class Database:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg.errors import UniqueViolation
 
-from cell.store.db import Conn
-
-Row = dict[str, Any]
+from cell.domain.rows import AuthRow, NewUser, UserRow, WorkspaceRow
+from cell.store.db import Conn, typed_cursor
 
 USER_COLUMNS = (
     "workspace_id, user_id, email, name, real_name, is_admin, is_owner, is_bot, bot_id,"
@@ -24,9 +21,11 @@ class Conflict(Exception):
         self.what = what
 
 
-async def insert_workspace(conn: Conn, workspace_id: str, name: str, domain: str, region_pin: str | None) -> Row:
+async def insert_workspace(
+    conn: Conn, workspace_id: str, name: str, domain: str, region_pin: str | None
+) -> WorkspaceRow:
     try:
-        cur = await conn.execute(
+        cur = await typed_cursor(conn, WorkspaceRow).execute(
             "INSERT INTO workspaces (workspace_id, name, domain, region_pin)"
             " VALUES (%(id)s, %(name)s, %(domain)s, %(pin)s) RETURNING *",
             {"id": workspace_id, "name": name, "domain": domain, "pin": region_pin},
@@ -38,8 +37,8 @@ async def insert_workspace(conn: Conn, workspace_id: str, name: str, domain: str
     return row
 
 
-async def get_workspace(conn: Conn, workspace_id: str) -> Row | None:
-    cur = await conn.execute(
+async def get_workspace(conn: Conn, workspace_id: str) -> WorkspaceRow | None:
+    cur = await typed_cursor(conn, WorkspaceRow).execute(
         "SELECT w.*, EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = w.workspace_id)"
         " AS incoming FROM workspaces w WHERE w.workspace_id = %(id)s",
         {"id": workspace_id},
@@ -47,14 +46,14 @@ async def get_workspace(conn: Conn, workspace_id: str) -> Row | None:
     return await cur.fetchone()
 
 
-async def list_workspaces(conn: Conn) -> list[Row]:
-    cur = await conn.execute("SELECT * FROM workspaces ORDER BY created_at, workspace_id")
+async def list_workspaces(conn: Conn) -> list[WorkspaceRow]:
+    cur = await typed_cursor(conn, WorkspaceRow).execute("SELECT * FROM workspaces ORDER BY created_at, workspace_id")
     return await cur.fetchall()
 
 
-async def insert_user(conn: Conn, user: Row) -> Row:
+async def insert_user(conn: Conn, user: NewUser) -> UserRow:
     try:
-        cur = await conn.execute(
+        cur = await typed_cursor(conn, UserRow).execute(
             "INSERT INTO users (workspace_id, user_id, email, name, real_name, password_hash,"
             " is_admin, is_owner, is_bot, bot_id)"
             " VALUES (%(workspace_id)s, %(user_id)s, %(email)s, %(name)s, %(real_name)s,"
@@ -69,16 +68,16 @@ async def insert_user(conn: Conn, user: Row) -> Row:
     return row
 
 
-async def get_user(conn: Conn, workspace_id: str, user_id: str) -> Row | None:
-    cur = await conn.execute(
+async def get_user(conn: Conn, workspace_id: str, user_id: str) -> UserRow | None:
+    cur = await typed_cursor(conn, UserRow).execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id = %(u)s",
         {"w": workspace_id, "u": user_id},
     )
     return await cur.fetchone()
 
 
-async def get_user_by_email(conn: Conn, workspace_id: str, email: str) -> Row | None:
-    cur = await conn.execute(
+async def get_user_by_email(conn: Conn, workspace_id: str, email: str) -> UserRow | None:
+    cur = await typed_cursor(conn, UserRow).execute(
         f"SELECT {USER_COLUMNS}, password_hash FROM users"
         " WHERE workspace_id = %(w)s AND lower(email) = lower(%(e)s)",
         {"w": workspace_id, "e": email},
@@ -86,8 +85,8 @@ async def get_user_by_email(conn: Conn, workspace_id: str, email: str) -> Row | 
     return await cur.fetchone()
 
 
-async def list_users(conn: Conn, workspace_id: str, after_user_id: str, limit: int) -> list[Row]:
-    cur = await conn.execute(
+async def list_users(conn: Conn, workspace_id: str, after_user_id: str, limit: int) -> list[UserRow]:
+    cur = await typed_cursor(conn, UserRow).execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id > %(after)s"
         " ORDER BY user_id LIMIT %(limit)s",
         {"w": workspace_id, "after": after_user_id, "limit": limit},
@@ -128,8 +127,8 @@ WHERE t.workspace_id = %(w)s AND t.token_id = %(t)s
 """
 
 
-async def token_for_auth(conn: Conn, workspace_id: str, token_id: str) -> Row | None:
-    cur = await conn.execute(_AUTH, {"w": workspace_id, "t": token_id})
+async def token_for_auth(conn: Conn, workspace_id: str, token_id: str) -> AuthRow | None:
+    cur = await typed_cursor(conn, AuthRow).execute(_AUTH, {"w": workspace_id, "t": token_id})
     return await cur.fetchone()
 
 

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
-from cell.store.db import Conn
+from cell.domain.rows import MessageRow, NewMessage, PinRow, ReactionRow
+from cell.store.db import Conn, typed_cursor
 
-Row = dict[str, Any]
 Lock = Literal["update", "key_share"]
 _LOCKS: dict[Lock | None, str] = {None: "", "update": " FOR UPDATE OF m", "key_share": " FOR KEY SHARE OF m"}
 
@@ -32,8 +32,8 @@ def _json(value: Any) -> Jsonb | None:
 # -- messages ---------------------------------------------------------------
 
 
-async def by_client_msg_id(conn: Conn, workspace_id: str, client_msg_id: str) -> Row | None:
-    cur = await conn.execute(
+async def by_client_msg_id(conn: Conn, workspace_id: str, client_msg_id: str) -> MessageRow | None:
+    cur = await typed_cursor(conn, MessageRow).execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = %(w)s AND m.client_msg_id = %(id)s",
         {"w": workspace_id, "id": client_msg_id},
     )
@@ -50,21 +50,21 @@ RETURNING {MESSAGE_COLUMNS}
 """
 
 
-async def insert(conn: Conn, message: Row) -> Row | None:
+async def insert(conn: Conn, message: NewMessage) -> MessageRow | None:
     """Insert; None when ``client_msg_id`` was already used (the unique index decides)."""
-    params = dict(message)
+    params: dict[str, Any] = dict(message)
     params["blocks"] = _json(message.get("blocks"))
     params["attachments"] = _json(message.get("attachments"))
-    cur = await conn.execute(_INSERT, params)
+    cur = await typed_cursor(conn, MessageRow).execute(_INSERT, params)
     return await cur.fetchone()
 
 
 async def get(
     conn: Conn, workspace_id: str, channel_id: str, ts: int, *, lock: Lock | None = None
-) -> Row | None:
+) -> MessageRow | None:
     """One message. ``lock`` holds its row until the transaction ends: ``update`` to change or
     delete it, ``key_share`` to keep it from being deleted while something is attached to it."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s"
         f" AND m.ts = %(ts)s{_LOCKS[lock]}",
         {"w": workspace_id, "c": channel_id, "ts": ts},
@@ -82,9 +82,9 @@ LIMIT %(limit)s
 """
 
 
-async def history(conn: Conn, workspace_id: str, channel_id: str, *, before: int, after: int, limit: int) -> list[Row]:
+async def history(conn: Conn, workspace_id: str, channel_id: str, *, before: int, after: int, limit: int) -> list[MessageRow]:
     """Top-level messages (and broadcast replies) with ``after < ts < before``, newest first."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         _HISTORY, {"w": workspace_id, "c": channel_id, "before": before, "after": after, "limit": limit}
     )
     return await cur.fetchall()
@@ -101,9 +101,9 @@ LIMIT %(limit)s
 
 async def replies(
     conn: Conn, workspace_id: str, channel_id: str, root_ts: int, *, after: int, before: int, limit: int
-) -> list[Row]:
+) -> list[MessageRow]:
     """A thread's replies (not its root) with ``after < ts < before``, oldest first."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         _REPLIES,
         {"w": workspace_id, "c": channel_id, "root": root_ts, "after": after, "before": before, "limit": limit},
     )
@@ -122,9 +122,9 @@ RETURNING {MESSAGE_COLUMNS}
 async def update_content(
     conn: Conn, workspace_id: str, channel_id: str, ts: int, *,
     text: str, blocks: Any, attachments: Any, edited_ts: int, edited_by: str,
-) -> Row:
+) -> MessageRow:
     """Replace a message's content and stamp the edit; returns the new row."""
-    cur = await conn.execute(_UPDATE, {
+    cur = await typed_cursor(conn, MessageRow).execute(_UPDATE, {
         "w": workspace_id, "c": channel_id, "ts": ts, "text": text, "blocks": _json(blocks),
         "attachments": _json(attachments), "edited_ts": edited_ts, "edited_by": edited_by,
     })
@@ -142,9 +142,9 @@ async def delete(conn: Conn, workspace_id: str, channel_id: str, ts: int) -> boo
     return cur.rowcount == 1
 
 
-async def delete_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> list[Row]:
+async def delete_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> list[MessageRow]:
     """Delete every reply of a thread (not its root); returns them oldest first."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         f"DELETE FROM messages AS m WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s"
         f" AND m.thread_ts = %(root)s AND m.ts <> %(root)s RETURNING {MESSAGE_COLUMNS}",
         {"w": workspace_id, "c": channel_id, "root": root_ts},
@@ -155,9 +155,9 @@ async def delete_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts
 # -- thread bookkeeping on the root ------------------------------------------
 
 
-async def add_reply(conn: Conn, workspace_id: str, channel_id: str, root_ts: int, user_id: str, reply_ts: int) -> Row:
+async def add_reply(conn: Conn, workspace_id: str, channel_id: str, root_ts: int, user_id: str, reply_ts: int) -> MessageRow:
     """Count a reply on its thread's root; returns the updated root."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         "UPDATE messages AS m SET thread_ts = m.ts, reply_count = m.reply_count + 1, latest_reply = %(reply)s,"
         " reply_users = CASE WHEN %(u)s = ANY(m.reply_users) THEN m.reply_users"
         "                    ELSE array_append(m.reply_users, %(u)s) END"
@@ -187,12 +187,12 @@ RETURNING {MESSAGE_COLUMNS}
 """
 
 
-async def recount_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> Row:
+async def recount_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> MessageRow:
     """Recompute a root's reply_count, reply_users (first-reply order) and latest_reply from its replies.
 
     A root left without replies stops being a thread root (``thread_ts`` back to NULL).
     """
-    cur = await conn.execute(_RECOUNT, {"w": workspace_id, "c": channel_id, "root": root_ts})
+    cur = await typed_cursor(conn, MessageRow).execute(_RECOUNT, {"w": workspace_id, "c": channel_id, "root": root_ts})
     row = await cur.fetchone()
     assert row is not None
     return row
@@ -234,10 +234,12 @@ async def set_mentions(conn: Conn, workspace_id: str, channel_id: str, ts: int, 
 # -- reactions ---------------------------------------------------------------
 
 
-async def reactions_for(conn: Conn, workspace_id: str, channel_id: str, ts_list: list[int]) -> list[Row]:
+async def reactions_for(
+    conn: Conn, workspace_id: str, channel_id: str, ts_list: list[int]
+) -> list[ReactionRow]:
     if not ts_list:
         return []
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, ReactionRow).execute(
         "SELECT ts, name, user_id FROM reactions WHERE workspace_id = %(w)s AND channel_id = %(c)s"
         " AND ts = ANY(%(ts)s) ORDER BY ts, created_at, name, user_id",
         {"w": workspace_id, "c": channel_id, "ts": ts_list},
@@ -268,9 +270,9 @@ async def remove_reaction(conn: Conn, workspace_id: str, channel_id: str, ts: in
 # -- pins --------------------------------------------------------------------
 
 
-async def add_pin(conn: Conn, workspace_id: str, channel_id: str, ts: int, user_id: str) -> Row | None:
+async def add_pin(conn: Conn, workspace_id: str, channel_id: str, ts: int, user_id: str) -> PinRow | None:
     """The new pin ``(pinned_by, created)``; None when the message was already pinned."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, PinRow).execute(
         "INSERT INTO pins (workspace_id, channel_id, ts, pinned_by) VALUES (%(w)s, %(c)s, %(ts)s, %(u)s)"
         " ON CONFLICT DO NOTHING RETURNING pinned_by, extract(epoch from created_at)::bigint AS created",
         {"w": workspace_id, "c": channel_id, "ts": ts, "u": user_id},
@@ -297,9 +299,9 @@ async def has_pins(conn: Conn, workspace_id: str, channel_id: str) -> bool:
     return bool(row["any"])
 
 
-async def pins(conn: Conn, workspace_id: str, channel_id: str) -> list[Row]:
+async def pins(conn: Conn, workspace_id: str, channel_id: str) -> list[MessageRow]:
     """The channel's pinned messages, most recently pinned first, with ``pinned_by`` and ``pinned``."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MessageRow).execute(
         f"SELECT {MESSAGE_COLUMNS}, pin.pinned_by, extract(epoch from pin.created_at)::bigint AS pinned"
         " FROM pins pin JOIN messages m USING (workspace_id, channel_id, ts)"
         " WHERE pin.workspace_id = %(w)s AND pin.channel_id = %(c)s"

@@ -9,11 +9,12 @@ from pydantic import Field
 from cell.api import cursor
 from cell.api.registry import Args, Context, method
 from cell.domain import ids
+from cell.domain.rows import UserRow
 from cell.errors import CellError
 from cell.store import directory
 
 
-def user_to_slack(row: dict[str, Any]) -> dict[str, Any]:
+def user_to_slack(row: UserRow) -> dict[str, Any]:
     user: dict[str, Any] = {
         "id": row["user_id"],
         "team_id": row["workspace_id"],

@@ -1,0 +1,193 @@
+"""The shapes of the rows the stores return and take (pure types, no I/O).
+
+Each is a ``TypedDict`` naming the columns of a store's queries, so mypy catches
+a misspelt column wherever a row is read. At run time a row is still the plain
+dict psycopg's ``dict_row`` builds, so actions may add to it (``is_member``,
+``num_members``, …) before the domain turns it into Slack's shape; those keys
+are the ``NotRequired`` ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, NotRequired, TypedDict
+
+ChannelKind = Literal["public", "private", "im", "mpim"]
+WorkspaceStatus = Literal["active", "frozen", "moved"]
+TokenKind = Literal["xoxp", "xoxb"]
+
+
+# --- channels --------------------------------------------------------------------
+
+
+class NewChannel(TypedDict):
+    """What ``channels.insert_channel`` / ``insert_dm`` write."""
+
+    workspace_id: str
+    channel_id: str
+    kind: ChannelKind
+    name: str
+    creator: str
+    dm_key: str | None
+
+
+class ChannelRow(TypedDict):
+    """A channel (``channels.CHANNEL_COLUMNS``), with what a query or an action adds for one member."""
+
+    workspace_id: str
+    channel_id: str
+    kind: ChannelKind
+    name: str
+    creator: str
+    dm_key: str | None
+    topic: str
+    topic_creator: str
+    topic_last_set: int
+    purpose: str
+    purpose_creator: str
+    purpose_last_set: int
+    is_archived: bool
+    last_ts: int
+    created: int
+    # The caller's member columns (a LEFT JOIN: None where they are not a member).
+    is_member: NotRequired[bool]
+    last_read: NotRequired[int | None]
+    is_open: NotRequired[bool | None]
+    # Counts that a listing or an action adds.
+    num_members: NotRequired[int]
+    unread_count: NotRequired[int]
+    unread_count_display: NotRequired[int]
+
+
+# --- messages and what hangs off them --------------------------------------------
+
+
+class NewMessage(TypedDict):
+    """What ``messages.insert`` writes."""
+
+    workspace_id: str
+    channel_id: str
+    ts: int
+    user_id: str
+    bot_id: str | None
+    subtype: str | None
+    text: str
+    blocks: Any
+    attachments: Any
+    thread_ts: int | None
+    reply_broadcast: bool
+    client_msg_id: str | None
+
+
+class MessageRow(TypedDict):
+    """A message (``messages.MESSAGE_COLUMNS``); ``blocks`` and ``attachments`` are decoded JSON."""
+
+    workspace_id: str
+    channel_id: str
+    ts: int
+    user_id: str
+    bot_id: str | None
+    subtype: str | None
+    text: str
+    blocks: Any
+    attachments: Any
+    thread_ts: int | None
+    reply_count: int
+    reply_users: list[str]
+    latest_reply: int | None
+    reply_broadcast: bool
+    client_msg_id: str | None
+    edited_ts: int | None
+    edited_by: str | None
+    parent_user_id: str | None
+    # ``messages.pins`` adds who pinned it and when (unix seconds).
+    pinned_by: NotRequired[str]
+    pinned: NotRequired[int]
+
+
+class ReactionRow(TypedDict):
+    ts: int
+    name: str
+    user_id: str
+
+
+class PinRow(TypedDict):
+    pinned_by: str
+    created: int
+
+
+# --- workspaces, people, tokens --------------------------------------------------
+
+
+class WorkspaceRow(TypedDict):
+    workspace_id: str
+    name: str
+    domain: str
+    region_pin: str | None
+    status: WorkspaceStatus
+    moved_to: str | None
+    created_at: datetime
+    # ``directory.get_workspace`` adds whether a move is still copying it here.
+    incoming: NotRequired[bool]
+
+
+class RegionPinRow(TypedDict):
+    """What ``control.set_region_pin`` answers with."""
+
+    workspace_id: str
+    region_pin: str | None
+    status: WorkspaceStatus
+
+
+class NewUser(TypedDict):
+    """What ``directory.insert_user`` writes."""
+
+    workspace_id: str
+    user_id: str
+    email: str
+    name: str
+    real_name: str
+    password_hash: str | None
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+    bot_id: str | None
+
+
+class UserRow(TypedDict):
+    """A person or bot (``directory.USER_COLUMNS``)."""
+
+    workspace_id: str
+    user_id: str
+    email: str
+    name: str
+    real_name: str
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+    bot_id: str | None
+    deleted: bool
+    tz: str
+    created: int
+    # Only ``directory.get_user_by_email`` reads it (sign-in).
+    password_hash: NotRequired[str | None]
+
+
+class AuthRow(TypedDict):
+    """A token with its person and workspace: what verifying a token needs (``directory.token_for_auth``)."""
+
+    user_id: str
+    kind: TokenKind
+    secret_hash: str
+    revoked: bool
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+    bot_id: str | None
+    deleted: bool
+    user_name: str
+    team_name: str
+    domain: str
+    workspace_status: WorkspaceStatus
+    moved_to: str | None
+    incoming: bool
