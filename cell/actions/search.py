@@ -11,13 +11,14 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cell.actions.auth import Actor
 from cell.domain import channels as channel_domain
 from cell.domain import search_query
 from cell.domain.messages import to_slack
+from cell.domain.rows import MessageRow
 from cell.domain.search_text import highlight
 from cell.store import directory
 from cell.store import search as store
@@ -106,7 +107,7 @@ def _channel(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
 def _match(row: dict[str, Any], actor: Actor, limits: Limits, marks: tuple[frozenset[str], tuple[str, ...]] | None) -> (
     dict[str, Any]
 ):
-    message = to_slack(row)
+    message = to_slack(cast(MessageRow, row))  # a message row plus the search's own columns
     ts = message["ts"]
     match: dict[str, Any] = {
         "iid": str(uuid.uuid5(_IID, f"{row['workspace_id']}/{row['channel_id']}/{ts}")),
