@@ -5,6 +5,10 @@ The source cell publishes every tenant table filtered to ``workspace_id = W``
 existing rows and then streams every later change. Each step is idempotent, so
 an interrupted orchestration can run it again.
 
+What this module asks of a cell's own tables goes through ``cell.store.moving``;
+what stays here is PostgreSQL's replication machinery (publications,
+subscriptions, slots, their progress) and the order of the steps.
+
 Catch-up needs no LSN arithmetic: freezing W on the source is itself a write to
 the replicated ``workspaces`` row. Apply is in commit order, so once the target
 sees W as ``frozen``, every write committed before the freeze has been applied.
@@ -21,6 +25,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from cell.store import moving as cell_store
 from cell.store.tenancy import TENANT_TABLES
 
 # pg_subscription is shared by every database of a server: look in this database only.
@@ -42,16 +47,10 @@ async def _connect(dsn: str) -> AsyncConnection[dict[str, Any]]:
 async def publish(source_dsn: str, workspace_id: str) -> None:
     """Create the row-filtered publication for W on the source (no-op if it exists)."""
     name = object_name(workspace_id)
-    filters = sql.SQL(", ").join(
-        sql.SQL("{} WHERE (workspace_id = {})").format(sql.Identifier(table), sql.Literal(workspace_id))
-        for table in TENANT_TABLES
-    )
     async with await _connect(source_dsn) as conn:
         cur = await conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %(n)s", {"n": name})
         if await cur.fetchone() is None:
-            await conn.execute(
-                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(name), filters)
-            )
+            await cell_store.create_publication(conn, name, workspace_id)
 
 
 async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None:
@@ -63,10 +62,7 @@ async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None
     """
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
-        await conn.execute(
-            "INSERT INTO incoming_workspaces (workspace_id) VALUES (%(w)s) ON CONFLICT DO NOTHING",
-            {"w": workspace_id},
-        )
+        await cell_store.mark_incoming(conn, workspace_id)
         cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is None:
             await conn.execute(
@@ -126,55 +122,19 @@ async def sync_state(source_dsn: str, target_dsn: str, workspace_id: str) -> Syn
 
 async def row_counts(dsn: str, workspace_id: str) -> dict[str, int]:
     """W's row count in every tenant table."""
-    counts: dict[str, int] = {}
     async with await _connect(dsn) as conn:
-        for table in TENANT_TABLES:
-            cur = await conn.execute(
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
-                {"w": workspace_id},
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            counts[table] = int(row["n"])
-    return counts
-
-
-async def _primary_key(conn: AsyncConnection[dict[str, Any]], table: str) -> list[str]:
-    cur = await conn.execute(
-        "SELECT a.attname FROM pg_index i"
-        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-        " WHERE i.indrelid = %(t)s::regclass AND i.indisprimary"
-        " ORDER BY array_position(i.indkey, a.attnum)",
-        {"t": table},
-    )
-    return [str(row["attname"]) for row in await cur.fetchall()]
+        return await cell_store.row_counts(conn, workspace_id)
 
 
 async def _row_digests(dsn: str, table: str, workspace_id: str) -> dict[str, str]:
     async with await _connect(dsn) as conn:
-        key = sql.SQL(", ").join(sql.Identifier(c) for c in await _primary_key(conn, table))
-        cur = await conn.execute(
-            sql.SQL("SELECT ({key})::text AS pk, md5(t::text) AS digest FROM {table} t"
-                    " WHERE workspace_id = %(w)s").format(key=key, table=sql.Identifier(table)),
-            {"w": workspace_id},
-        )
-        return {str(row["pk"]): str(row["digest"]) for row in await cur.fetchall()}
+        return await cell_store.row_md5s(conn, table, workspace_id)
 
 
 async def table_checksum(dsn: str, table: str, workspace_id: str) -> tuple[int, str]:
     """``(rows, md5 over every row in primary-key order)`` of W in ``table``."""
     async with await _connect(dsn) as conn:
-        key = sql.SQL(", ").join(sql.Identifier(c) for c in await _primary_key(conn, table))
-        cur = await conn.execute(
-            sql.SQL(
-                "SELECT count(*) AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY {key})), '') AS sum"
-                " FROM {table} t WHERE workspace_id = %(w)s"
-            ).format(key=key, table=sql.Identifier(table)),
-            {"w": workspace_id},
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row["n"]), str(row["sum"])
+        return await cell_store.table_checksum(conn, table, workspace_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,20 +182,14 @@ async def wait_until(check: Callable[[], Awaitable[bool]], *, within: float, int
 
 async def workspace_status(dsn: str, workspace_id: str) -> str | None:
     async with await _connect(dsn) as conn:
-        cur = await conn.execute("SELECT status FROM workspaces WHERE workspace_id = %(w)s", {"w": workspace_id})
-        row = await cur.fetchone()
-    return None if row is None else str(row["status"])
+        return await cell_store.workspace_status(conn, workspace_id)
 
 
 async def set_status(dsn: str, workspace_id: str, status: str, *, moved_to: str | None = None) -> None:
     """Set W's status on one cell. Freezing waits for every in-flight write of W to commit
     (they hold KEY SHARE on the workspace row), so nothing commits for W after it."""
     async with await _connect(dsn) as conn, conn.transaction():
-        await conn.execute("SELECT 1 FROM workspaces WHERE workspace_id = %(w)s FOR UPDATE", {"w": workspace_id})
-        await conn.execute(
-            "UPDATE workspaces SET status = %(s)s, moved_to = %(m)s WHERE workspace_id = %(w)s",
-            {"w": workspace_id, "s": status, "m": moved_to},
-        )
+        await cell_store.set_workspace_status(conn, workspace_id, status, moved_to=moved_to)
 
 
 async def unsubscribe(target_dsn: str, workspace_id: str) -> None:
@@ -246,7 +200,7 @@ async def unsubscribe(target_dsn: str, workspace_id: str) -> None:
         cur = await conn.execute(_SUBSCRIPTION, {"n": name})
         if await cur.fetchone() is not None:
             await conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
-        await conn.execute("DELETE FROM incoming_workspaces WHERE workspace_id = %(w)s", {"w": workspace_id})
+        await cell_store.clear_incoming(conn, workspace_id)
 
 
 async def unpublish(source_dsn: str, workspace_id: str) -> None:
@@ -268,14 +222,7 @@ async def delete_workspace_rows(dsn: str, workspace_id: str) -> None:
     """Remove every row of W from one cell (the old copy after a move, or a half-copied
     target after an abort). Marks W moved first so the write guard lets the deletes pass."""
     async with await _connect(dsn) as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE workspaces SET status = 'moved' WHERE workspace_id = %(w)s", {"w": workspace_id}
-        )
-        for table in reversed(TENANT_TABLES):
-            await conn.execute(
-                sql.SQL("DELETE FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
-                {"w": workspace_id},
-            )
+        await cell_store.delete_workspace_rows(conn, workspace_id)
 
 
 async def subscribed(target_dsn: str, workspace_id: str) -> bool:
@@ -298,28 +245,18 @@ async def copying(target_dsn: str) -> dict[str, int]:
 async def schema_version(dsn: str) -> list[int]:
     """The cell schema's applied migrations (equal on both cells, or rows would not fit)."""
     async with await _connect(dsn) as conn:
-        cur = await conn.execute("SELECT version FROM schema_migrations ORDER BY version")
-        return [int(r["version"]) for r in await cur.fetchall()]
+        return await cell_store.schema_versions(conn)
 
 
 async def domain_holder(dsn: str, workspace_id: str, domain: str) -> str | None:
     """Another workspace of this cell that uses ``domain`` (unique per cell), if any."""
     async with await _connect(dsn) as conn:
-        cur = await conn.execute(
-            "SELECT workspace_id FROM workspaces WHERE domain = %(d)s AND workspace_id <> %(w)s",
-            {"d": domain, "w": workspace_id},
-        )
-        row = await cur.fetchone()
-    return None if row is None else str(row["workspace_id"])
+        return await cell_store.domain_holder(conn, workspace_id, domain)
 
 
-async def workspace_row(dsn: str, workspace_id: str) -> dict[str, Any] | None:
+async def workspace_row(dsn: str, workspace_id: str) -> cell_store.WorkspaceState | None:
     async with await _connect(dsn) as conn:
-        cur = await conn.execute(
-            "SELECT workspace_id, domain, region_pin, status, moved_to FROM workspaces WHERE workspace_id = %(w)s",
-            {"w": workspace_id},
-        )
-        return await cur.fetchone()
+        return await cell_store.workspace_row(conn, workspace_id)
 
 
 async def delete_workspace_rows_in_batches(dsn: str, workspace_id: str, *, batch: int = 5000) -> int:
@@ -327,20 +264,8 @@ async def delete_workspace_rows_in_batches(dsn: str, workspace_id: str, *, batch
     removing a big copy never holds locks or a huge transaction while the cell serves others. Marks W
     moved first (the write guard then lets the deletes pass); safe to run again after an interruption.
     Returns the rows deleted."""
-    deleted = 0
     async with await _connect(dsn) as conn:
-        await conn.execute("UPDATE workspaces SET status = 'moved' WHERE workspace_id = %(w)s AND status <> 'moved'",
-                           {"w": workspace_id})
-        for table in reversed(TENANT_TABLES):
-            query = sql.SQL(
-                "DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE workspace_id = %(w)s LIMIT %(n)s))"
-            ).format(t=sql.Identifier(table))
-            while True:
-                cur = await conn.execute(query, {"w": workspace_id, "n": batch})
-                deleted += cur.rowcount
-                if cur.rowcount < batch:
-                    break
-    return deleted
+        return await cell_store.delete_workspace_rows_in_batches(conn, workspace_id, batch=batch)
 
 
 async def table_states(target_dsn: str, workspace_id: str) -> dict[str, str]:
@@ -359,9 +284,4 @@ async def table_states(target_dsn: str, workspace_id: str) -> dict[str, str]:
 
 async def row_count(dsn: str, table: str, workspace_id: str) -> int:
     async with await _connect(dsn) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT count(*) AS n FROM {} WHERE workspace_id = %(w)s").format(sql.Identifier(table)),
-            {"w": workspace_id})
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row["n"])
+        return await cell_store.row_count(conn, table, workspace_id)

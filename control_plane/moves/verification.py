@@ -13,9 +13,10 @@ import asyncio
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from psycopg import AsyncConnection, errors, sql
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from cell.store import moving as cell_store
 from cell.store.tenancy import TENANT_TABLES
 from control_plane.moves.replication import TableDiff
 
@@ -29,42 +30,14 @@ async def _connect(dsn: str) -> AsyncConnection[dict[str, Any]]:
     return conn
 
 
-async def _key(conn: AsyncConnection[dict[str, Any]], table: str) -> sql.Composable:
-    cur = await conn.execute(
-        "SELECT a.attname FROM pg_index i"
-        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-        " WHERE i.indrelid = %(t)s::regclass AND i.indisprimary"
-        " ORDER BY array_position(i.indkey, a.attnum)",
-        {"t": table},
-    )
-    columns = [str(row["attname"]) for row in await cur.fetchall()]
-    return sql.SQL("({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
-
-
 @dataclass(frozen=True, slots=True)
 class Digest:
     rows: int
     hash_sum: int
 
 
-# The row hash: the record's own hash (every column type here has one; fastest), else its text's.
-ROW_HASHES = ("hash_record_extended(t, 0)", "hashtextextended(t::text, 0)")
-
-
 async def _digest(conn: AsyncConnection[dict[str, Any]], table: str, workspace_id: str) -> Digest:
-    for row_hash in ROW_HASHES:
-        try:
-            cur = await conn.execute(
-                sql.SQL("SELECT count(*) AS n, coalesce(sum({h}::numeric), 0) AS s FROM {t} t"
-                        " WHERE workspace_id = %(w)s").format(h=sql.SQL(row_hash), t=sql.Identifier(table)),
-                {"w": workspace_id},
-            )
-        except errors.UndefinedFunction:  # a column type without an extended hash function
-            continue
-        row = await cur.fetchone()
-        assert row is not None
-        return Digest(int(row["n"]), int(row["s"]))
-    raise RuntimeError(f"no way to hash the rows of {table}")
+    return Digest(*await cell_store.digest(conn, table, workspace_id))
 
 
 async def digests(dsn: str, workspace_id: str, tables: tuple[str, ...] = TENANT_TABLES) -> dict[str, Digest]:
@@ -75,27 +48,12 @@ async def digests(dsn: str, workspace_id: str, tables: tuple[str, ...] = TENANT_
 
 async def _buckets(dsn: str, table: str, workspace_id: str) -> dict[int, tuple[int, int]]:
     async with await _connect(dsn) as conn:
-        key = await _key(conn, table)
-        cur = await conn.execute(
-            sql.SQL("SELECT (hashtext({key}) & {mask}) AS b, count(*) AS n,"
-                    " sum(hashtextextended(t::text, 0)::numeric) AS s FROM {table} t"
-                    " WHERE workspace_id = %(w)s GROUP BY 1").format(
-                key=key, mask=sql.Literal(BUCKETS - 1), table=sql.Identifier(table)),
-            {"w": workspace_id},
-        )
-        return {int(r["b"]): (int(r["n"]), int(r["s"])) for r in await cur.fetchall()}
+        return await cell_store.buckets(conn, table, workspace_id, BUCKETS)
 
 
 async def _rows_in(dsn: str, table: str, workspace_id: str, buckets: list[int]) -> dict[str, int]:
     async with await _connect(dsn) as conn:
-        key = await _key(conn, table)
-        cur = await conn.execute(
-            sql.SQL("SELECT {key} AS pk, hashtextextended(t::text, 0) AS h FROM {table} t"
-                    " WHERE workspace_id = %(w)s AND (hashtext({key}) & {mask}) = ANY(%(b)s)").format(
-                key=key, mask=sql.Literal(BUCKETS - 1), table=sql.Identifier(table)),
-            {"w": workspace_id, "b": buckets},
-        )
-        return {str(r["pk"]): int(r["h"]) for r in await cur.fetchall()}
+        return await cell_store.rows_in_buckets(conn, table, workspace_id, buckets, BUCKETS)
 
 
 async def narrow(source_dsn: str, target_dsn: str, table: str, workspace_id: str, *, sample: int = 20,
