@@ -8,18 +8,11 @@ import pwd
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
 
-from cell.embedded.process import (
-    die_with_parent,
-    free_port,
-    is_root,
-    open_parents_for,
-    stop_process,
-)
+from cell.embedded.process import ChildServer, is_root, open_parents_for
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +39,7 @@ def _ensure_server_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SERVER_USER)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """One PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1:``port``.
 
     The cluster keeps its data across restarts. ``wal_level=logical`` is always
@@ -54,11 +47,13 @@ class EmbeddedPostgres:
     ``durable=False`` turns fsync off: for test suites only.
     """
 
+    name = "postgres"
+    stop_signal = signal.SIGINT  # fast shutdown: open sessions are ended, committed data is kept
+    _not_ready = (psycopg.OperationalError,)
+
     def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
-        self.data_dir = data_dir.resolve()
-        self.port = port or free_port()
+        super().__init__(data_dir, port=port)
         self.durable = durable
-        self._proc: subprocess.Popen[bytes] | None = None
         self._user: pwd.struct_passwd | None = None
 
     @property
@@ -97,19 +92,9 @@ class EmbeddedPostgres:
             "-c", f"fsync={'on' if self.durable else 'off'}",
             "-c", f"full_page_writes={'on' if self.durable else 'off'}",
         ]
-        logfile = open(self.data_dir / "postgres.log", "ab")
-        self._proc = subprocess.Popen(
-            args,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent(signal.SIGINT),  # fast shutdown
-            user=uid,
-            group=gid,
-        )
-        logfile.close()
-        self._wait_ready(timeout)
-        log.info("postgres ready on port %s (%s)", self.port, self.data_dir)
+        with open(self.data_dir / "postgres.log", "ab") as logfile:
+            self._launch(args, stdout=logfile, user=uid, group=gid)
+        self._wait_ready(timeout, log, f"postgres ready on port {self.port} ({self.data_dir})")
 
     def _initdb(self, uid: int | None, gid: int | None) -> None:
         done = subprocess.run(
@@ -129,45 +114,9 @@ class EmbeddedPostgres:
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed for {self.pgdata}: {done.stderr.decode(errors='replace').strip()}")
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"postgres exited with {self._proc.returncode}; see {self.data_dir / 'postgres.log'}"
-                )
-            try:
-                with psycopg.connect(self.dsn(), connect_timeout=2):
-                    return
-            except psycopg.OperationalError as exc:
-                last = exc
-                time.sleep(0.1)
-        raise TimeoutError(f"postgres did not become ready in {timeout}s: {last}")
+    def _ping(self) -> None:
+        with psycopg.connect(self.dsn(), connect_timeout=2):
+            pass
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def stop(self) -> None:
-        """Fast shutdown: open sessions are ended, committed data is kept."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGINT)
-            self._proc = None
-
-    def kill(self) -> None:
-        """Crash the server (SIGKILL), for fault tests."""
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _exited(self, returncode: int) -> str:
+        return f"postgres exited with {returncode}; see {self.data_dir / 'postgres.log'}"

