@@ -37,11 +37,25 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+MAX_BLOCKS = 50  # Slack's caps
+MAX_ATTACHMENTS = 100
+
+
 def _check_content(text: str, blocks: list[Any] | None, attachments: list[Any] | None, max_chars: int) -> None:
     if not text and not blocks and not attachments:
         raise CellError("no_text")
     if len(text) > max_chars:
         raise CellError("msg_too_long")
+    if blocks:
+        if len(blocks) > MAX_BLOCKS:
+            raise CellError("invalid_blocks", detail=f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+        if not all(isinstance(block, dict) and isinstance(block.get("type"), str) for block in blocks):
+            raise CellError("invalid_blocks", detail="each block must be an object with a type")
+    if attachments:
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise CellError("too_many_attachments")
+        if not all(isinstance(attachment, dict) for attachment in attachments):
+            raise CellError("invalid_attachments", detail="each attachment must be an object")
 
 
 def _message_event(channel: ChannelRow, subtype: str | None, /, **fields: Any) -> dict[str, Any]:

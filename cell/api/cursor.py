@@ -27,7 +27,7 @@ def decode(kind: str, cursor: str) -> str:
 def decode_int(kind: str, cursor: str) -> int:
     """An integer position inside a cursor of ``kind``; ``invalid_cursor`` otherwise."""
     value = decode(kind, cursor)
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise CellError("invalid_cursor")
     return int(value)
 

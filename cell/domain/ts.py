@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_TS = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
+_TS = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$", re.ASCII)  # ASCII: Arabic-Indic digits are \d otherwise
 
 
 def format_ts(micros: int) -> str:

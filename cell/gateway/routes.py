@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -27,9 +29,12 @@ async def rtm_poll(request: Request) -> Response:
     actor = await authenticate(services.db, req.bearer_token(request, params), writes=False)
     limit = services.settings.realtime.long_poll_timeout_seconds
     try:
-        timeout = min(max(float(params.get("timeout", limit)), 0.0), limit)
+        asked = float(params.get("timeout", limit))
     except (TypeError, ValueError) as exc:
         raise CellError("invalid_arguments", detail="timeout must be a number of seconds") from exc
+    if math.isnan(asked):  # min/max let a NaN through, and the wait then fails
+        raise CellError("invalid_arguments", detail="timeout must be a number of seconds")
+    timeout = min(max(asked, 0.0), limit)
     pos = params.get("pos")
     answer = await gateway.poll(
         actor.workspace_id, actor.user_id, actor.token_id, pos if isinstance(pos, str) and pos else None, timeout

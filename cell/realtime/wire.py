@@ -143,7 +143,7 @@ def format_position(epoch: str, position: int) -> str:
 def parse_position(token: str) -> tuple[str, int] | None:
     """``(epoch, n)`` of a position token, None when it is not one."""
     epoch, dot, number = token.rpartition(".")
-    if not dot or not epoch or not number.isdigit() or len(number) > 18:
+    if not dot or not epoch or not (number.isascii() and number.isdigit()) or len(number) > 18:
         return None
     return epoch, int(number)
 

@@ -23,6 +23,9 @@ from tests.support.infra import Infra
 from tests.support.router import RunningRouter, running_router
 
 CELL = "us-1"
+# What the relay changes by itself after a write (publication marks, its position): not the request's doing.
+_MOVING = {"realtime_state"}
+_ROWS = {"outbox": "SELECT workspace_id, id, channel_id, event_type, payload FROM public.outbox"}
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Made:
     email: str
 
 
-@dataclass
+@dataclass(repr=False)
 class Edge:
     deployment: Deployment
     router: RunningRouter
@@ -50,9 +53,9 @@ class Edge:
         general = next(c["id"] for c in listed["channels"] if c["name"] == "general")
         return Made(made["workspace"]["id"], made["token"], general, made["owner"]["email"])
 
-    def slack(self, method: str, token: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(f"{self.router.url}/api/{method}", headers={"Authorization": f"Bearer {token}"},
-                              **kwargs)
+    def slack(self, method: str, token: str, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        return self.http.post(f"{self.router.url}/api/{method}",
+                              headers={"Authorization": f"Bearer {token}", **(headers or {})}, **kwargs)
 
     def fingerprint(self) -> str:
         """A digest of every row of every table of the cell's database."""
@@ -61,9 +64,12 @@ class Edge:
             tables = [r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()]
             for table in tables:
+                if table in _MOVING:
+                    continue
+                rows = _ROWS.get(table, f'SELECT * FROM public."{table}"')
                 row = conn.execute(
-                    f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) '
-                    f'FROM public."{table}" t').fetchone()
+                    f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                    f"FROM ({rows}) t").fetchone()
                 digest.update(f"{table}:{row}".encode())
         return digest.hexdigest()
 

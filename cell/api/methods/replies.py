@@ -27,7 +27,7 @@ class RepliesArgs(Args):
 
 def _cursor_ts(value: str) -> int:
     raw = cursor.decode(_CURSOR, value)
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise CellError("invalid_cursor")
     return int(raw)
 
