@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from cell.settings import CellSettings
+from cell.storage import Storage, open_storage
 from cell.store.db import Database
 
 
@@ -15,6 +16,7 @@ class Services:
     settings: CellSettings
     db: Database
     redis: aioredis.Redis
+    storage: Storage
 
     async def open(self) -> None:
         await self.db.open()
@@ -34,4 +36,5 @@ def build(settings: CellSettings) -> Services:
         redis=aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
             settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
         )),
+        storage=open_storage(settings.storage),
     )

@@ -85,6 +85,16 @@ SlackErrorCode = Literal[
     "no_reaction",
     "no_text",
     "thread_not_found",
+    # files
+    "cant_delete_file",
+    "file_not_found",
+    "file_too_large",
+    "file_uploading",
+    "invalid_length",
+    "invalid_signature",
+    "invalid_upload_url",
+    "storage_limit_reached",
+    "upload_url_used",
     # search
     "no_query",
     "request_timeout",

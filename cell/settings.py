@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -67,6 +70,36 @@ class SearchSettings(BaseModel):
     permalink: str = "https://{domain}.cellchat.invalid/archives/{channel}/p{ts}"
 
 
+class StorageSettings(BaseModel):
+    """The cell's object store (cell.storage): the local filesystem by default, or S3-compatible."""
+
+    backend: Literal["local", "s3"] = "local"
+    root: Path = Path("files")  # local: relative to the process's working folder (the cell's data folder)
+    bucket: str = "cellchat"  # s3
+    prefix: str = ""  # s3: every key under this prefix (several cells may share a bucket)
+    endpoint: str | None = None  # s3: an S3-compatible endpoint (None: AWS)
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None  # s3: None takes the environment's AWS credentials
+    secret_access_key: SecretStr | None = None
+    allow_http: bool = False
+
+
+class FileSettings(BaseModel):
+    """Uploads, downloads and previews (docs/files.md)."""
+
+    # The base of the file URLs handed out (the router's public address). Unset, the address the
+    # client used is taken: fine in development, but in production set it, so that a forged
+    # Host header cannot point other people's downloads (and their tokens) elsewhere.
+    public_url: str | None = None
+    max_file_bytes: int = 1024**3
+    workspace_quota_bytes: int = 100 * 1024**3  # stored bytes per workspace (each distinct content once)
+    upload_url_seconds: int = 600  # an upload URL is single-use and expires after this
+    signed_url_seconds: int = 300  # signed download and thumbnail URLs
+    signing_key: SecretStr | None = None  # HMAC key of signed URLs; None: derived from the admin token
+    max_image_pixels: int = 50_000_000  # larger images (decompression bombs) get no thumbnail
+    preview_max_bytes: int = 50 * 1024**2  # images above this are not decoded for previews
+
+
 class CellSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_", env_nested_delimiter="__")
 
@@ -80,3 +113,7 @@ class CellSettings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    files: FileSettings = Field(default_factory=FileSettings)

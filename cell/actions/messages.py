@@ -13,6 +13,7 @@ A reply's ``thread_ts`` never changes, so finding a reply's root needs no lock.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cell.actions.access import channel_type, visible_channel, writable_channel
@@ -141,47 +142,75 @@ async def post_message(
             return _retried(found, actor, channel_id)
     try:
         async with db.transaction() as conn:
-            channel = await writable_channel(conn, actor, channel_id, lock="update")
-            ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
-            root: MessageRow | None = None
-            if thread_ts is not None:
-                target = await messages.get(conn, actor.workspace_id, channel_id, thread_ts)
-                root = await _lock_root(conn, actor, channel_id, target) if target else None
-                if root is None:
-                    raise CellError("thread_not_found")
-            row = await messages.insert(conn, {
-                "workspace_id": actor.workspace_id, "channel_id": channel_id, "ts": ts,
-                "user_id": actor.user_id, "bot_id": actor.bot_id, "subtype": None,
-                "text": text, "blocks": blocks, "attachments": attachments,
-                "thread_ts": root["ts"] if root else None,
-                "reply_broadcast": root is not None and reply_broadcast,
-                "client_msg_id": client_msg_id,
-            })
-            if row is None:
-                raise _Duplicate
-            await messages.insert_mentions(
-                conn, actor.workspace_id, channel_id, ts, parse_mentions(text, blocks).targets
-            )
-            message = to_slack(row)
-            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
-                channel, None, **message, event_ts=message["ts"]
-            ))
-            if channel["kind"] in ("im", "mpim"):
-                # A new message brings a closed DM back to its members' sidebars, as in Slack.
-                for member in await channels.reopen_for_members(conn, actor.workspace_id, channel_id):
-                    event = channel_domain.dm_opened(channel, member)
-                    await outbox.append(conn, actor.workspace_id, member, event["type"], event)
-            if root is not None:
-                parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
-                await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
-                    channel, "message_replied", message=await with_reactions(conn, parent)
-                ))
+            message = await post_in(conn, actor, channel_id, text=text, thread_ts=thread_ts,
+                                    reply_broadcast=reply_broadcast, client_msg_id=client_msg_id,
+                                    blocks=blocks, attachments=attachments)
     except _Duplicate:
         async with db.read() as conn:
             found = await messages.by_client_msg_id(conn, actor.workspace_id, client_msg_id or "")
         assert found is not None
         return _retried(found, actor, channel_id)
     return channel_id, message
+
+
+FileRenderer = Callable[[Conn, int, int | None], Awaitable[list[dict[str, Any]]]]
+
+
+async def post_in(
+    conn: Conn,
+    actor: Actor,
+    channel_id: str,
+    *,
+    text: str,
+    thread_ts: int | None = None,
+    reply_broadcast: bool = False,
+    client_msg_id: str | None = None,
+    blocks: list[Any] | None = None,
+    attachments: list[Any] | None = None,
+    file_ids: list[str] | None = None,
+    render_files: FileRenderer | None = None,
+) -> dict[str, Any]:
+    """Post inside the caller's transaction (``post_message`` is the whole action); returns the
+    Slack message. ``file_ids`` attach files: ``render_files(conn, ts, thread_ts)`` records their
+    shares once the ts is known and returns their file objects for the message and its event."""
+    channel = await writable_channel(conn, actor, channel_id, lock="update")
+    ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
+    root: MessageRow | None = None
+    if thread_ts is not None:
+        target = await messages.get(conn, actor.workspace_id, channel_id, thread_ts)
+        root = await _lock_root(conn, actor, channel_id, target) if target else None
+        if root is None:
+            raise CellError("thread_not_found")
+    row = await messages.insert(conn, {
+        "workspace_id": actor.workspace_id, "channel_id": channel_id, "ts": ts,
+        "user_id": actor.user_id, "bot_id": actor.bot_id, "subtype": None,
+        "text": text, "blocks": blocks, "attachments": attachments,
+        "thread_ts": root["ts"] if root else None,
+        "reply_broadcast": root is not None and reply_broadcast,
+        "client_msg_id": client_msg_id, "files": file_ids or None,
+    })
+    if row is None:
+        raise _Duplicate
+    await messages.insert_mentions(
+        conn, actor.workspace_id, channel_id, ts, parse_mentions(text, blocks).targets
+    )
+    if render_files is not None:
+        row = {**row, "files": await render_files(conn, ts, root["ts"] if root else None)}
+    message = to_slack(row)
+    await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+        channel, None, **message, event_ts=message["ts"]
+    ))
+    if channel["kind"] in ("im", "mpim"):
+        # A new message brings a closed DM back to its members' sidebars, as in Slack.
+        for member in await channels.reopen_for_members(conn, actor.workspace_id, channel_id):
+            event = channel_domain.dm_opened(channel, member)
+            await outbox.append(conn, actor.workspace_id, member, event["type"], event)
+    if root is not None:
+        parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
+        await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+            channel, "message_replied", message=await with_reactions(conn, parent)
+        ))
+    return message
 
 
 async def update_message(

@@ -26,6 +26,7 @@ class Args(BaseModel):
 class Context:
     services: Services
     actor: Actor
+    base_url: str = ""  # how the caller reached us (the router's address behind it): for URLs we hand out
 
 
 Handler = Callable[[Context, Any], Awaitable[dict[str, Any]]]
@@ -38,6 +39,7 @@ class MethodSpec:
     handler: Handler
     tier: str
     writes: bool
+    multipart: bool = False  # a multipart body is parsed as a stream (files spooled to disk), not read whole
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -46,15 +48,16 @@ A = TypeVar("A", bound=Args)
 
 
 def method(
-    name: str, args: type[A], *, tier: str = "tier3", writes: bool = False
+    name: str, args: type[A], *, tier: str = "tier3", writes: bool = False, multipart: bool = False
 ) -> Callable[[Callable[[Context, A], Awaitable[dict[str, Any]]]], Callable[[Context, A], Awaitable[dict[str, Any]]]]:
-    """Register a handler. ``writes`` marks methods refused while a workspace is frozen."""
+    """Register a handler. ``writes`` marks methods refused while a workspace is frozen;
+    ``multipart`` lets a method take multipart bodies larger than ``api.max_body_bytes``."""
     assert tier in TIERS, tier
 
     def register(fn: Callable[[Context, A], Awaitable[dict[str, Any]]]) -> Callable[[Context, A], Awaitable[dict[str, Any]]]:
         if name in METHODS:
             raise RuntimeError(f"method registered twice: {name}")
-        METHODS[name] = MethodSpec(name, args, fn, tier, writes)
+        METHODS[name] = MethodSpec(name, args, fn, tier, writes, multipart)
         return fn
 
     return register

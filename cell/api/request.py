@@ -101,3 +101,26 @@ def bearer_token(request: Request, params: dict[str, Any]) -> str | None:
         return value.strip()
     token = params.get("token")
     return token if isinstance(token, str) and token else None
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
+
+
+async def multipart_form(request: Request) -> FormData:
+    """A multipart body parsed as it streams in (file parts spool to disk); the caller closes it."""
+    try:
+        return await request.form(max_files=10, max_fields=100)
+    except MultiPartException as exc:
+        raise CellError("invalid_form_data") from exc
+
+
+def form_values(form: FormData) -> dict[str, Any]:
+    return _form_values(form)
+
+
+def base_url(request: Request) -> str:
+    """The base URL the client used: the router's forwarded host and scheme, else our own."""
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return f"{scheme}://{host}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cell.actions.auth import authenticate
+from cell.actions.auth import Actor, authenticate
 from cell.api import request as req
-from cell.api.registry import METHODS, Context
+from cell.api.registry import METHODS, Context, MethodSpec
 from cell.api.responses import error, ok
 from cell.bootstrap import Services
 from cell.errors import CellError, RateLimited
@@ -36,9 +38,24 @@ async def _dispatch(services: Services, request: Request) -> dict[str, object]:
     if spec is None:
         raise CellError("unknown_method")
     settings = services.settings
+    if spec.multipart and req.is_multipart(request):
+        # Authenticated (header or query token) before a byte of the body is spooled to disk.
+        query = dict(request.query_params)
+        actor = await authenticate(services.db, req.bearer_token(request, query), writes=spec.writes)
+        form = await req.multipart_form(request)
+        try:
+            return await _call(services, request, spec, {**query, **req.form_values(form)}, actor)
+        finally:
+            await form.close()  # the spooled files
     body = await req.read_body(request, settings.api.max_body_bytes)
-    params = await req.parameters(request, body)
-    actor = await authenticate(services.db, req.bearer_token(request, params), writes=spec.writes)
+    return await _call(services, request, spec, await req.parameters(request, body))
+
+
+async def _call(services: Services, request: Request, spec: MethodSpec, params: dict[str, Any],
+                actor: Actor | None = None) -> dict[str, Any]:
+    settings = services.settings
+    if actor is None:
+        actor = await authenticate(services.db, req.bearer_token(request, params), writes=spec.writes)
     limits = settings.rate_limits
     if limits.enabled:
         wait = await ratelimit.hit(
@@ -50,4 +67,4 @@ async def _dispatch(services: Services, request: Request) -> dict[str, object]:
         args = spec.args.model_validate(params)
     except ValidationError as exc:
         raise CellError("invalid_arguments", detail=describe(exc)) from exc
-    return await spec.handler(Context(services, actor), args)
+    return await spec.handler(Context(services, actor, req.base_url(request)), args)

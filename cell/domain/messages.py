@@ -66,6 +66,11 @@ def to_slack(row: MessageRow, reactions: list[Reaction] | None = None) -> dict[s
                 message["parent_user_id"] = row["parent_user_id"]
             if row.get("reply_broadcast"):
                 message["subtype"] = "thread_broadcast"
+    files = row.get("files")
+    if files:
+        # File ids, replaced by file objects (or tombstones) by cell.actions.files.hydrate.
+        message["files"] = [f if isinstance(f, dict) else {"id": f} for f in files]
+        message["upload"] = False
     edited_ts = row.get("edited_ts")
     if edited_ts is not None:
         message["edited"] = {"user": row["edited_by"], "ts": format_ts(edited_ts)}

@@ -77,6 +77,7 @@ class NewMessage(TypedDict):
     thread_ts: int | None
     reply_broadcast: bool
     client_msg_id: str | None
+    files: NotRequired[list[str] | None]  # ids of the files the message carries
 
 
 class MessageRow(TypedDict):
@@ -99,6 +100,7 @@ class MessageRow(TypedDict):
     client_msg_id: str | None
     edited_ts: int | None
     edited_by: str | None
+    files: list[Any] | None  # file ids; cell.actions.files puts file objects in their place
     parent_user_id: str | None
     # ``messages.pins`` adds who pinned it and when (unix seconds).
     pinned_by: NotRequired[str]

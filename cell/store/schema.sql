@@ -79,6 +79,40 @@ CREATE TABLE public.channels (
     CONSTRAINT channels_kind_check CHECK ((kind = ANY (ARRAY['public'::text, 'private'::text, 'im'::text, 'mpim'::text])))
 );
 
+CREATE TABLE public.file_shares (
+    workspace_id text NOT NULL,
+    file_id text NOT NULL,
+    channel_id text NOT NULL,
+    ts bigint NOT NULL,
+    thread_ts bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.files (
+    workspace_id text NOT NULL,
+    file_id text NOT NULL,
+    user_id text NOT NULL,
+    name text NOT NULL,
+    title text NOT NULL,
+    alt_txt text,
+    snippet_type text,
+    state text DEFAULT 'pending'::text NOT NULL,
+    declared_size bigint NOT NULL,
+    size bigint,
+    sha256 text,
+    mimetype text,
+    filetype text,
+    upload_expires_at timestamp with time zone NOT NULL,
+    original_w integer,
+    original_h integer,
+    thumbs jsonb,
+    preview text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT files_preview_check CHECK ((preview = ANY (ARRAY['pending'::text, 'done'::text, 'none'::text]))),
+    CONSTRAINT files_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'uploaded'::text, 'complete'::text])))
+);
+
 CREATE TABLE public.incoming_workspaces (
     workspace_id text NOT NULL,
     since timestamp with time zone DEFAULT now() NOT NULL
@@ -114,7 +148,8 @@ CREATE TABLE public.messages (
 CASE
     WHEN (subtype IS NULL) THEN to_tsvector('simple'::regconfig, public.cellchat_search_text(text))
     ELSE NULL::tsvector
-END) STORED
+END) STORED,
+    files text[]
 );
 
 CREATE TABLE public.outbox (
@@ -212,6 +247,12 @@ ALTER TABLE ONLY public.channel_members
 ALTER TABLE ONLY public.channels
     ADD CONSTRAINT channels_pkey PRIMARY KEY (workspace_id, channel_id);
 
+ALTER TABLE ONLY public.file_shares
+    ADD CONSTRAINT file_shares_pkey PRIMARY KEY (workspace_id, file_id, channel_id, ts);
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_pkey PRIMARY KEY (workspace_id, file_id);
+
 ALTER TABLE ONLY public.incoming_workspaces
     ADD CONSTRAINT incoming_workspaces_pkey PRIMARY KEY (workspace_id);
 
@@ -254,6 +295,14 @@ CREATE UNIQUE INDEX channels_dm_key ON public.channels USING btree (workspace_id
 
 CREATE UNIQUE INDEX channels_name ON public.channels USING btree (workspace_id, name) WHERE (kind = ANY (ARRAY['public'::text, 'private'::text]));
 
+CREATE INDEX file_shares_channel ON public.file_shares USING btree (workspace_id, channel_id, ts);
+
+CREATE INDEX files_sha256 ON public.files USING btree (workspace_id, sha256) WHERE (sha256 IS NOT NULL);
+
+CREATE INDEX files_unfinished ON public.files USING btree (upload_expires_at) WHERE (state = ANY (ARRAY['pending'::text, 'uploaded'::text]));
+
+CREATE INDEX files_user ON public.files USING btree (workspace_id, user_id, created_at);
+
 CREATE INDEX mentions_target ON public.mentions USING btree (workspace_id, target, ts);
 
 CREATE INDEX messages_by_time ON public.messages USING btree (workspace_id, ts) WHERE (subtype IS NULL);
@@ -278,6 +327,10 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channel_m
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channels FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.file_shares FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.files FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.mentions FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
@@ -301,6 +354,18 @@ ALTER TABLE ONLY public.channel_members
 
 ALTER TABLE ONLY public.channels
     ADD CONSTRAINT channels_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.file_shares
+    ADD CONSTRAINT file_shares_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.file_shares
+    ADD CONSTRAINT file_shares_workspace_id_file_id_fkey FOREIGN KEY (workspace_id, file_id) REFERENCES public.files(workspace_id, file_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_workspace_id_user_id_fkey FOREIGN KEY (workspace_id, user_id) REFERENCES public.users(workspace_id, user_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.mentions
     ADD CONSTRAINT mentions_workspace_id_channel_id_ts_fkey FOREIGN KEY (workspace_id, channel_id, ts) REFERENCES public.messages(workspace_id, channel_id, ts) ON DELETE CASCADE;

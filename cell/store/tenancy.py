@@ -1,6 +1,7 @@
 """Which tables hold a workspace's data: what a move copies and what clean-up deletes.
 
-Every table listed leads its primary key with ``workspace_id``. ``outbox`` is the
+Every table listed leads its primary key with ``workspace_id``. A workspace's file bytes
+live in the object store under ``cell.storage.workspace_prefix``: they move and go with it. ``outbox`` is the
 cell's delivery log, not workspace data: it is not moved (clients of a moved
 workspace resync against their new cell).
 """
@@ -18,6 +19,8 @@ TENANT_TABLES: tuple[str, ...] = (
     "reactions",
     "pins",
     "mentions",
+    "files",
+    "file_shares",
 )
 
 NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from slack_sdk import WebClient
@@ -21,14 +22,20 @@ from cell.api.registry import METHODS
 from cell.store.tenancy import TENANT_TABLES
 from tests.support.cells import RunningCell
 
-REFUSALS = {"channel_not_found", "user_not_found", "users_not_found", "message_not_found", "thread_not_found"}
+REFUSALS = {"channel_not_found", "user_not_found", "users_not_found", "message_not_found", "thread_not_found",
+            "file_not_found"}
+# Arguments that are not ids although their name says so: left out.
+NOT_IDS = {("files.upload", "file")}
+# Arguments naming another workspace's objects: an answer to any of them must be a refusal.
+FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels")
 # Methods that only ever act on the caller's own workspace or self: no foreign id to pass.
 SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.list", "users.list",
              "rtm.connect", "users.setPresence"}
 # Arguments that are not ids: harmless fixed values.
 PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
          "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
-         "include_num_members": "true",
+         "include_num_members": "true", "filename": "sweep.txt", "length": "5", "initial_comment": "sweep",
+         "content": "sweep", "title": "sweep", "types": "all",
          # search: the first letter of every message of B ("b's ..."); any hit would echo "b's".
          "query": "b"}
 
@@ -52,9 +59,13 @@ def worlds(cell: RunningCell) -> dict[str, Any]:
     secret_ts = b_client.chat_postMessage(channel=private, text="b's secret")["ts"]
     b_client.reactions_add(channel=b.general, timestamp=ts, name="eyes")
     b_client.pins_add(channel=b.general, timestamp=ts)
+    shared = b_client.files_upload_v2(channel=b.general, content=b"b's file", filename="b.txt")["file"]["id"]
+    hidden = b_client.files_upload_v2(channel=private, content=b"b's secret file", filename="s.txt")["file"]["id"]
+    pending = b_client.files_getUploadURLExternal(filename="p.txt", length=5)["file_id"]
     return {"a": a, "b": b, "b_user": b_user, "channels": [b.general, private, dm],
-            "ts": {b.general: ts, private: secret_ts, dm: ts},
-            "secrets": {b.id, b.general, private, dm, b.owner.id, b_user.id, ts, secret_ts, "b's"}}
+            "ts": {b.general: ts, private: secret_ts, dm: ts}, "files": [shared, hidden, pending],
+            "secrets": {b.id, b.general, private, dm, b.owner.id, b_user.id, ts, secret_ts, "b's",
+                        shared, hidden, pending}}
 
 
 def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
@@ -62,12 +73,22 @@ def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
     fields = METHODS[name].args.model_fields
     b, b_user = worlds["b"], worlds["b_user"]
     calls: list[dict[str, str]] = []
-    for channel in worlds["channels"] if "channel" in fields else [None]:
+    channel_fields = [f for f in ("channel", "channel_id", "channels") if f in fields]
+    slots = [(c, None) for c in worlds["channels"]] if channel_fields else []
+    file_fields = [f for f in ("file", "files") if f in fields and (name, f) not in NOT_IDS]
+    slots += [(None, f) for f in worlds["files"]] if file_fields else []
+    for channel, file in slots or [(None, None)]:
         params: dict[str, str] = {}
         for field, info in fields.items():
-            if field == "channel":
-                assert channel is not None
-                params[field] = channel
+            if (name, field) in NOT_IDS:
+                continue
+            if field in channel_fields:
+                if channel is not None:
+                    params[field] = channel
+            elif field == "file":
+                params[field] = file or worlds["files"][0]
+            elif field == "files":
+                params[field] = orjson.dumps([{"id": file or worlds["files"][2]}]).decode()
             elif field in ("ts", "timestamp", "thread_ts"):
                 params[field] = worlds["ts"][channel] if channel else worlds["ts"][b.general]
             elif field in ("user",):
@@ -96,7 +117,7 @@ def test_no_method_reaches_another_workspace(cell: RunningCell, worlds: dict[str
             answer = httpx.post(f"{cell.api}{name}", data=params,
                                 headers={"Authorization": f"Bearer {a.owner.token}"})
             body = answer.text
-            if name not in SELF_ONLY and any(field in params for field in ("channel", "user", "users", "email")):
+            if name not in SELF_ONLY and any(field in params for field in FOREIGN):
                 if answer.json().get("error") not in REFUSALS:
                     leaks.append(f"{name}{params} -> {body[:200]}")
             leaked = [secret for secret in worlds["secrets"] if secret in body]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +83,8 @@ def cell_settings(dsn: str, redis_url: str, **overrides: Any) -> CellSettings:
         "api": {"port": 0},
     }
     values.update(overrides)
+    if "storage" not in values:
+        values["storage"] = {"root": tempfile.mkdtemp(prefix="cellchat-files-")}
     return CellSettings.model_validate(values)
 
 
@@ -100,3 +104,5 @@ def running_cell(infra: Infra, *, role: str = "api", **overrides: Any) -> Iterat
     finally:
         server.stop()
         infra.drop_database(name)
+        if settings.storage.backend == "local" and "storage" not in overrides:
+            shutil.rmtree(settings.storage.root, ignore_errors=True)

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cell.actions import conversations, messages
+from cell.actions import conversations, files, messages
 from cell.api import cursor
+from cell.api.methods.files import file_context
 from cell.api.registry import Args, Context, CsvField, method
 from cell.domain.ts import parse_ts
 from cell.errors import CellError
@@ -58,6 +59,7 @@ async def history(ctx: Context, args: HistoryArgs) -> dict[str, Any]:
     page, has_more, next_ts = await messages.history(
         ctx.services.db, ctx.actor, args.channel, before=before, after=after, limit=args.limit
     )
+    await files.hydrate(file_context(ctx), ctx.actor.workspace_id, page)
     return {
         "messages": page,
         "has_more": has_more,

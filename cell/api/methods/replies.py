@@ -6,9 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from cell.actions import messages
+from cell.actions import files, messages
 from cell.api import cursor
 from cell.api.methods.chat import ts_or, ts_or_none
+from cell.api.methods.files import file_context
 from cell.api.registry import Args, Context, method
 from cell.errors import CellError
 
@@ -43,6 +44,7 @@ async def replies(ctx: Context, args: RepliesArgs) -> dict[str, Any]:
         latest=None if latest is None else (latest + 1 if args.inclusive else latest),
         limit=args.limit,
     )
+    await files.hydrate(file_context(ctx), ctx.actor.workspace_id, page)
     return {
         "messages": page,
         "has_more": has_more,
