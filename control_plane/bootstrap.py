@@ -16,6 +16,7 @@ from control_plane.adapters.cells import CellClient
 from control_plane.adapters.notifications import RoutingNotifications
 from control_plane.provisioning import Backend
 from control_plane.provisioning.endpoints import EndpointsBackend
+from control_plane.provisioning.kubernetes import KubernetesBackend
 from control_plane.provisioning.local import LocalBackend
 from control_plane.settings import ControlPlaneSettings
 
@@ -97,6 +98,7 @@ def build(settings: ControlPlaneSettings) -> Services:
         http=http,
         cells=CellClient(http, settings.cell_admin_token.get_secret_value()),
         notifications=RoutingNotifications(settings.database.dsn),
-        backends={"local": local, "endpoints": EndpointsBackend(prov.endpoints_ready_timeout)},
+        backends={"local": local, "endpoints": EndpointsBackend(prov.endpoints_ready_timeout),
+                  "kubernetes": KubernetesBackend(prov.kubernetes)},
         tasks=Tasks(),
     )

@@ -15,6 +15,13 @@ sends a file, so a bad file is refused before anything changes.
         endpoints:                       # an existing cell, reached at these URLs
           api: https://eu-2.cells.example.com
           gateway: wss://eu-2.cells.example.com/rtm
+      - name: eu-3
+        region: eu
+        capacity: {workspaces: 5000}
+        kubernetes:                      # a Helm release of charts/cell, installed by the control plane
+          gateway: wss://eu-3.chat.example.com/rtm
+          database: postgresql://cellchat@pg-eu-3.example.internal/cellchat
+          values: {roles: {api: {replicas: 3}, gateway: {replicas: 3}}}
 """
 
 from __future__ import annotations
@@ -54,22 +61,45 @@ class EndpointsSpec(_Strict):
     """The cell database's DSN, for moving workspaces by logical replication (optional)."""
 
 
+class KubernetesSpec(_Strict):
+    """A cell that the ``kubernetes`` backend installs as a Helm release of the cell chart.
+
+    ``values`` are the chart's values (``cell.name`` and ``cell.region`` come from the cell);
+    ``gateway`` is the public WebSocket URL (default: from ``values.ingress.gateway``); ``database``
+    the DSN the control plane and other cells' servers use for moves.
+    """
+
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    gateway: str | None = Field(default=None, pattern=r"^wss?://[^\s/]+(/[^\s]*)?$")
+    database: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
 class CellSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     region: str = Field(pattern=REGION_PATTERN)
     capacity: Capacity
     local: LocalSpec | None = None
     endpoints: EndpointsSpec | None = None
+    kubernetes: KubernetesSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> CellSpec:
-        if (self.local is None) == (self.endpoints is None):
-            raise ValueError("a cell has exactly one of `local` or `endpoints`")
+        if [self.local, self.endpoints, self.kubernetes].count(None) != 2:
+            raise ValueError("a cell has exactly one of `local`, `endpoints` or `kubernetes`")
         return self
 
     @property
     def backend(self) -> str:
-        return "local" if self.local is not None else "endpoints"
+        if self.local is not None:
+            return "local"
+        return "endpoints" if self.endpoints is not None else "kubernetes"
+
+    @property
+    def database(self) -> str | None:
+        """The cell database's DSN for moves, when the inventory gives one."""
+        kind = self.endpoints or self.kubernetes
+        return kind.database if kind is not None else None
 
 
 class Inventory(_Strict):

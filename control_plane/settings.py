@@ -43,6 +43,9 @@ class KubernetesProvisioningSettings(BaseModel):
     namespace_prefix: str = "cellchat-"  # a cell's namespace is <prefix><cell name>
     kubeconfig: Path | None = None  # None: KUBECONFIG, ~/.kube/config, then the pod's service account
     context: str | None = None
+    apiserver: str | None = None  # overrides the kubeconfig's API server address
+    # Where the control plane reaches a cell's API (it runs in the cluster: the api Service).
+    api_url: str = "http://{release}-api.{namespace}.svc:{port}"
     ready_timeout: float = 600.0  # Helm's wait for the release's pods, then the cell's own /v1/health
 
 

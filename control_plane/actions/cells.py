@@ -102,7 +102,7 @@ async def _make(conn: Conn, change: reconcile.Change, row: dict[str, Any] | None
         await store.insert_cell(
             conn, name=spec.name, region=spec.region, backend=spec.backend, spec=change.spec or {},
             capacity=spec.capacity.workspaces, api_url=None, gateway_url=None,
-            database_dsn=spec.endpoints.database if spec.endpoints else None,
+            database_dsn=spec.database,
         )
     elif change.kind == "update":
         assert spec is not None and row is not None

@@ -96,7 +96,7 @@ async def run(services: Services, actor: Actor, name: str, reason: str | None) -
                                details={"error": problem})
         return
     plan = state.get("plan") or {}
-    database = (spec.endpoints.database if spec.endpoints else None) or (
+    database = spec.database or (
         f"postgresql://postgres@127.0.0.1:{plan['postgres_port']}/cellchat" if "postgres_port" in plan else None)
     async with services.db.transaction() as conn:
         row = await store.lock_cell(conn, name)
