@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cell.api.responses import JSON
 from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
 from router import identify
@@ -33,13 +34,6 @@ log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Any
-
-
-class JSON(Response):
-    media_type = "application/json; charset=utf-8"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 async def answer(send: Send, status: int, body: dict[str, Any], retry_after: int | None = None) -> None:

@@ -1,4 +1,9 @@
-"""Serialisation of the ``{"ok": ...}`` envelope (orjson)."""
+"""Serialisation of the ``{"ok": ...}`` envelope (orjson).
+
+``JSON`` is the one response class of every service: the cell's API, the
+router's own endpoints and the control plane answer in the same envelope, so
+they import it from here (its owner: the cell owns the Slack wire format).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from cell.errors import CellError, RateLimited
 
 
 class JSON(Response):
+    """A JSON body (orjson; keys need not be strings), UTF-8 as Slack's clients expect."""
+
     media_type = "application/json; charset=utf-8"
 
     def render(self, content: Any) -> bytes:

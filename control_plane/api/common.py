@@ -8,21 +8,14 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
 
+from cell.api.responses import JSON
 from control_plane.actions import audit
 from control_plane.bootstrap import Services
 from control_plane.domain.roles import Actor
 from control_plane.errors import BadInput, ControlPlaneError, Forbidden, Unauthenticated
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def ok(body: dict[str, Any], status: int = 200) -> JSON:
