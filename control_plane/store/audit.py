@@ -5,13 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cell.store.db import Conn
 from control_plane.domain.audit import Entry
 
 _LOCK_KEY = 0x61756469  # "audi"
-_COLUMNS = "seq, at, actor, role, action, target, outcome, reason, details, prev_hash, hash"
+_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in (
+    "seq", "at", "actor", "role", "action", "target", "outcome", "reason", "details", "prev_hash", "hash"))
+_INSERT = sql.SQL(
+    "INSERT INTO audit_log ({columns}) VALUES (%(seq)s, %(at)s, %(actor)s, %(role)s, %(action)s,"
+    " %(target)s, %(outcome)s, %(reason)s, %(details)s, %(prev_hash)s, %(hash)s)"
+).format(columns=_COLUMNS)
+_SELECT = sql.SQL(
+    "SELECT {columns} FROM audit_log"
+    " WHERE (%(target)s::text IS NULL OR target = %(target)s)"
+    " AND (%(action)s::text IS NULL OR action LIKE %(action)s || '%%')"
+    " AND seq > %(after)s"
+    " ORDER BY seq {order} LIMIT %(limit)s"
+)
+_OLDEST_FIRST = _SELECT.format(columns=_COLUMNS, order=sql.SQL("ASC"))
+_NEWEST_FIRST = _SELECT.format(columns=_COLUMNS, order=sql.SQL("DESC"))
 
 
 def _entry(row: dict[str, Any]) -> Entry:
@@ -31,8 +46,7 @@ async def last(conn: Conn) -> tuple[int, str] | None:
 
 async def insert(conn: Conn, entry: Entry) -> None:
     await conn.execute(
-        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%(seq)s, %(at)s, %(actor)s, %(role)s, %(action)s,"
-        " %(target)s, %(outcome)s, %(reason)s, %(details)s, %(prev_hash)s, %(hash)s)",
+        _INSERT,
         {"seq": entry.seq, "at": entry.at, "actor": entry.actor, "role": entry.role, "action": entry.action,
          "target": entry.target, "outcome": entry.outcome, "reason": entry.reason,
          "details": Jsonb(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash},
@@ -42,13 +56,8 @@ async def insert(conn: Conn, entry: Entry) -> None:
 async def select(
     conn: Conn, *, target: str | None, action: str | None, after: int, limit: int, newest_first: bool,
 ) -> list[Entry]:
-    order = "DESC" if newest_first else "ASC"
     cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM audit_log"
-        " WHERE (%(target)s::text IS NULL OR target = %(target)s)"
-        " AND (%(action)s::text IS NULL OR action LIKE %(action)s || '%%')"
-        " AND seq > %(after)s"
-        f" ORDER BY seq {order} LIMIT %(limit)s",
+        _NEWEST_FIRST if newest_first else _OLDEST_FIRST,
         {"target": target, "action": action, "after": after, "limit": limit},
     )
     return [_entry(row) for row in await cur.fetchall()]

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cell.store.db import Conn
 
 Row = dict[str, Any]
 
-_SELECT = """
-SELECT c.*, (SELECT count(*) FROM workspaces w WHERE w.cell = c.name AND w.status <> 'failed')::int AS load
-FROM cells c
-"""
+# Composed with psycopg.sql, never with string formatting: every query below starts from this one.
+_SELECT = sql.SQL(
+    "SELECT c.*, (SELECT count(*) FROM workspaces w WHERE w.cell = c.name AND w.status <> 'failed')::int AS load"
+    " FROM cells c"
+)
 
 
 async def list_cells(conn: Conn) -> list[Row]:
-    cur = await conn.execute(_SELECT + " ORDER BY c.region, c.name")
+    cur = await conn.execute(_SELECT + sql.SQL(" ORDER BY c.region, c.name"))
     return await cur.fetchall()
 
 
 async def get_cell(conn: Conn, name: str) -> Row | None:
-    cur = await conn.execute(_SELECT + " WHERE c.name = %(name)s", {"name": name})
+    cur = await conn.execute(_SELECT + sql.SQL(" WHERE c.name = %(name)s"), {"name": name})
     return await cur.fetchone()
 
 

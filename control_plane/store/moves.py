@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cell.store.db import Conn
@@ -13,11 +14,12 @@ Row = dict[str, Any]
 ACTIVE = ("queued", "running")
 BLOCKING = ("queued", "running", "failed")  # a workspace with one of these cannot start another move
 
-_SELECT = """
-SELECT m.*, extract(epoch FROM (coalesce(m.finished_at, now()) - coalesce(m.started_at, m.created_at)))::float8
-       AS elapsed
-FROM moves m
-"""
+# Composed with psycopg.sql, never with string formatting: the reads below start from this one.
+_SELECT = sql.SQL(
+    "SELECT m.*, extract(epoch FROM (coalesce(m.finished_at, now()) - coalesce(m.started_at, m.created_at)))::float8"
+    " AS elapsed FROM moves m"
+)
+_LOCK = sql.SQL(" FOR UPDATE OF m")
 
 
 async def insert(
@@ -39,8 +41,8 @@ async def insert(
 
 
 async def get(conn: Conn, move_id: int, *, lock: bool = False) -> Row | None:
-    suffix = " FOR UPDATE OF m" if lock else ""
-    cur = await conn.execute(_SELECT + " WHERE m.id = %(id)s" + suffix, {"id": move_id})
+    query = _SELECT + sql.SQL(" WHERE m.id = %(id)s")
+    cur = await conn.execute(query + _LOCK if lock else query, {"id": move_id})
     return await cur.fetchone()
 
 
@@ -49,11 +51,11 @@ async def list_moves(
     drain_id: int | None = None, limit: int = 100,
 ) -> list[Row]:
     cur = await conn.execute(
-        _SELECT + " WHERE (%(status)s::text IS NULL OR m.status = %(status)s)"
-        " AND (%(w)s::text IS NULL OR m.workspace_id = %(w)s)"
-        " AND (%(cell)s::text IS NULL OR m.source = %(cell)s OR m.target = %(cell)s)"
-        " AND (%(drain)s::bigint IS NULL OR m.drain_id = %(drain)s)"
-        " ORDER BY m.id DESC LIMIT %(limit)s",
+        _SELECT + sql.SQL(" WHERE (%(status)s::text IS NULL OR m.status = %(status)s)"
+                          " AND (%(w)s::text IS NULL OR m.workspace_id = %(w)s)"
+                          " AND (%(cell)s::text IS NULL OR m.source = %(cell)s OR m.target = %(cell)s)"
+                          " AND (%(drain)s::bigint IS NULL OR m.drain_id = %(drain)s)"
+                          " ORDER BY m.id DESC LIMIT %(limit)s"),
         {"status": status, "w": workspace_id, "cell": cell, "drain": drain_id, "limit": limit},
     )
     return await cur.fetchall()
@@ -62,7 +64,7 @@ async def list_moves(
 async def blocking_move(conn: Conn, workspace_id: str) -> Row | None:
     """The workspace's move that is queued, running or failed, if any."""
     cur = await conn.execute(
-        _SELECT + " WHERE m.workspace_id = %(w)s AND m.status = ANY(%(blocking)s)",
+        _SELECT + sql.SQL(" WHERE m.workspace_id = %(w)s AND m.status = ANY(%(blocking)s)"),
         {"w": workspace_id, "blocking": list(BLOCKING)},
     )
     return await cur.fetchone()
@@ -78,7 +80,7 @@ async def incoming(conn: Conn) -> dict[str, int]:
 
 
 async def unfinished(conn: Conn, status: str) -> list[Row]:
-    cur = await conn.execute(_SELECT + " WHERE m.status = %(status)s ORDER BY m.id", {"status": status})
+    cur = await conn.execute(_SELECT + sql.SQL(" WHERE m.status = %(status)s ORDER BY m.id"), {"status": status})
     return await cur.fetchall()
 
 
@@ -142,8 +144,8 @@ async def set_freeze_ms(conn: Conn, move_id: int) -> int | None:
 async def collectable(conn: Conn, grace_seconds: float) -> list[Row]:
     """Finished moves whose source copy is older than the grace period and not yet deleted."""
     cur = await conn.execute(
-        _SELECT + " WHERE m.status = 'done' AND m.cleaned_at IS NULL"
-        " AND m.finished_at <= now() - make_interval(secs => %(grace)s) ORDER BY m.id",
+        _SELECT + sql.SQL(" WHERE m.status = 'done' AND m.cleaned_at IS NULL"
+                          " AND m.finished_at <= now() - make_interval(secs => %(grace)s) ORDER BY m.id"),
         {"grace": grace_seconds},
     )
     return await cur.fetchall()
@@ -204,8 +206,8 @@ async def drain_counts(conn: Conn, drain_id: int) -> dict[str, int]:
 
 async def next_queued(conn: Conn, drain_id: int, limit: int) -> list[Row]:
     cur = await conn.execute(
-        _SELECT + " WHERE m.drain_id = %(id)s AND m.status = 'queued' ORDER BY m.id LIMIT %(limit)s"
-        " FOR UPDATE OF m SKIP LOCKED",
+        _SELECT + sql.SQL(" WHERE m.drain_id = %(id)s AND m.status = 'queued' ORDER BY m.id LIMIT %(limit)s"
+                          " FOR UPDATE OF m SKIP LOCKED"),
         {"id": drain_id, "limit": limit},
     )
     return await cur.fetchall()

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
+
 from cell.store.db import Conn
 
 Row = dict[str, Any]
 
-_SELECT = """
-SELECT w.workspace_id, w.name, w.cell, w.region_pin, w.status, w.created_at, w.updated_at,
-       c.region AS region, c.api_url, c.gateway_url
-FROM workspaces w JOIN cells c ON c.name = w.cell
-"""
+# Composed with psycopg.sql, never with string formatting: the reads below start from this one.
+_SELECT = sql.SQL(
+    "SELECT w.workspace_id, w.name, w.cell, w.region_pin, w.status, w.created_at, w.updated_at,"
+    " c.region AS region, c.api_url, c.gateway_url"
+    " FROM workspaces w JOIN cells c ON c.name = w.cell"
+)
+_LOCK = sql.SQL(" FOR UPDATE OF w")
 
 
 async def get(conn: Conn, workspace_id: str, *, lock: bool = False) -> Row | None:
-    suffix = " FOR UPDATE OF w" if lock else ""
-    cur = await conn.execute(_SELECT + " WHERE w.workspace_id = %(id)s" + suffix, {"id": workspace_id})
+    query = _SELECT + sql.SQL(" WHERE w.workspace_id = %(id)s")
+    cur = await conn.execute(query + _LOCK if lock else query, {"id": workspace_id})
     return await cur.fetchone()
 
 
 async def list_all(conn: Conn, *, cell: str | None = None, region: str | None = None) -> list[Row]:
     cur = await conn.execute(
-        _SELECT + " WHERE (%(cell)s::text IS NULL OR w.cell = %(cell)s)"
-        " AND (%(region)s::text IS NULL OR c.region = %(region)s)"
-        " ORDER BY w.created_at, w.workspace_id",
+        _SELECT + sql.SQL(" WHERE (%(cell)s::text IS NULL OR w.cell = %(cell)s)"
+                          " AND (%(region)s::text IS NULL OR c.region = %(region)s)"
+                          " ORDER BY w.created_at, w.workspace_id"),
         {"cell": cell, "region": region},
     )
     return await cur.fetchall()
