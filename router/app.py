@@ -26,7 +26,7 @@ from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
 from router import identify
 from router.cache import RoutingCache
-from router.proxy import CellUnreachable, Forwarder, Send, relay
+from router.proxy import CellUnreachable, ClientGone, Forwarder, Send, relay
 from router.settings import RouterSettings
 from router.sync import RoutingSync, Unroutable
 
@@ -65,6 +65,12 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
             return b"".join(chunks)
 
 
+# Bodies above this (or of unknown length) are streamed to the cell when their workspace can be
+# told without reading them; smaller ones are read whole (a 421 or frozen 503 resends them).
+STREAM_ABOVE = 256 * 1024
+STREAMED = (*identify.FILE_PREFIXES, "/api/files.upload")  # the only paths whose bodies may be big
+
+
 def unknown(path: str, token_present: bool) -> tuple[int, dict[str, Any]]:
     if path.startswith("/api/"):
         return 200, {"ok": False, "error": "invalid_auth" if token_present else "not_authed"}
@@ -94,6 +100,7 @@ class Router:
         scope = {**scope, "path": raw}
         authorization = content_type = None
         declared: int | None = None
+        chunked = False
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
@@ -101,15 +108,25 @@ class Router:
                 content_type = value.decode("latin-1")
             elif key == b"content-length" and value.isdigit():
                 declared = int(value)
-        body = await read_body(receive, self.settings.proxy.max_body_bytes, declared)
-        if body is None:
-            await answer(send, 413, {"ok": False, "error": "request_too_large"})
-            return
+            elif key == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
         query: bytes = scope.get("query_string", b"")
         query_token = None
         if b"token=" in query:
             values = parse_qs(query.decode("latin-1")).get("token")
             query_token = values[0] if values else None
+        if (chunked or (declared is not None and declared > STREAM_ABOVE)) and path.startswith(STREAMED):
+            # A big body (a file) whose workspace the path or a token header names: streamed to
+            # the cell as it arrives, never held here whole. It cannot be sent twice, so a 421 or a
+            # frozen 503 goes back to the client, which retries (as Slack clients do on 5xx).
+            early = identify.workspace_of(path, authorization, query_token, b"", "")
+            if early is not None:
+                await self.stream(scope, receive, send, early, path)
+                return
+        body = await read_body(receive, self.settings.proxy.max_body_bytes, declared)
+        if body is None:
+            await answer(send, 413, {"ok": False, "error": "request_too_large"})
+            return
         workspace = identify.workspace_of(path, authorization, query_token, body, content_type or "")
         if workspace is None:
             if path == "/api/api.test":
@@ -134,6 +151,27 @@ class Router:
             response = await self.forwarder.send(cell, scope, body)
             if response.status_code == 421:
                 response = await self.moved(scope, body, workspace, cell, response)
+        except CellUnreachable as exc:
+            status = 502 if exc.code == "cell_unavailable" else 504
+            await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
+            return
+        await relay(response, send)
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send, workspace: str, path: str) -> None:
+        cell = self.cache.lookup(workspace)
+        if cell is None:
+            try:
+                cell = await self.sync.find(workspace)
+            except Unroutable:
+                await answer(send, 503, {"ok": False, "error": "routing_unavailable"}, retry_after=5)
+                return
+            if cell is None:
+                await answer(send, *unknown(path, True))
+                return
+        try:
+            response = await self.forwarder.send_streaming(cell, scope, receive)
+        except ClientGone:
+            return
         except CellUnreachable as exc:
             status = 502 if exc.code == "cell_unavailable" else 504
             await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
@@ -166,7 +204,7 @@ class RouterApp:
         self.admin = admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/")):
+        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/", *identify.FILE_PREFIXES)):
             await self.router.forward(scope, receive, send)
         else:
             await self.admin(scope, receive, send)

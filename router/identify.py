@@ -69,9 +69,21 @@ def token_of(authorization: str | None, query_token: str | None, body: bytes, co
     return query_token or _token_from_body(body, content_type)
 
 
+FILE_PREFIXES = ("/upload/v1/", "/files-pri/", "/files-tmb/")
+
+
+def _file_workspace(path: str) -> str | None:
+    """``/upload/v1/<W>-<F>``, ``/files-pri/<W>-<F>/...``, ``/files-tmb/<W>-<F>/...`` name their workspace."""
+    ref = path.split("/")[3 if path.startswith("/upload/v1/") else 2]
+    candidate = ref.split("-", 1)[0]
+    return candidate if ids.is_id(candidate, ids.WORKSPACE) else None
+
+
 def workspace_of(path: str, authorization: str | None, query_token: str | None, body: bytes,
                  content_type: str) -> str | None:
     """The workspace id the request is for, or None when it names none."""
+    if path.startswith(FILE_PREFIXES):
+        return _file_workspace(path)
     if path.startswith("/v1/workspaces/"):
         candidate = path.split("/")[3]
         return candidate if ids.is_id(candidate, ids.WORKSPACE) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -31,6 +32,10 @@ _BUFFER_UP_TO = 256 * 1024  # smaller answers are read whole: cheaper than strea
 # such a request is held and sent again, for up to this long, instead of failing.
 FROZEN_HOLD_SECONDS = 10.0
 _FROZEN_PAUSES = (0.01, 0.02, 0.05, 0.1)
+
+
+class ClientGone(Exception):
+    """The client went away in the middle of a streamed body."""
 
 
 class CellUnreachable(Exception):
@@ -77,7 +82,25 @@ class Forwarder:
                 return response
         raise AssertionError("unreachable")
 
-    async def _send_once(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> httpx.Response:
+    async def send_streaming(self, cell: CellRoute, scope: dict[str, Any], receive: Any) -> httpx.Response:
+        """Send a request whose body is read from ``receive`` as it arrives (sent once, never retried)."""
+
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        return await self._send_once(cell, scope, body(), length=declared)
+
+    async def _send_once(self, cell: CellRoute, scope: dict[str, Any], body: bytes | AsyncIterator[bytes],
+                         length: bytes | None = None) -> httpx.Response:
         query: bytes = scope.get("query_string", b"")
         url = cell.api.rstrip("/") + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
         headers: Headers = []
@@ -92,6 +115,8 @@ class Forwarder:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
         headers.append((b"x-forwarded-host", host))
         headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
+        if length is not None:
+            headers.append((b"content-length", length))  # a streamed body keeps its declared length
         outgoing = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             return await self.client.send(outgoing, stream=True)
