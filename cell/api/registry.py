@@ -6,11 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from cell.actions.auth import Actor
-from cell.api.request import checked
 from cell.bootstrap import Services
 
 TIERS = ("tier1", "tier2", "tier3", "tier4", "post")
@@ -62,25 +60,3 @@ def method(
 
     return register
 
-
-def _json_if_str(value: Any) -> Any:
-    # Slack clients send blocks/attachments as JSON strings inside form bodies. orjson, not json:
-    # it refuses absurd nesting with an error instead of a RecursionError.
-    if isinstance(value, str):
-        try:
-            return checked(orjson.loads(value))
-        except orjson.JSONDecodeError:
-            return value
-    return value
-
-
-JsonField = BeforeValidator(_json_if_str)
-
-
-def _csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-CsvField = BeforeValidator(_csv)

@@ -5,27 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from cell.actions import messages
-from cell.api.registry import Args, Context, JsonField, method
-from cell.domain.ts import parse_ts
-from cell.errors import CellError, SlackErrorCode
-
-
-def ts_or(value: str | None, error: SlackErrorCode) -> int:
-    """A ts argument as microseconds; ``error`` (a Slack code) when it is missing or malformed."""
-    if not value:
-        raise CellError(error)
-    try:
-        return parse_ts(value)
-    except ValueError as exc:
-        raise CellError(error) from exc
-
-
-def ts_or_none(value: str) -> int | None:
-    """A ts argument as microseconds, or None when malformed (the action reports what is missing)."""
-    try:
-        return parse_ts(value)
-    except ValueError:
-        return None
+from cell.api.arguments import JsonField, ts_or_none
+from cell.api.registry import Args, Context, method
+from cell.errors import CellError
 
 
 class PostArgs(Args):

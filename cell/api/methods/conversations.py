@@ -11,8 +11,9 @@ from pydantic import Field
 
 from cell.actions import conversations, files, messages
 from cell.api import cursor
+from cell.api.arguments import CsvField
 from cell.api.methods.files import file_context
-from cell.api.registry import Args, Context, CsvField, method
+from cell.api.registry import Args, Context, method
 from cell.domain.ts import parse_ts
 from cell.errors import CellError
 

@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 
 from cell.actions import files
 from cell.actions.files import FileContext
-from cell.api.methods.chat import ts_or_none
-from cell.api.registry import Args, Context, CsvField, JsonField, method
+from cell.api.arguments import CsvField, JsonField, ts_or_none
+from cell.api.registry import Args, Context, method
 from cell.errors import CellError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cell.actions import pins
-from cell.api.methods.reactions import item
+from cell.api.arguments import item
 from cell.api.registry import Args, Context, method
 
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cell.actions import reactions
-from cell.api.methods.chat import ts_or
+from cell.api.arguments import item
 from cell.api.registry import Args, Context, method
-from cell.errors import CellError
-
-
-def item(channel: str | None, timestamp: str | None) -> tuple[str, int]:
-    """The ``(channel, ts)`` a reaction or pin call names: ``no_item_specified`` when either is
-    missing, ``bad_timestamp`` when the ts is malformed."""
-    if not channel or not timestamp:
-        raise CellError("no_item_specified")
-    return channel, ts_or(timestamp, "bad_timestamp")
 
 
 class ReactionArgs(Args):

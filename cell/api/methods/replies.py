@@ -8,7 +8,7 @@ from pydantic import Field
 
 from cell.actions import files, messages
 from cell.api import cursor
-from cell.api.methods.chat import ts_or, ts_or_none
+from cell.api.arguments import ts_or, ts_or_none
 from cell.api.methods.files import file_context
 from cell.api.registry import Args, Context, method
 from cell.errors import CellError
