@@ -6,37 +6,30 @@ Described by the OpenAPI document at ``/v1/openapi.json``.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import EmailStr, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from cell.actions import auth, directory
-from cell.api import request as req
+from cell.api import rest
 from cell.api.responses import JSON, ok
-from cell.api.slack import describe
-from cell.bootstrap import Services
+from cell.api.rest import Body
 from cell.domain.rows import UserRow
 from cell.errors import CellError
 from cell.store import directory as directory_store
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewPerson(_Body):
+class NewPerson(Body):
     email: EmailStr
     name: str = Field(min_length=1, max_length=80)
     password: str = Field(min_length=8, max_length=200)
 
 
-class NewWorkspace(_Body):
+class NewWorkspace(Body):
     name: str = Field(min_length=1, max_length=100)
     domain: str | None = None
     workspace_id: str | None = None
@@ -48,48 +41,14 @@ class NewUser(NewPerson):
     admin: bool = False
 
 
-class NewBot(_Body):
+class NewBot(Body):
     name: str = Field(min_length=1, max_length=80)
 
 
-class SignIn(_Body):
+class SignIn(Body):
     workspace_id: str
     email: str
     password: str
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await req.read_body(request, _services(request).settings.api.max_body_bytes)
-    try:
-        return model.model_validate(req.checked(orjson.loads(raw or b"{}")))
-    except orjson.JSONDecodeError as exc:
-        raise CellError("invalid_json") from exc
-    except ValidationError as exc:
-        raise CellError("invalid_arguments", detail=describe(exc)) from exc
-
-
-def _require_admin(request: Request) -> None:
-    token = req.bearer_token(request, {})
-    expected = _services(request).settings.admin_token.get_secret_value()
-    if not token:
-        raise CellError("not_authed")
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise CellError("not_allowed_token_type", detail="an admin token is required")
-
-
-async def _require_admin_or_workspace_admin(request: Request, workspace_id: str) -> None:
-    token = req.bearer_token(request, {})
-    expected = _services(request).settings.admin_token.get_secret_value()
-    if token and hmac.compare_digest(token.encode(), expected.encode()):
-        return
-    actor = await auth.authenticate(_services(request).db, token, writes=True)
-    if actor.workspace_id != workspace_id or not actor.is_admin:
-        raise CellError("not_allowed", detail="workspace admins only")
 
 
 def _user_json(user: UserRow) -> dict[str, Any]:
@@ -104,9 +63,9 @@ async def create_workspace(request: Request) -> Response:
     responses:
       200: {description: "workspace, owner and the owner's token"}
     """
-    _require_admin(request)
-    body: NewWorkspace = await _body(request, NewWorkspace)
-    services = _services(request)
+    rest.require_admin(request)
+    body: NewWorkspace = await rest.json_body(request, NewWorkspace)
+    services = rest.services(request)
     made = await directory.create_workspace(
         services.db, services.settings, name=body.name, domain=body.domain,
         workspace_id=body.workspace_id, region_pin=body.region_pin,
@@ -127,8 +86,8 @@ async def list_workspaces(request: Request) -> Response:
     responses:
       200: {description: "the workspaces"}
     """
-    _require_admin(request)
-    async with _services(request).db.read() as conn:
+    rest.require_admin(request)
+    async with rest.services(request).db.read() as conn:
         rows = await directory_store.list_workspaces(conn)
     return ok({"workspaces": [
         {"id": r["workspace_id"], "name": r["name"], "domain": r["domain"], "region_pin": r["region_pin"],
@@ -143,10 +102,10 @@ async def create_user(request: Request) -> Response:
       200: {description: "the user and a token for them"}
     """
     workspace_id = request.path_params["workspace_id"]
-    await _require_admin_or_workspace_admin(request, workspace_id)
-    body: NewUser = await _body(request, NewUser)
+    await rest.require_admin_or_workspace_admin(request, workspace_id)
+    body: NewUser = await rest.json_body(request, NewUser)
     made = await directory.create_user(
-        _services(request).db, workspace_id, email=body.email, name=body.name, password=body.password,
+        rest.services(request).db, workspace_id, email=body.email, name=body.name, password=body.password,
         admin=body.admin,
     )
     return ok({"user": _user_json(made["user"]), "token": made["token"]})
@@ -159,9 +118,9 @@ async def create_bot(request: Request) -> Response:
       200: {description: "the bot and its token"}
     """
     workspace_id = request.path_params["workspace_id"]
-    await _require_admin_or_workspace_admin(request, workspace_id)
-    body: NewBot = await _body(request, NewBot)
-    made = await directory.create_bot(_services(request).db, workspace_id, name=body.name)
+    await rest.require_admin_or_workspace_admin(request, workspace_id)
+    body: NewBot = await rest.json_body(request, NewBot)
+    made = await directory.create_bot(rest.services(request).db, workspace_id, name=body.name)
     return ok({"user": _user_json(made["user"]), "bot_id": made["bot_id"], "token": made["token"]})
 
 
@@ -172,8 +131,8 @@ async def revoke_token(request: Request) -> Response:
       200: {description: "revoked"}
     """
     workspace_id, token_id = request.path_params["workspace_id"], request.path_params["token_id"]
-    await _require_admin_or_workspace_admin(request, workspace_id)
-    if not await auth.revoke(_services(request).db, workspace_id, token_id):
+    await rest.require_admin_or_workspace_admin(request, workspace_id)
+    if not await auth.revoke(rest.services(request).db, workspace_id, token_id):
         raise CellError("token_not_found")
     return ok({"revoked": True})
 
@@ -184,8 +143,8 @@ async def sign_in(request: Request) -> Response:
     responses:
       200: {description: "token, user id and workspace id"}
     """
-    body: SignIn = await _body(request, SignIn)
-    token, user_id = await auth.sign_in(_services(request).db, body.workspace_id, body.email, body.password)
+    body: SignIn = await rest.json_body(request, SignIn)
+    token, user_id = await auth.sign_in(rest.services(request).db, body.workspace_id, body.email, body.password)
     return ok({"token": token, "user_id": user_id, "workspace_id": body.workspace_id})
 
 
@@ -195,7 +154,7 @@ async def health(request: Request) -> Response:
     responses:
       200: {description: "ready"}
     """
-    services = _services(request)
+    services = rest.services(request)
     async with services.db.read() as conn:
         await conn.execute("SELECT 1")
     await services.redis.ping()

@@ -8,11 +8,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cell.actions import control
-from cell.api.admin import _Body, _body, _require_admin, _services
+from cell.api import rest
 from cell.api.responses import ok
+from cell.api.rest import Body
 
 
-class RegionPin(_Body):
+class RegionPin(Body):
     region_pin: str | None = Field(default=None, min_length=1, max_length=20)
 
 
@@ -22,19 +23,19 @@ async def set_region_pin(request: Request) -> Response:
     responses:
       200: {description: "the workspace's pin"}
     """
-    _require_admin(request)
-    body: RegionPin = await _body(request, RegionPin)
-    services = _services(request)
+    rest.require_admin(request)
+    body: RegionPin = await rest.json_body(request, RegionPin)
+    services = rest.services(request)
     row = await control.set_region_pin(services.db, services.settings, request.path_params["workspace_id"],
                                        body.region_pin)
     return ok({"workspace": {"id": row["workspace_id"], "region_pin": row["region_pin"], "status": row["status"]}})
 
 
-class Receive(_Body):
+class Receive(Body):
     region_pin: str | None = Field(default=None, min_length=1, max_length=20)
 
 
-class Handover(_Body):
+class Handover(Body):
     cell: str = Field(min_length=1, max_length=40)
 
 
@@ -44,9 +45,9 @@ async def receive(request: Request) -> Response:
     responses:
       200: {description: "this cell's name and region"}
     """
-    _require_admin(request)
-    body: Receive = await _body(request, Receive)
-    services = _services(request)
+    rest.require_admin(request)
+    body: Receive = await rest.json_body(request, Receive)
+    services = rest.services(request)
     return ok(control.receive(services.settings, request.path_params["workspace_id"], body.region_pin))
 
 
@@ -56,9 +57,9 @@ async def handover(request: Request) -> Response:
     responses:
       200: {description: "how many gateway processes were told"}
     """
-    _require_admin(request)
-    body: Handover = await _body(request, Handover)
-    services = _services(request)
+    rest.require_admin(request)
+    body: Handover = await rest.json_body(request, Handover)
+    services = rest.services(request)
     told = await control.handover(services.db, services.redis, request.path_params["workspace_id"], body.cell)
     return ok({"gateways": told, "cell": body.cell})
 
