@@ -1,6 +1,6 @@
 """A move's journal: the small transactions the orchestrator records each move's progress with.
 
-The orchestrator (``control_plane.moves.orchestrator``) decides; these functions
+The orchestrator (``control_plane.orchestrator``) decides; these functions
 only read and write the catalog's ``moves`` row (and, when a move ends, its
 audit entry and the source cell's status). Each is one transaction, so a phase
 recorded here survives a crash of the control plane a moment later.

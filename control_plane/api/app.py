@@ -19,13 +19,12 @@ from starlette.schemas import SchemaGenerator
 
 from cell.api.guard import Guard
 from cell.api.responses import JSON
-from control_plane import bootstrap
+from control_plane import bootstrap, orchestrator
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, routes, workspaces
 from control_plane.api import moves as moves_api
 from control_plane.api.common import authenticate, error, ok, services_of
 from control_plane.errors import ControlPlaneError
-from control_plane.moves import orchestrator
 from control_plane.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)

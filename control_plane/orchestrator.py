@@ -1,4 +1,4 @@
-"""The orchestrator: drives each move through its phases, one named task per move.
+"""The move orchestrator: drives each move through its phases, one named task per move.
 
     planned -> preparing -> replicating -> verifying -> freezing -> catching_up -> verifying_frozen
     -> switching -> marking_moved -> handing_over -> unfreezing -> cleaning -> done
