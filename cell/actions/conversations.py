@@ -30,7 +30,7 @@ from typing import Any, Literal
 from cell.actions.access import visible_channel, writable_channel
 from cell.actions.auth import Actor
 from cell.domain import channels as domain
-from cell.domain import ids
+from cell.domain import ids, names
 from cell.domain import messages as message_domain
 from cell.domain.rows import ChannelRow
 from cell.errors import CellError, SlackErrorCode
@@ -72,6 +72,7 @@ def _now_us() -> int:
 
 async def create(db: Database, actor: Actor, name: str, *, is_private: bool) -> dict[str, Any]:
     """A new public or private channel with the creator as its first member."""
+    name = names.normalized(name)
     problem = domain.name_error(name)
     if problem:
         raise CellError(problem)
@@ -275,6 +276,7 @@ async def rename(db: Database, actor: Actor, channel_id: str, name: str) -> dict
         _refuse_dms(row)
         if domain.is_general(row):
             raise CellError("not_authorized", detail="#general cannot be renamed")
+        name = names.normalized(name)
         problem = domain.name_error(name)
         if problem:
             raise CellError(problem)

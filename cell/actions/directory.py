@@ -7,7 +7,7 @@ import secrets
 from typing import TypedDict
 
 from cell.actions.auth import hash_password, issue_token
-from cell.domain import ids, tokens
+from cell.domain import ids, names, tokens
 from cell.domain.rows import NewUser, UserRow, WorkspaceRow
 from cell.errors import CellError
 from cell.settings import CellSettings
@@ -37,6 +37,15 @@ class CreatedBot(TypedDict):
     token: str
 
 
+def _shown(name: str, what: str, max_length: int = 80) -> str:
+    """A name people will see, normalised; ``invalid_name`` when it is empty, too long or deceptive."""
+    clean = names.display_name(name, max_length)
+    if clean is None:
+        raise CellError("invalid_name", detail=f"{what} must be 1-{max_length} visible characters, "
+                                               "without invisible, control or text-reordering ones")
+    return clean
+
+
 def _domain_from(name: str) -> str:
     slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40] or "team"
     return f"{slug}-{secrets.token_hex(3)}"
@@ -55,6 +64,7 @@ async def create_workspace(
     region_pin: str | None = None,
 ) -> CreatedWorkspace:
     """A workspace with its owner and ``#general``; returns ids and the owner's token."""
+    name, owner_name = _shown(name, "the workspace name", 100), _shown(owner_name, "the owner's name")
     if region_pin is not None and region_pin != settings.region:
         raise CellError("region_mismatch", detail=f"workspace pinned to {region_pin}, cell is in {settings.region}")
     if workspace_id is not None and not ids.is_id(workspace_id, ids.WORKSPACE):
@@ -111,6 +121,7 @@ async def create_user(
     db: Database, workspace_id: str, *, email: str, name: str, password: str, admin: bool = False
 ) -> CreatedUser:
     """A member of the workspace (joined to #general) and a token for them."""
+    name = _shown(name, "the name")
     password_hash = await hash_password(password)
     user_id = ids.new_id(ids.USER)
     async with db.transaction() as conn:
@@ -130,6 +141,7 @@ async def create_user(
 
 async def create_bot(db: Database, workspace_id: str, *, name: str) -> CreatedBot:
     """A bot user with a revocable ``xoxb`` token."""
+    name = _shown(name, "the bot's name")
     user_id, bot_id = ids.new_id(ids.USER), ids.new_id(ids.BOT)
     async with db.transaction() as conn:
         if await directory.get_workspace(conn, workspace_id) is None:

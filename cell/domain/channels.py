@@ -8,8 +8,10 @@ connections receive one is decided by the outbox row's *topic* (see
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
+from cell.domain import names
 from cell.domain.rows import ChannelKind, ChannelRow
 from cell.domain.ts import format_ts
 from cell.errors import SlackErrorCode
@@ -33,16 +35,28 @@ QUIET_SUBTYPES = (
 
 
 def name_error(name: str) -> SlackErrorCode | None:
-    """Slack's error code for an unusable channel name, or None when it is fine."""
+    """Slack's error code for an unusable channel name (call it with ``names.normalized(name)``), or None.
+
+    Slack's rules: lowercase letters (any script), digits, ``-`` and ``_``, at most 80; nothing
+    invisible or text-reordering (``cell.domain.names``), and no letter that has an uppercase form
+    unless it is lowercase.
+    """
     if not name:
         return "invalid_name_required"
     if len(name) > MAX_NAME:
         return "invalid_name_maxlength"
-    if not _NAME.match(name):
+    if not _NAME.match(name) or names.deceptive(name) or not all(_name_char(c) for c in name):
         return "invalid_name_specials"
     if _PUNCTUATION_ONLY.match(name):
         return "invalid_name_punctuation"
     return None
+
+
+def _name_char(char: str) -> bool:
+    if char.isascii():
+        return True  # _NAME already allows only a-z 0-9 - _
+    category = unicodedata.category(char)
+    return category[0] in "LMN" and category != "Lu" and category != "Lt"
 
 
 def is_general(row: ChannelRow) -> bool:
