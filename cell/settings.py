@@ -40,6 +40,16 @@ class RateLimitSettings(BaseModel):
     post: int = 3000  # chat.postMessage: Slack's "special" tier, per token
 
 
+class SignInSettings(BaseModel):
+    """Throttling of /v1/auth/signin: failures within ``window_seconds`` beyond the free ones wait
+    1, 2, 4... seconds (up to ``max_wait_seconds``) before another try; per account and per address."""
+
+    window_seconds: int = 900
+    free_per_account: int = 5
+    free_per_address: int = 20
+    max_wait_seconds: int = 900
+
+
 class RealtimeSettings(BaseModel):
     """Relay, gateway, presence and typing (docs/realtime.md)."""
 
@@ -111,6 +121,7 @@ class CellSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    sign_in: SignInSettings = Field(default_factory=SignInSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 
 import anyio
@@ -10,11 +11,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from cell.domain import tokens
-from cell.errors import CellError, WorkspaceFrozen, WorkspaceMoved
-from cell.store import directory
+from cell.errors import CellError, RateLimited, WorkspaceFrozen, WorkspaceMoved
+from cell.settings import SignInSettings
+from cell.store import directory, signins
 from cell.store.db import Database
 
 _hasher = PasswordHasher()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +89,65 @@ async def hash_password(password: str) -> str:
     return await anyio.to_thread.run_sync(_hasher.hash, password)
 
 
-async def sign_in(db: Database, workspace_id: str, email: str, password: str) -> tuple[str, str]:
-    """A fresh user token for valid credentials: ``(token, user_id)``; else ``invalid_auth``."""
+_dummy_hash: list[str] = []
+
+
+def _wait(failures: int, free: int, age: float | None, cap: int) -> int:
+    if failures < free or age is None:
+        return 0
+    backoff = min(2 ** min(failures - free, 20), cap)
+    return max(0, int(backoff - age + 0.999))
+
+
+async def _verify(stored: str | None, password: str) -> bool:
+    """Check ``password`` against ``stored``; with no stored hash, against a dummy one, so that an
+    unknown email costs the same time as a wrong password (timing tells nothing)."""
+    if stored is None:
+        if not _dummy_hash:
+            _dummy_hash.append(await anyio.to_thread.run_sync(_hasher.hash, "no account has this password"))
+        stored = _dummy_hash[0]
+    try:
+        await anyio.to_thread.run_sync(_hasher.verify, stored, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+    return True
+
+
+async def sign_in(db: Database, limits: SignInSettings, workspace_id: str, email: str, password: str, *,
+                  address: str = "-") -> tuple[str, str]:
+    """A fresh user token for valid credentials: ``(token, user_id)``; else ``invalid_auth``.
+
+    Every attempt is recorded (``sign_in_attempts``: the audit of failures). Guessing is
+    throttled per account and per client ``address`` (``RateLimited`` with the seconds to
+    wait), and unknown emails take as long as wrong passwords.
+    """
+    account = email.strip().lower()
     async with db.read() as conn:
         workspace = await directory.get_workspace(conn, workspace_id)
         user = await directory.get_user_by_email(conn, workspace_id, email) if workspace else None
+        failed = await signins.failures(conn, workspace_id, account, address, limits.window_seconds)
     if workspace is None:
         raise CellError("team_not_found")
     check_workspace_status(workspace_id, workspace["status"], workspace["moved_to"], writes=False,
                            incoming=workspace["incoming"])
-    stored = user["password_hash"] if user else None
-    if user is None or user["deleted"] or user["is_bot"] or not stored:
+    wait = max(_wait(failed.account, limits.free_per_account, failed.account_age, limits.max_wait_seconds),
+               _wait(failed.address, limits.free_per_address, failed.address_age, limits.max_wait_seconds))
+    if wait:
+        async with db.transaction() as conn:
+            await signins.record(conn, workspace_id, account, address, "throttled")
+        raise RateLimited(wait)
+    usable = user is not None and not user["deleted"] and not user["is_bot"] and bool(user["password_hash"])
+    matched = await _verify(user["password_hash"] if user is not None and usable else None, password)
+    if user is None or not usable or not matched:
+        async with db.transaction() as conn:
+            await signins.record(conn, workspace_id, account, address, "failed")
+        log.warning("sign-in failed for workspace %s from %s", workspace_id, address)
         raise CellError("invalid_auth")
-    try:
-        await anyio.to_thread.run_sync(_hasher.verify, stored, password)
-    except (VerifyMismatchError, InvalidHashError) as exc:
-        raise CellError("invalid_auth") from exc
-    token = await issue_token(db, workspace_id, user["user_id"], tokens.USER_TOKEN)
+    token, parts = tokens.mint(tokens.USER_TOKEN, workspace_id)
+    async with db.transaction() as conn:
+        await directory.insert_token(conn, workspace_id, parts.token_id, user["user_id"], tokens.USER_TOKEN,
+                                     tokens.hash_secret(parts.secret))
+        await signins.record(conn, workspace_id, account, address, "ok")
     return token, user["user_id"]
 
 

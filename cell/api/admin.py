@@ -137,6 +137,14 @@ async def revoke_token(request: Request) -> Response:
     return ok({"revoked": True})
 
 
+def _client_address(request: Request) -> str:
+    """Who is signing in: the address the router saw (the last X-Forwarded-For it appended), else the peer."""
+    forwarded = request.headers.getlist("x-forwarded-for")
+    if forwarded:
+        return forwarded[-1].split(",")[-1].strip()[:64] or "-"
+    return request.client.host if request.client else "-"
+
+
 async def sign_in(request: Request) -> Response:
     """
     summary: Exchange email and password for a user token.
@@ -144,7 +152,9 @@ async def sign_in(request: Request) -> Response:
       200: {description: "token, user id and workspace id"}
     """
     body: SignIn = await rest.json_body(request, SignIn)
-    token, user_id = await auth.sign_in(rest.services(request).db, body.workspace_id, body.email, body.password)
+    services = rest.services(request)
+    token, user_id = await auth.sign_in(services.db, services.settings.sign_in, body.workspace_id, body.email,
+                                        body.password, address=_client_address(request))
     return ok({"token": token, "user_id": user_id, "workspace_id": body.workspace_id})
 
 

@@ -203,6 +203,25 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.sign_in_attempts (
+    workspace_id text NOT NULL,
+    id bigint NOT NULL,
+    email text NOT NULL,
+    address text NOT NULL,
+    outcome text NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sign_in_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'failed'::text, 'throttled'::text])))
+);
+
+ALTER TABLE public.sign_in_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.sign_in_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.tokens (
     workspace_id text NOT NULL,
     token_id text NOT NULL,
@@ -277,6 +296,9 @@ ALTER TABLE ONLY public.realtime_state
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.sign_in_attempts
+    ADD CONSTRAINT sign_in_attempts_pkey PRIMARY KEY (workspace_id, id);
+
 ALTER TABLE ONLY public.tokens
     ADD CONSTRAINT tokens_pkey PRIMARY KEY (workspace_id, token_id);
 
@@ -320,6 +342,10 @@ CREATE INDEX outbox_position ON public.outbox USING btree (workspace_id, channel
 CREATE INDEX outbox_unpublished ON public.outbox USING btree (id) WHERE (published_at IS NULL);
 
 CREATE INDEX outbox_workspace_position ON public.outbox USING btree (workspace_id, "position");
+
+CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (workspace_id, email, at);
+
+CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
 
 CREATE UNIQUE INDEX users_email ON public.users USING btree (workspace_id, lower(email));
 

@@ -23,4 +23,4 @@ TENANT_TABLES: tuple[str, ...] = (
     "file_shares",
 )
 
-NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations"})
+NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts"})

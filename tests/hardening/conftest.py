@@ -24,7 +24,7 @@ from tests.support.router import RunningRouter, running_router
 
 CELL = "us-1"
 # What the relay changes by itself after a write (publication marks, its position): not the request's doing.
-_MOVING = {"realtime_state"}
+_MOVING = {"realtime_state", "sign_in_attempts"}  # and the audit of sign-ins
 _ROWS = {"outbox": "SELECT workspace_id, id, channel_id, event_type, payload FROM public.outbox"}
 
 
@@ -79,6 +79,6 @@ def edge(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edg
     state = Path(tmp_path_factory.mktemp("edge")) / "routes.json"
     # Rate limits high enough that generated requests exercise the methods, not the limiter.
     limits = {"tier1": 100_000, "tier2": 100_000, "tier3": 100_000, "tier4": 100_000, "post": 100_000}
-    with deployment(infra, {CELL: "us"}, cell_role="all", cell_overrides={"rate_limits": limits}) as dep, \
+    with deployment(infra, {CELL: "us"}, cell_role="all", cell_overrides={"rate_limits": limits, "sign_in": {"free_per_address": 8}}) as dep, \
             running_router(dep.control_plane.url, state) as router, httpx.Client(timeout=30.0) as http:
         yield Edge(dep, router, http)
