@@ -29,6 +29,7 @@ from router.cache import RoutingCache
 from router.proxy import CellUnreachable, ClientGone, Forwarder, Send, relay
 from router.settings import RouterSettings
 from router.sync import RoutingSync, Unroutable
+from router.upstream import Response as CellResponse
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,14 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
 # told without reading them; smaller ones are read whole (a 421 or frozen 503 resends them).
 STREAM_ABOVE = 256 * 1024
 STREAMED = (*identify.FILE_PREFIXES, "/api/files.upload")  # the only paths whose bodies may be big
+
+
+async def unreachable(send: Send, exc: CellUnreachable) -> None:
+    if exc.code == "cell_busy":  # refused before it reached the cell: safe to send again
+        await answer(send, 503, {"ok": False, "error": "cell_busy", "cell": exc.cell}, retry_after=1)
+        return
+    status = 502 if exc.code == "cell_unavailable" else 504
+    await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
 
 
 def unknown(path: str, token_present: bool) -> tuple[int, dict[str, Any]]:
@@ -152,8 +161,7 @@ class Router:
             if response.status_code == 421:
                 response = await self.moved(scope, body, workspace, cell, response)
         except CellUnreachable as exc:
-            status = 502 if exc.code == "cell_unavailable" else 504
-            await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
+            await unreachable(send, exc)
             return
         await relay(response, send)
 
@@ -173,13 +181,12 @@ class Router:
         except ClientGone:
             return
         except CellUnreachable as exc:
-            status = 502 if exc.code == "cell_unavailable" else 504
-            await answer(send, status, {"ok": False, "error": exc.code, "cell": exc.cell})
+            await unreachable(send, exc)
             return
         await relay(response, send)
 
     async def moved(self, scope: Scope, body: bytes, workspace: str, cell: CellRoute,
-                    response: httpx.Response) -> httpx.Response:
+                    response: CellResponse) -> CellResponse:
         """The cell no longer owns the workspace: refresh the table and retry once where it lives now."""
         content = await response.aread()
         await response.aclose()
@@ -192,7 +199,7 @@ class Router:
                 named = None
             target = self.cache.table.cells.get(named) if isinstance(named, str) and named != cell.name else None
         if target is None:
-            return httpx.Response(421, headers=response.headers, content=content)
+            return CellResponse.complete(421, response.headers, content)
         return await self.forwarder.send(target, scope, body)
 
 
@@ -216,7 +223,8 @@ async def health(request: Request) -> Response:
     return JSON({"ok": True, "version": cache.version, "routes": len(cache.table.routes),
                  "cells": len(cache.table.cells), "source": cache.source,
                  "control_plane": "up" if cache.control_plane_up else "down",
-                 "push": "connected" if router.sync.connected.is_set() else "disconnected"})
+                 "push": "connected" if router.sync.connected.is_set() else "disconnected",
+                 "upstreams": router.forwarder.load()})
 
 
 async def route_of(request: Request) -> Response:

@@ -1,8 +1,9 @@
-"""Forwarding one request to a cell over one pooled ``httpx.AsyncClient``, and relaying the answer.
+"""Forwarding one request to its cell over the cell's pool of keep-alive connections, and relaying the answer.
 
 Plain ASGI on both sides (no framework objects on the hot path): the request
 arrives as an ASGI scope and body, the cell's answer goes back as ASGI messages,
-read whole when small and streamed chunk by chunk otherwise.
+read whole when small and streamed chunk by chunk otherwise. The connections are
+``router.upstream``'s: bounded per cell, a cell whose queue is full is refused at once.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
-
-import httpx
 
 from control_plane.routing import CellRoute
 from router.settings import ProxySettings
+from router.upstream import CellBusy, CellPool, Response, UpstreamError
 
 Headers = list[tuple[bytes, bytes]]
 Send = Any  # the ASGI send callable
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets itself.
+# ``expect``: the body is already here, an interim 100 would only cost a round trip.
 _DROP_REQUEST = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-                 b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length"}
+                 b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length", b"expect"}
 _DROP_RESPONSE = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                   b"trailers", b"transfer-encoding", b"upgrade"}
 _BUFFER_UP_TO = 256 * 1024  # smaller answers are read whole: cheaper than streaming them
@@ -47,24 +47,35 @@ class CellUnreachable(Exception):
 
 class Forwarder:
     def __init__(self, settings: ProxySettings) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout,
-                                  pool=settings.pool_timeout),
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_keepalive),
-            follow_redirects=False,
-            # A proxy keeps no cookies: one user's Set-Cookie must never ride along with another's request.
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        )
+        self.settings = settings
+        self.pools: dict[str, CellPool] = {}
         self.frozen_hold = FROZEN_HOLD_SECONDS
 
+    def pool(self, cell: CellRoute) -> CellPool:
+        pool = self.pools.get(cell.api)
+        if pool is None:
+            s = self.settings
+            pool = self.pools[cell.api] = CellPool(
+                cell.api, max_connections=s.max_connections, max_queue=s.max_queue, max_idle=s.max_keepalive,
+                connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, queue_timeout=s.pool_timeout,
+                keepalive_expiry=s.keepalive_expiry)
+        return pool
+
+    def load(self) -> dict[str, dict[str, int]]:
+        """Per cell API: requests in flight, waiting, idle connections (``/_router/health``)."""
+        return {url: {"in_flight": p.in_use, "queued": len(p.waiting), "idle": len(p.idle)}
+                for url, p in self.pools.items()}
+
     async def close(self) -> None:
-        await self.client.aclose()
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
 
-    async def send(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> httpx.Response:
-        """The cell's answer, body not yet read (``relay`` or ``aread`` it). ``CellUnreachable`` on failure.
+    async def send(self, cell: CellRoute, scope: dict[str, Any], body: bytes) -> Response:
+        """The cell's answer, body not yet read (``relay`` or ``aread`` it).
 
-        A ``503 workspace_frozen`` is held and retried for up to ``frozen_hold`` seconds; what the cell
+        ``CellUnreachable`` on failure (``cell_busy`` when the cell's queue is full). A ``503
+        workspace_frozen`` is held and retried for up to ``frozen_hold`` seconds; what the cell
         answers then (the result, a ``421`` once the move completed, or still the 503) is returned.
         """
         response = await self._send_once(cell, scope, body)
@@ -75,14 +86,14 @@ class Forwarder:
             content = await response.aread()
             await response.aclose()
             if b'"workspace_frozen"' not in content or time.monotonic() + pause > deadline:
-                return httpx.Response(503, headers=response.headers, content=content)
+                return Response.complete(503, response.headers, content)
             await asyncio.sleep(pause)
             response = await self._send_once(cell, scope, body)
             if response.status_code != 503:
                 return response
         raise AssertionError("unreachable")
 
-    async def send_streaming(self, cell: CellRoute, scope: dict[str, Any], receive: Any) -> httpx.Response:
+    async def send_streaming(self, cell: CellRoute, scope: dict[str, Any], receive: Any) -> Response:
         """Send a request whose body is read from ``receive`` as it arrives (sent once, never retried)."""
 
         async def body() -> AsyncIterator[bytes]:
@@ -100,9 +111,9 @@ class Forwarder:
         return await self._send_once(cell, scope, body(), length=declared)
 
     async def _send_once(self, cell: CellRoute, scope: dict[str, Any], body: bytes | AsyncIterator[bytes],
-                         length: bytes | None = None) -> httpx.Response:
+                         length: bytes | None = None) -> Response:
         query: bytes = scope.get("query_string", b"")
-        url = cell.api.rstrip("/") + scope["path"] + (("?" + query.decode("latin-1")) if query else "")
+        target = scope["path"].encode("latin-1") + ((b"?" + query) if query else b"")
         headers: Headers = []
         host = b""
         for key, value in scope["headers"]:
@@ -115,21 +126,18 @@ class Forwarder:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
         headers.append((b"x-forwarded-host", host))
         headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
-        if length is not None:
-            headers.append((b"content-length", length))  # a streamed body keeps its declared length
-        outgoing = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            return await self.client.send(outgoing, stream=True)
-        except httpx.TimeoutException as exc:
-            raise CellUnreachable("cell_timeout", cell.name) from exc
-        except httpx.HTTPError as exc:
-            raise CellUnreachable("cell_unavailable", cell.name) from exc
+            return await self.pool(cell).request(scope["method"], target, headers, body, length=length)
+        except CellBusy as exc:
+            raise CellUnreachable("cell_busy", cell.name) from exc
+        except UpstreamError as exc:
+            raise CellUnreachable("cell_timeout" if exc.timeout else "cell_unavailable", cell.name) from exc
 
 
-async def relay(response: httpx.Response, send: Send) -> None:
+async def relay(response: Response, send: Send) -> None:
     """The cell's answer to our client: read whole when small, streamed otherwise."""
-    headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _DROP_RESPONSE]
-    length = response.headers.get("content-length")
+    headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
+    length = response.header(b"content-length")
     try:
         if length is not None and length.isdigit() and int(length) <= _BUFFER_UP_TO:
             content = await response.aread()
@@ -137,7 +145,7 @@ async def relay(response: httpx.Response, send: Send) -> None:
             await send({"type": "http.response.body", "body": content})
             return
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        async for chunk in response.aiter_raw():
+        async for chunk in response.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     finally:

@@ -9,11 +9,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ProxySettings(BaseModel):
+    """Forwarding to cells (``router/upstream.py``); the connection limits are per cell."""
+
     connect_timeout: float = 3.0
     read_timeout: float = 60.0
-    pool_timeout: float = 5.0
-    max_connections: int = 1000
-    max_keepalive: int = 200
+    # Per cell: at most ``max_connections`` requests in flight (more would only queue inside the
+    # cell's processes, out of sight), ``max_queue`` waiting here for one of them, each at most
+    # ``pool_timeout`` s; beyond either bound the answer is 503 cell_busy + Retry-After at once,
+    # so past saturation latency stays bounded instead of growing with the backlog.
+    pool_timeout: float = 2.0
+    max_connections: int = 32
+    max_queue: int = 128
+    max_keepalive: int = 32  # idle connections kept per cell
+    keepalive_expiry: float = 4.0  # below the cells' keep-alive timeout (uvicorn: 5 s)
     max_body_bytes: int = 2 * 1024 * 1024  # requests are buffered up to this (a 421 retry resends them)
 
 
