@@ -116,11 +116,11 @@ def lookup_cost(workspaces: int = 100_000, lookups: int = 200_000) -> dict[str, 
             "load_ms": decode * 1000}
 
 
-def push_latency(control_plane: str, operator: str, router: str, n: int) -> list[float]:
+def push_latency(control_plane: str, operator: str, router: str, n: int, router_token: str) -> list[float]:
     """Milliseconds from the control plane's answer (route committed) to the router knowing the route."""
     found: list[float] = []
     with httpx.Client(base_url=control_plane, headers={"Authorization": f"Bearer {operator}"}, timeout=60) as cp, \
-            httpx.Client(base_url=router) as r:
+            httpx.Client(base_url=router, headers={"Authorization": f"Bearer {router_token}"}) as r:
         for i in range(n):
             made = cp.post("/v1/workspaces", json={"name": f"push{i}", "region": "us", "owner": {
                 "email": f"p{i}@bench.example.com", "name": "p", "password": "bench password 1"}}).json()
@@ -151,7 +151,8 @@ def main() -> None:
                          lambda text: print(f"  {text}", flush=True))
         try:
             dev = stack.up()
-            operator = json.loads((folder / ".cellchat" / "secrets.json").read_text())["operator"]
+            keys = json.loads((folder / ".cellchat" / "secrets.json").read_text())
+            operator = keys["operator"]
             with httpx.Client(base_url=dev.control_plane or "", headers={"Authorization": f"Bearer {operator}"},
                               timeout=60) as cp:
                 made = cp.post("/v1/workspaces", json={"name": "bench", "region": "us", "owner": {
@@ -166,7 +167,7 @@ def main() -> None:
             rate_direct = asyncio.run(throughput(direct, token, args.seconds, args.concurrency))
             rate_router = asyncio.run(throughput(routed, token, args.seconds, args.concurrency))
             print(f"push: {args.pushes} new workspaces ...", flush=True)
-            pushes = push_latency(dev.control_plane or "", operator, routed, args.pushes)
+            pushes = push_latency(dev.control_plane or "", operator, routed, args.pushes, keys["router"])
         finally:
             stack.down()
     d50, d99 = pct(times["direct"], 50), pct(times["direct"], 99)

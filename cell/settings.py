@@ -53,6 +53,10 @@ class SignInSettings(BaseModel):
 class RealtimeSettings(BaseModel):
     """Relay, gateway, presence and typing (docs/realtime.md)."""
 
+    # Web pages (``scheme://host[:port]``) that may open gateway sockets, besides ``files.public_url``.
+    # Clients that send no Origin header (SDKs, bots) are always allowed.
+    allowed_origins: list[str] = Field(default_factory=list)
+
     ticket_ttl_seconds: int = 30
     send_queue_max: int = 1000  # frames waiting on one slow socket before it is closed (4002)
     retention_seconds: int = 86_400  # outbox rows kept for resume after publication
@@ -115,7 +119,8 @@ class CellSettings(BaseSettings):
 
     name: str = "local-1"
     region: str = "local"
-    admin_token: SecretStr = SecretStr("dev-admin-token")
+    admin_token: SecretStr = SecretStr("dev-admin-token")  # refused at start unless ``dev`` (below)
+    dev: bool = False  # a developer's own machine: the built-in admin token is accepted
     gateway_url: str | None = None
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

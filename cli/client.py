@@ -40,13 +40,22 @@ class Target:
     source: str  # where the URL came from (for messages)
 
 
-def dev_operator_token(folder: Path) -> str | None:
+def _dev_key(folder: Path, name: str) -> str | None:
     try:
         keys = json.loads((folder / devfile.STATE_DIR / "secrets.json").read_text())
     except (OSError, ValueError):
         return None
-    token = keys.get("operator")
+    token = keys.get(name) if isinstance(keys, dict) else None
     return token if isinstance(token, str) else None
+
+
+def dev_operator_token(folder: Path) -> str | None:
+    return _dev_key(folder, "operator")
+
+
+def dev_router_token(folder: Path) -> str | None:
+    """The token the dev deployment's router holds (it guards the router's route lookups)."""
+    return _dev_key(folder, "router")
 
 
 def discover(url: str | None, token: str | None, folder: Path | None = None) -> Target:

@@ -83,6 +83,7 @@ class ControlPlaneSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     tokens: list[AdminToken] = Field(default_factory=list)
     cell_admin_token: SecretStr = SecretStr("dev-admin-token")  # what cells accept as their admin token
+    dev: bool = False  # a developer's own machine: built-in or empty tokens are accepted
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

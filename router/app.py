@@ -7,6 +7,7 @@ few endpoints and its lifespan use Starlette.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cell.api.responses import JSON
+from cell.domain import tokens
 from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
 from router import identify
@@ -228,8 +230,18 @@ async def health(request: Request) -> Response:
 
 
 async def route_of(request: Request) -> Response:
-    """What this router would do with a workspace (no lookups: its table as it stands)."""
+    """What this router would do with a workspace (no lookups: its table as it stands).
+
+    Which cell serves which workspace is the control plane's to tell: only a caller holding the
+    router's own control plane token (a viewer of routes) is told.
+    """
     router: Router = request.app.state.router
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = router.settings.control_plane_token.get_secret_value()
+    if scheme.lower() != "bearer" or not given.strip():
+        return JSON({"ok": False, "error": "not_authed"}, status_code=401)
+    if not expected or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return JSON({"ok": False, "error": "invalid_auth"}, status_code=401)
     workspace = request.path_params["workspace_id"]
     cell = router.cache.lookup(workspace)
     return JSON({"ok": cell is not None, "workspace": workspace, "cell": cell.to_json() if cell else None,
@@ -237,6 +249,11 @@ async def route_of(request: Request) -> Response:
 
 
 def create_app(settings: RouterSettings) -> RouterApp:
+    """The router's app. Refuses (``SystemExit``) an empty or published default token unless ``settings.dev``."""
+    if not settings.dev and tokens.known_default(settings.control_plane_token.get_secret_value()):
+        raise SystemExit("refusing to start: CELLCHAT_ROUTER_CONTROL_PLANE_TOKEN is unset or a published "
+                         "default; set the viewer token of your control plane "
+                         "(or CELLCHAT_ROUTER_DEV=true on a development machine)")
     cache = RoutingCache(settings.state_file)
     control_plane = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     client = RoutingClient(settings.control_plane_url, settings.control_plane_token.get_secret_value(), control_plane)

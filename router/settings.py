@@ -31,7 +31,8 @@ class RouterSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8100
     control_plane_url: str = "http://127.0.0.1:8099"
-    control_plane_token: SecretStr = SecretStr("")  # any role that may read routes (viewer)
+    control_plane_token: SecretStr = SecretStr("")  # any role that may read routes (viewer); also guards /_router/routes
+    dev: bool = False  # a developer's own machine: an empty or built-in token is accepted
     state_file: Path = Path(".cellchat/router/routes.json")  # the last table, to serve without a control plane
     push: bool = True  # follow the control plane's push stream (off: snapshots every refresh_seconds only)
     refresh_seconds: float = 300.0  # full refresh (safety net under the push stream)

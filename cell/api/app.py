@@ -18,6 +18,7 @@ from cell.api import admin, control, file_routes, methods
 from cell.api.guard import Guard
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
+from cell.domain import tokens
 from cell.errors import CellError
 from cell.realtime import processes
 from cell.settings import CellSettings
@@ -41,7 +42,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
-    """The app of one cell process; ``role`` picks its parts (cell.realtime.processes)."""
+    """The app of one cell process; ``role`` picks its parts (cell.realtime.processes).
+
+    Refuses (``SystemExit``) a published default admin token unless ``settings.dev``.
+    """
+    if not settings.dev and tokens.known_default(settings.admin_token.get_secret_value()):
+        raise SystemExit("refusing to start: CELLCHAT_ADMIN_TOKEN is unset or a published default; "
+                         "set a secret of your own (or CELLCHAT_DEV=true on a development machine)")
     methods.load()
     services = bootstrap.build(settings)
     running = processes.parts(role)

@@ -50,3 +50,13 @@ def workspace_of(token: str) -> str | None:
 def hash_secret(secret: str) -> str:
     # The secret is 192 random bits, so a fast hash is enough (no dictionary to attack).
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Admin tokens that ship in code, docs or charts: anyone can read them, so no deployment but a
+# developer's own may start with one (``dev`` in each service's settings allows it).
+KNOWN_DEFAULTS = frozenset({"", "dev-admin-token", "change-me", "changeme", "admin", "secret"})
+
+
+def known_default(*secrets_: str) -> bool:
+    """True when any of ``secrets_`` is a published default (or empty)."""
+    return any(secret.strip() in KNOWN_DEFAULTS for secret in secrets_)

@@ -138,7 +138,23 @@ class Gateway:
 
     # --- WebSockets --------------------------------------------------------------------------
 
+    def _origin_allowed(self, origin: str | None) -> bool:
+        """Clients that send no Origin (SDKs, bots, the reference client) are not web pages: allowed.
+        A web page may open a socket only from an allowed origin: one of ``realtime.allowed_origins``,
+        or the deployment's own public address (``files.public_url``), so that a page on another site
+        cannot use a ticket it obtained."""
+        if origin is None:
+            return True
+        allowed = {o.rstrip("/") for o in self.config.allowed_origins}
+        public = self.services.settings.files.public_url
+        if public:
+            allowed.add(public.rstrip("/"))
+        return origin.rstrip("/") in allowed
+
     async def serve(self, ws: WebSocket) -> None:
+        if not self._origin_allowed(ws.headers.get("origin")):
+            await ws.close(1008, "origin_not_allowed")  # before accept: the handshake is refused with 403
+            return
         await ws.accept()
         if self.draining:
             await ws.close(CloseCode.SERVICE_RESTART, "server restart")

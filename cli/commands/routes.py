@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
 from cli import devfile
+from cli.client import dev_router_token
 from cli.commands.common import connect, examples, handles_errors
 from cli.output import Format, OutputOption, emit
 
@@ -32,8 +34,11 @@ def lookup(
     dev = devfile.read_here()
     router = router or (dev.router if dev else None)
     if router:
+        # The router tells routes only to a holder of its own token: the dev deployment's, else ours.
+        token = (dev_router_token(Path.cwd()) if dev and router == dev.router else None) or connect(ctx).target.token
         try:
-            seen = httpx.get(f"{router.rstrip('/')}/_router/routes/{workspace}", timeout=3.0).json()
+            seen = httpx.get(f"{router.rstrip('/')}/_router/routes/{workspace}", timeout=3.0,
+                             headers={"Authorization": f"Bearer {token}"} if token else {}).json()
             result["router"] = {"url": router, "cell": (seen.get("cell") or {}).get("name"),
                                 "version": seen.get("version")}
         except (httpx.HTTPError, ValueError):

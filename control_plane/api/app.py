@@ -19,6 +19,7 @@ from starlette.schemas import SchemaGenerator
 
 from cell.api.guard import Guard
 from cell.api.responses import JSON
+from cell.domain import tokens
 from control_plane import bootstrap, orchestrator
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, routes, workspaces
@@ -76,6 +77,12 @@ async def openapi(request: Request) -> Response:
 
 
 def create_app(settings: ControlPlaneSettings) -> Starlette:
+    """The control plane's app. Refuses (``SystemExit``) published default or empty tokens unless ``settings.dev``."""
+    admins = [t.token.get_secret_value() for t in settings.tokens]
+    if not settings.dev and tokens.known_default(settings.cell_admin_token.get_secret_value(), *admins):
+        raise SystemExit("refusing to start: CELLCHAT_CP_CELL_ADMIN_TOKEN or a token of CELLCHAT_CP_TOKENS is "
+                         "unset or a published default; set secrets of your own "
+                         "(or CELLCHAT_CP_DEV=true on a development machine)")
     services = bootstrap.build(settings)
     services.launch_move = functools.partial(orchestrator.launch, services)
 

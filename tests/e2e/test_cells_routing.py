@@ -33,7 +33,8 @@ class Running:
         return [w["id"] for w in listed.json()["workspaces"]]
 
     def router_route(self, workspace: str) -> str | None:
-        cell = httpx.get(f"{self.dev['router']}/_router/routes/{workspace}").json()["cell"]
+        cell = httpx.get(f"{self.dev['router']}/_router/routes/{workspace}", headers={
+            "Authorization": f"Bearer {secrets_of(self.folder)['router']}"}).json()["cell"]
         return cell["name"] if cell else None
 
 

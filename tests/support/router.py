@@ -31,7 +31,8 @@ class RunningRouter:
         return data
 
     def route(self, workspace: str) -> str | None:
-        answer = httpx.get(f"{self.url}/_router/routes/{workspace}").json()
+        answer = httpx.get(f"{self.url}/_router/routes/{workspace}", headers={
+            "Authorization": f"Bearer {self.settings.control_plane_token.get_secret_value()}"}).json()
         return answer["cell"]["name"] if answer["cell"] else None
 
 
