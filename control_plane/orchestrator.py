@@ -193,6 +193,23 @@ class Driver:
     async def _abort_asked(self) -> bool:
         return await journal.abort_requested(self.services, self.id)
 
+    async def _copy_objects(self, move: Move) -> dict[str, Any]:
+        """Bring the target's file objects of W up to the source's: copy what is missing or differs
+        (each checked against its sha256 by the target as it arrives). Returns what it did."""
+        source, target = await asyncio.gather(self.cells.list_objects(move.source_api, move.workspace),
+                                              self.cells.list_objects(move.target_api, move.workspace))
+        missing = sorted(key for key, found in source.items() if target.get(key) != found)
+        for key in missing:
+            await self.cells.copy_object(move.source_api, move.target_api, move.workspace, key, source[key][1])
+        return {"count": len(source), "bytes": sum(size for size, _ in source.values()), "copied": len(missing)}
+
+    async def _objects_differ(self, move: Move) -> list[str]:
+        """The source's objects the target does not hold with the same size and sha256. (An object
+        only the target holds is an orphan of an upload that failed on the source: harmless.)"""
+        source, target = await asyncio.gather(self.cells.list_objects(move.source_api, move.workspace),
+                                              self.cells.list_objects(move.target_api, move.workspace))
+        return sorted(key for key, found in source.items() if target.get(key) != found)
+
     # --- phases (each idempotent) -----------------------------------------------------------
 
     async def _planned(self, move: Move) -> None:
@@ -282,7 +299,8 @@ class Driver:
         far_off = [t for t in found.differing
                    if abs(found.rows[t]["source"] - found.rows[t]["target"]) > max(1000, found.rows[t]["source"] // 100)]
         report = {"verify": {"tables": len(found.rows), "matching": len(found.rows) - len(found.differing),
-                             "changing": found.differing}, "tables": found.rows}
+                             "changing": found.differing}, "tables": found.rows,
+                  "objects": await self._copy_objects(move)}  # W's files, copied while W is live
         if far_off:
             diffs = [verification.diff_json(await verification.narrow(
                 move.source_dsn, move.target_dsn, t, move.workspace, source_rows=found.rows[t]["source"],
@@ -317,10 +335,17 @@ class Driver:
             raise Abort("verify_failed", "the frozen copies differ: "
                         + ", ".join(f"{d.table} ({d.source_rows} vs {d.target_rows} rows)" for d in diffs),
                         {"diffs": [verification.diff_json(d) for d in diffs]})
+        # Files uploaded since the copy before the freeze, then the exact check: count, bytes, sha256.
+        objects = await self._copy_objects(move)
+        differing = await self._objects_differ(move)
+        if differing:
+            await self._unfreeze_source(move)
+            raise Abort("verify_failed", f"the cells' file objects differ: {', '.join(differing[:10])}",
+                        {"objects": differing[:100]})
         if await self._abort_asked():
             await self._unfreeze_source(move)
             return
-        await journal.advance(self.services, self.id, "switching", progress={"timings": {
+        await journal.advance(self.services, self.id, "switching", progress={"objects_frozen": objects, "timings": {
             "catch_up_ms": round(caught * 1000), "verify_frozen_ms": round(verified * 1000)}})
         row = await journal.load(self.services, self.id)
         try:
@@ -387,6 +412,7 @@ class Driver:
         await rep.unpublish(move.source_dsn, move.workspace)
         if await rep.workspace_row(move.target_dsn, move.workspace) is not None:
             await rep.delete_workspace_rows_in_batches(move.target_dsn, move.workspace)
+        await self.cells.delete_objects(move.target_api, move.workspace)  # and the files copied there
         row = await journal.load(self.services, self.id)
         abort = row["progress"].get("abort")
         error = None if abort is None else f"{abort['code']}: {abort['message']}"

@@ -372,3 +372,67 @@ async def clean_up(ctx: FileContext, *, grace_seconds: int | None = None, limit:
             await _drop_content_if_unused(ctx, workspace_id, row["sha256"])
         gone += 1
     return gone
+
+
+# -- a workspace's objects, for moves and gc ---------------------------------------------------------
+
+
+def own_key(workspace_id: str, relative: str) -> str:
+    """``ws/<W>/<relative>``; ``invalid_arguments`` for anything that could reach outside it."""
+    parts = relative.split("/")
+    if not relative or any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
+        raise CellError("invalid_arguments", detail="an object key relative to its workspace")
+    return storage.workspace_prefix(workspace_id) + relative
+
+
+async def objects_of(store_: Storage, workspace_id: str) -> list[dict[str, Any]]:
+    """Every object of a workspace but uploads still arriving: key (relative), size and sha256.
+
+    A content object's sha256 is its name; any other object (thumbnails) is read and hashed.
+    """
+    prefix = storage.workspace_prefix(workspace_id)
+    found = []
+    for info in await store_.list(prefix):
+        relative = info.key[len(prefix):]
+        if relative.startswith("uploads/"):
+            continue
+        kind, _, name = relative.partition("/")
+        digest = name if kind == "sha256" else await store_.sha256(info.key)
+        found.append({"key": relative, "size": info.size, "sha256": digest})
+    return found
+
+
+async def receive_object(store_: Storage, workspace_id: str, relative: str, sha256: str,
+                         body: AsyncIterator[bytes]) -> int:
+    """Store one object of a workspace arriving from another cell, checking its sha256; its size.
+
+    The bytes go to a staging key first and replace the object only when their hash matches,
+    so a cut or corrupt copy never stands in for the real one.
+    """
+    key = own_key(workspace_id, relative)
+    staging = storage.staging_key(workspace_id, "copy-" + hashlib.sha256(relative.encode()).hexdigest()[:16])
+    digest = hashlib.sha256()
+    size = 0
+
+    async def hashed() -> AsyncIterator[bytes]:
+        nonlocal size
+        async for chunk in body:
+            size += len(chunk)
+            digest.update(chunk)
+            yield chunk
+
+    try:
+        await store_.put(staging, hashed())
+        if digest.hexdigest() != sha256:
+            raise CellError("invalid_arguments", detail=f"{relative}: the bytes do not hash to {sha256}")
+        await store_.rename(staging, key)
+    finally:
+        await store_.delete([staging])
+    return size
+
+
+async def delete_objects(store_: Storage, workspace_id: str) -> int:
+    """Delete every object of a workspace (gc of a moved-away copy, or an aborted move's target copy)."""
+    found = await store_.list(storage.workspace_prefix(workspace_id))
+    await store_.delete([info.key for info in found])
+    return len(found)

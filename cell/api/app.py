@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cell import bootstrap
-from cell.api import admin, control, file_routes, methods
+from cell.api import admin, control, file_control, file_routes, methods
 from cell.api.guard import Guard
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
@@ -69,7 +69,7 @@ def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
     app = Starlette(
         routes=[
             *([Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes,
-               *file_routes.routes]
+               *file_routes.routes, *file_control.routes]
               if "api" in running else [Route("/v1/health", admin.health, methods=["GET"])]),
             *realtime.routes,
         ],

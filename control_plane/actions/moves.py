@@ -213,7 +213,8 @@ async def gc(services: Services, actor: Actor, *, grace_seconds: float | None, d
                 outcome = "kept_not_moved"
             else:
                 deleted = await replication.delete_workspace_rows_in_batches(dsn, workspace_id)
-                outcome = f"deleted {deleted} rows"
+                objects = await services.cells.delete_objects(cells[source]["api_url"], workspace_id)
+                outcome = f"deleted {deleted} rows and {objects} file objects"
         results.append({"migration": row["id"], "workspace": workspace_id, "cell": source, "outcome": outcome})
         if not dry_run and outcome != "kept_not_moved":
             async with services.db.transaction() as conn:

@@ -48,3 +48,35 @@ class CellClient:
         """Ask the old cell to send W's connected clients to ``cell`` (its gateways close them with 4005)."""
         return await self._call("POST", f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/handover",
                                 {"cell": cell})
+
+    # --- a workspace's file objects (moves and gc) -------------------------------------------------
+
+    def _objects(self, api: str, workspace_id: str) -> str:
+        return f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/objects"
+
+    async def list_objects(self, api: str, workspace_id: str) -> dict[str, tuple[int, str]]:
+        """The workspace's file objects on a cell: ``{key: (size, sha256)}``."""
+        found = await self._call("GET", self._objects(api, workspace_id), {})
+        return {o["key"]: (int(o["size"]), str(o["sha256"])) for o in found["objects"]}
+
+    async def copy_object(self, source_api: str, target_api: str, workspace_id: str, key: str,
+                          sha256: str) -> None:
+        """Stream one object from the source cell to the target cell, which checks its sha256."""
+        url = f"{self._objects(source_api, workspace_id)}/{key}"
+        try:
+            async with self.client.stream("GET", url, headers=self.headers) as source:
+                if source.status_code != 200:
+                    raise Upstream("cell_refused", f"{url} answered {source.status_code}")
+                answer = await self.client.put(
+                    f"{self._objects(target_api, workspace_id)}/{key}", content=source.aiter_raw(),
+                    headers={**self.headers, "x-content-sha256": sha256,
+                             "content-length": source.headers.get("content-length", "")})
+            data: dict[str, Any] = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise Upstream("cell_unavailable", f"copying {key} failed ({exc.__class__.__name__})") from exc
+        if not data.get("ok"):
+            raise Upstream("cell_refused", f"the target refused {key}: {data.get('error')}")
+
+    async def delete_objects(self, api: str, workspace_id: str) -> int:
+        """Delete a workspace's file objects on a cell that no longer serves it."""
+        return int((await self._call("DELETE", self._objects(api, workspace_id), {}))["deleted"])

@@ -168,7 +168,9 @@ def cell_on(server: Server, cache: EmbeddedRedis, name: str, region: str, *, pro
             env.update({"CELLCHAT_NAME": name, "CELLCHAT_REGION": region, "CELLCHAT_ADMIN_TOKEN": ADMIN_TOKEN,
                         "CELLCHAT_DATABASE__DSN": dsn, "CELLCHAT_REDIS__URL": cache.url,
                         "CELLCHAT_API__PORT": str(port), "CELLCHAT_GATEWAY_URL": gateway,
-                        "CELLCHAT_RATE_LIMITS__ENABLED": "false", "CELLCHAT_DATABASE__POOL_MAX": "20"})
+                        "CELLCHAT_RATE_LIMITS__ENABLED": "false", "CELLCHAT_DATABASE__POOL_MAX": "20",
+                        # its own object store: cells sharing a folder must not share files
+                        "CELLCHAT_STORAGE__ROOT": str(settings.storage.root)})
             with open(log, "ab") as out:
                 proc = subprocess.Popen([sys.executable, "-m", "cell.server"], env=env, stdin=subprocess.DEVNULL,
                                         stdout=out, stderr=subprocess.STDOUT, cwd=folder)
