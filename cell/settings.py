@@ -79,7 +79,8 @@ class SearchSettings(BaseModel):
     """``search.*`` (docs/search.md)."""
 
     statement_timeout_ms: int = 3000  # no search statement runs longer
-    max_matches: int = 1000  # the most matches one query counts, ranks and pages through
+    max_matches: int = 200  # matches counted exactly (and ranked by score); past that, an estimate
+    plan: str = "auto"  # "index" / "walk" force one way of finding matches (tests)
     # Where a match's permalink points: the web client, formatted with domain, channel, ts.
     permalink: str = "https://{domain}.cellchat.invalid/archives/{channel}/p{ts}"
 

@@ -11,9 +11,10 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cell.actions import files
 from cell.actions.auth import Actor
 from cell.domain import channels as channel_domain
 from cell.domain import search_query
@@ -40,8 +41,9 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Limits:
     timeout_ms: int
-    max_matches: int  # the most matches one query counts and pages through
+    max_matches: int  # the matches one query counts exactly (and ranks, for sort=score)
     permalink: str    # e.g. "https://{domain}.example.com/archives/{channel}/p{ts}"
+    plan: str = "auto"  # "index" or "walk" to force one way of finding matches (tests)
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -62,8 +64,6 @@ async def _filters(conn: Conn, actor: Actor, query: search_query.Query, words: d
                        or query.before is not None or query.has or query.is_thread)
     if tsquery is None and not has_filters:
         return None  # only punctuation: nothing to look for
-    if "file" in query.has:
-        return None  # no message carries a file yet
     filters = store.Filters(tsquery=tsquery, after=query.after, before=query.before,
                             has=set(query.has), is_thread=query.is_thread)
     if query.authors:
@@ -88,6 +88,50 @@ async def _filters(conn: Conn, actor: Actor, query: search_query.Query, words: d
         if not filters.channels:
             return None
     return filters
+
+
+_STATS: dict[int, tuple[float, store.WordStats]] = {}
+STATS_SECONDS = 300.0
+
+
+async def _word_stats(conn: Conn, db: Database) -> store.WordStats:
+    """The statistics, read at most every ``STATS_SECONDS`` per database (ANALYZE moves slowly)."""
+    cached = _STATS.get(id(db))
+    if cached is None or time.monotonic() - cached[0] > STATS_SECONDS:
+        cached = (time.monotonic(), await store.word_stats(conn))
+        _STATS[id(db)] = cached
+    return cached[1]
+
+
+def _estimate(query: search_query.Query, words: dict[str, list[str]], stats: store.WordStats,
+              workspace_id: str) -> tuple[float, float]:
+    """``(share of messages the words match, messages of the workspace)``, from the statistics.
+
+    Words are taken as independent; a phrase is as rare as its rarest word; a prefix is as
+    common as the listed words it starts (at least the floor).
+    """
+    def freq(lexeme: str) -> float:
+        return stats.frequent.get(lexeme, stats.floor / 2)
+
+    share = 1.0
+    for term in query.positive:
+        lexemes = words.get(term.text, [])
+        if not lexemes:
+            continue
+        exact = [freq(lexeme) for lexeme in (lexemes[:-1] if term.prefix else lexemes)]
+        if term.prefix:
+            started = sum(f for lexeme, f in stats.frequent.items() if lexeme.startswith(lexemes[-1]))
+            exact.append(min(1.0, max(started, stats.floor / 2)))
+        share *= min(exact)
+    return share, freq(workspace_id) * stats.messages
+
+
+def _plan(share: float, workspace_messages: float, window: int, forced: str) -> Literal["index", "walk"]:
+    """Walk the newest messages when that reads fewer rows (``window / share``) than the index
+    hands over matches (``share * workspace_messages``)."""
+    if forced in ("index", "walk"):
+        return "walk" if forced == "walk" else "index"
+    return "walk" if share > 0 and share * share * workspace_messages > window else "index"
 
 
 def _channel(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -120,7 +164,7 @@ def _match(row: dict[str, Any], actor: Actor, limits: Limits, marks: tuple[froze
              if "thread_ts" in message and message["thread_ts"] != ts else ""),
         "score": round(float(row["score"] or 0), 6),
     }
-    for key in ("thread_ts", "bot_id", "blocks", "attachments", "edited", "parent_user_id"):
+    for key in ("thread_ts", "bot_id", "blocks", "attachments", "edited", "parent_user_id", "files"):
         if key in message:
             match[key] = message[key]
     return match
@@ -137,31 +181,67 @@ def _paging(total: int, request: Request) -> dict[str, Any]:
     }
 
 
+async def _prepare(conn: Conn, actor: Actor, request: Request, limits: Limits) -> tuple[
+    search_query.Query, dict[str, list[str]], store.Filters | None
+]:
+    await store.begin(conn)
+    user = await directory.get_user(conn, actor.workspace_id, actor.user_id)
+    await store.limit_time(conn, limits.timeout_ms)
+    query = search_query.parse(request.query, now=dt.datetime.now(dt.UTC), tz=_zone(user["tz"] if user else None))
+    words = await store.lexemes(conn, sorted({term.text for term in query.terms}))
+    return query, words, await _filters(conn, actor, query, words)
+
+
+def _window(request: Request, limits: Limits) -> int:
+    return max(limits.max_matches, request.page * request.count)
+
+
 async def search_messages(db: Database, actor: Actor, request: Request, limits: Limits) -> dict[str, Any]:
     """Slack's ``messages`` object for ``request``: ``total``, ``matches``, ``paging``, ``pagination``.
 
     ``no_query`` for an empty query, ``invalid_arguments`` for one over 1,000 characters,
-    ``request_timeout`` when the statement timeout stops it. ``total`` counts at most
-    ``limits.max_matches`` matches (the newest, for ``sort=score``), and pages reach that far.
+    ``request_timeout`` when the statement timeout stops it. ``total`` is exact up to
+    ``limits.max_matches`` (or as deep as the page asked for); past that it is the statistics'
+    estimate (never less than what was counted). ``sort=score`` ranks the newest that many.
     """
     now_us = time.time_ns() // 1000
+    window = _window(request, limits)
     async with db.transaction() as conn:
-        await store.begin(conn)
-        user = await directory.get_user(conn, actor.workspace_id, actor.user_id)
-        await store.limit_time(conn, limits.timeout_ms)
-        query = search_query.parse(
-            request.query, now=dt.datetime.now(dt.UTC), tz=_zone(user["tz"] if user else None)
-        )
-        words = await store.lexemes(conn, sorted({term.text for term in query.terms}))
-        filters = await _filters(conn, actor, query, words)
+        query, words, filters = await _prepare(conn, actor, request, limits)
         total, rows = 0, list[dict[str, Any]]()
         if filters is not None:
+            share, workspace_messages = 1.0, 0.0
+            if filters.tsquery is not None:
+                stats = await _word_stats(conn, db)
+                share, workspace_messages = _estimate(query, words, stats, actor.workspace_id)
+                filters.plan = _plan(share, workspace_messages, window, limits.plan)
             total, rows = await store.search(
                 conn, actor.workspace_id, actor.user_id, filters,
                 sort=request.sort, descending=request.descending,
                 offset=(request.page - 1) * request.count, limit=request.count,
-                window=limits.max_matches, now_us=now_us,
+                window=window, now_us=now_us,
             )
+            if total >= window and filters.tsquery is not None:
+                total = max(total, int(share * workspace_messages))
     marks = search_query.highlight_words(query, words) if request.highlight else None
     return {"matches": [_match(row, actor, limits, marks) for row in rows], **_paging(total, request)}
 
+
+async def search_files(ctx: files.FileContext, actor: Actor, request: Request, limits: Limits) -> dict[str, Any]:
+    """Slack's ``files`` object: files whose name or title has the query's words, that the actor
+    uploaded or may read where they are shared (``in:``, ``from:`` and dates apply; ``has:``
+    and ``is:`` are about messages and match no file)."""
+    now_us = time.time_ns() // 1000
+    async with ctx.db.transaction() as conn:
+        _, _, filters = await _prepare(conn, actor, request, limits)
+        total, found = 0, list[dict[str, Any]]()
+        if filters is not None and not filters.has and not filters.is_thread:
+            total, rows = await store.search_files(
+                conn, actor.workspace_id, actor.user_id, filters,
+                sort=request.sort, descending=request.descending,
+                offset=(request.page - 1) * request.count, limit=request.count,
+                window=_window(request, limits), now_us=now_us,
+            )
+            objects = await files.render(conn, ctx, rows)
+            found = [objects[row["file_id"]] for row in rows]
+    return {"matches": found, **_paging(total, request)}

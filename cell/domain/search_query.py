@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from cell.errors import CellError
 
 MAX_QUERY_CHARS = 1000
-HAS = frozenset({"link", "reaction", "pin", "file"})
+HAS = frozenset({"link", "reaction", "pin", "file"})  # has:file: the message carries a file
 _MODIFIER = re.compile(r"^(in|from|before|after|on|during|has|is):(.+)$", re.IGNORECASE)
 _CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 _USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")

@@ -28,9 +28,22 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION public.cellchat_search_index() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.search_vector := cellchat_search_vector(NEW.workspace_id, NEW.subtype, NEW.text);
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.cellchat_search_text(body text) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN (body ~ '[^\x01-\x7f]'::text) THEN regexp_replace(regexp_replace(regexp_replace(translate(lower(NORMALIZE(body, NFKC)), 'ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮĴĶĹĻĽŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽƁƂƄƆƇƉƊƋƎƏƐƑƓƔƖƗƘƜƝƟƠƢƤƦƧƩƬƮƯƱƲƳƵƷƸƼǍǏǑǓǕǗǙǛǞǠǢǤǦǨǪǬǮǴǶǷǸǺǼǾȀȂȄȆȈȊȌȎȐȒȔȖȘȚȜȞȠȢȤȦȨȪȬȮȰȲȺȻȽȾɁɃɄɅɆɈɊɌɎͰͲͶͿΆΈΉΊΌΎΏΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩΪΫϏϘϚϜϞϠϢϤϦϨϪϬϮϷϺϽϾϿЀЁЂЃЄЅІЇЈЉЊЋЌЍЎЏАБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯѠѢѤѦѨѪѬѮѰѲѴѶѸѺѼѾҀҊҌҎҐҒҔҖҘҚҜҞҠҢҤҦҨҪҬҮҰҲҴҶҸҺҼҾӀӁӃӅӇӉӋӍӐӒӔӖӘӚӜӞӠӢӤӦӨӪӬӮӰӲӴӶӸӺӼӾԀԂԄԆԈԊԌԎԐԒԔԖԘԚԜԞԠԢԤԦԨԪԬԮႠႡႢႣႤႥႦႧႨႩႪႫႬႭႮႯႰႱႲႳႴႵႶႷႸႹႺႻႼႽႾႿჀჁჂჃჄჅჇჍḀḂḄḆḈḊḌḎḐḒḔḖḘḚḜḞḠḢḤḦḨḪḬḮḰḲḴḶḸḺḼḾṀṂṄṆṈṊṌṎṐṒṔṖṘṚṜṞṠṢṤṦṨṪṬṮṰṲṴṶṸṺṼṾẀẂẄẆẈẊẌẎẐẒẔẞẠẢẤẦẨẪẬẮẰẲẴẶẸẺẼẾỀỂỄỆỈỊỌỎỐỒỔỖỘỚỜỞỠỢỤỦỨỪỬỮỰỲỴỶỸỺỼỾ'::text, 'àáâãäåæçèéêëìíîïðñòóôõöøùúûüýþāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįĵķĺļľłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷÿźżžɓƃƅɔƈɖɗƌǝəɛƒɠɣɩɨƙɯɲɵơƣƥʀƨʃƭʈưʊʋƴƶʒƹƽǎǐǒǔǖǘǚǜǟǡǣǥǧǩǫǭǯǵƕƿǹǻǽǿȁȃȅȇȉȋȍȏȑȓȕȗșțȝȟƞȣȥȧȩȫȭȯȱȳⱥȼƚⱦɂƀʉʌɇɉɋɍɏͱͳͷϳάέήίόύώαβγδεζηθικλμνξοπρστυφχψωϊϋϗϙϛϝϟϡϣϥϧϩϫϭϯϸϻͻͼͽѐёђѓєѕіїјљњћќѝўџабвгдежзийклмнопрстуфхцчшщъыьэюяѡѣѥѧѩѫѭѯѱѳѵѷѹѻѽѿҁҋҍҏґғҕҗҙқҝҟҡңҥҧҩҫҭүұҳҵҷҹһҽҿӏӂӄӆӈӊӌӎӑӓӕӗәӛӝӟӡӣӥӧөӫӭӯӱӳӵӷӹӻӽӿԁԃԅԇԉԋԍԏԑԓԕԗԙԛԝԟԡԣԥԧԩԫԭԯⴀⴁⴂⴃⴄⴅⴆⴇⴈⴉⴊⴋⴌⴍⴎⴏⴐⴑⴒⴓⴔⴕⴖⴗⴘⴙⴚⴛⴜⴝⴞⴟⴠⴡⴢⴣⴤⴥⴧⴭḁḃḅḇḉḋḍḏḑḓḕḗḙḛḝḟḡḣḥḧḩḫḭḯḱḳḵḷḹḻḽḿṁṃṅṇṉṋṍṏṑṓṕṗṙṛṝṟṡṣṥṧṩṫṭṯṱṳṵṷṹṻṽṿẁẃẅẇẉẋẍẏẑẓẕßạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹỻỽỿ'::text), '&(amp|lt|gt);'::text, ' '::text, 'g'::text), '[\x01-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\u0080-\u00bf\u00d7\u00f7\u2000-\u206f\u2190-\u23ff\u2500-\u25ff\u2e00-\u2e7f\u3000-\u303f\ufe00-\ufe1f\ufe30-\ufe6f\ufeff\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\ufff0-\uffff]+'::text, ' '::text, 'g'::text), '([\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2600-\u27bf\u2e80-\u2fff\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\U0001f000-\U0001faff\U00020000-\U0003134f])'::text, ' \1 '::text, 'g'::text) ELSE regexp_replace(regexp_replace(lower(body), '&(amp|lt|gt);'::text, ' '::text, 'g'::text), '[^a-z0-9]+'::text, ' '::text, 'g'::text) END;
+
+CREATE FUNCTION public.cellchat_search_vector(workspace_id text, subtype text, body text) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (subtype IS NULL) THEN (to_tsvector('simple'::regconfig, public.cellchat_search_text(body)) || array_to_tsvector(ARRAY[workspace_id])) ELSE NULL::tsvector END;
 
 CREATE FUNCTION public.outbox_notify() RETURNS trigger
     LANGUAGE plpgsql
@@ -144,12 +157,8 @@ CREATE TABLE public.messages (
     edited_ts bigint,
     edited_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    search_vector tsvector GENERATED ALWAYS AS (
-CASE
-    WHEN (subtype IS NULL) THEN to_tsvector('simple'::regconfig, public.cellchat_search_text(text))
-    ELSE NULL::tsvector
-END) STORED,
-    files text[]
+    files text[],
+    search_vector tsvector
 );
 
 CREATE TABLE public.outbox (
@@ -319,6 +328,8 @@ CREATE UNIQUE INDEX channels_name ON public.channels USING btree (workspace_id, 
 
 CREATE INDEX file_shares_channel ON public.file_shares USING btree (workspace_id, channel_id, ts);
 
+CREATE INDEX files_search ON public.files USING gin (public.cellchat_search_vector(workspace_id, NULL::text, ((name || ' '::text) || title)));
+
 CREATE INDEX files_sha256 ON public.files USING btree (workspace_id, sha256) WHERE (sha256 IS NOT NULL);
 
 CREATE INDEX files_unfinished ON public.files USING btree (upload_expires_at) WHERE (state = ANY (ARRAY['pending'::text, 'uploaded'::text]));
@@ -374,6 +385,8 @@ CREATE TRIGGER outbox_notify AFTER INSERT ON public.outbox FOR EACH STATEMENT EX
 CREATE TRIGGER outbox_replicated BEFORE INSERT OR UPDATE ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_replicated();
 
 ALTER TABLE public.outbox ENABLE REPLICA TRIGGER outbox_replicated;
+
+CREATE TRIGGER search_index BEFORE INSERT OR UPDATE OF text, subtype, search_vector ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_search_index();
 
 ALTER TABLE ONLY public.channel_members
     ADD CONSTRAINT channel_members_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;

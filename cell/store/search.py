@@ -15,6 +15,7 @@ from psycopg import errors, sql
 
 from cell.errors import CellError
 from cell.store.db import Conn
+from cell.store.files import FILE_COLUMNS
 from cell.store.messages import MESSAGE_COLUMNS
 
 Row = dict[str, Any]
@@ -39,6 +40,30 @@ async def _fetch(conn: Conn, query: sql.Composed | str, params: dict[str, Any]) 
         return await cur.fetchall()
     except errors.QueryCanceled as exc:
         raise CellError("request_timeout", detail="the search took too long; narrow it down") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class WordStats:
+    """How often lexemes occur in the cell's messages (ANALYZE's most common elements)."""
+
+    frequent: dict[str, float]
+    floor: float   # the frequency below which a lexeme is not listed
+    messages: float  # the cell's messages (reltuples)
+
+
+async def word_stats(conn: Conn) -> WordStats:
+    """The planner's statistics of ``messages.search_vector``; empty before the first ANALYZE."""
+    rows = await _fetch(conn, """
+        SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs,
+               (SELECT greatest(c.reltuples, 0) FROM pg_class c WHERE c.oid = 'messages'::regclass) AS n
+        FROM pg_stats s
+        WHERE s.schemaname = current_schema() AND s.tablename = 'messages' AND s.attname = 'search_vector'
+    """, {})
+    if not rows or rows[0]["elems"] is None:
+        return WordStats({}, 0.0, 0.0)
+    elems, freqs = list(rows[0]["elems"]), list(rows[0]["freqs"])
+    # freqs: one per element, then the minimum, maximum and null fraction.
+    return WordStats(dict(zip(elems, freqs, strict=False)), float(freqs[len(elems)]), float(rows[0]["n"]))
 
 
 async def lexemes(conn: Conn, texts: list[str]) -> dict[str, list[str]]:
@@ -88,6 +113,9 @@ class Filters:
     before: int | None = None
     has: set[str] = field(default_factory=set)
     is_thread: bool = False
+    # ``index``: the GIN index finds every match, then they are ordered (few matches);
+    # ``walk``: the workspace's messages newest first, each checked, until enough (many).
+    plan: Literal["index", "walk"] = "index"
 
 
 _VISIBLE = sql.SQL(
@@ -101,6 +129,7 @@ _HAS = {
                         " AND r.channel_id = m.channel_id AND r.ts = m.ts)"),
     "pin": sql.SQL("EXISTS (SELECT 1 FROM pins p WHERE p.workspace_id = m.workspace_id"
                    " AND p.channel_id = m.channel_id AND p.ts = m.ts)"),
+    "file": sql.SQL("cardinality(m.files) > 0"),
 }
 # Relevance (cover density, shorter messages first) times a recency factor that halves
 # the weight of a message every two weeks, down to a floor of a tenth.
@@ -113,8 +142,12 @@ _RECENCY = sql.SQL("power(0.5, greatest(%(now)s - m.ts, 0) / 1209600000000.0)")
 
 def _conditions(filters: Filters) -> list[sql.Composable]:
     where: list[sql.Composable] = [sql.SQL("m.workspace_id = %(w)s"), sql.SQL("m.subtype IS NULL"), _VISIBLE]
-    if filters.tsquery is not None:
-        where.append(sql.SQL("m.search_vector @@ %(q)s::tsquery"))
+    if filters.tsquery is not None and filters.plan == "index":
+        # The workspace's own lexeme (migration 0008): the GIN index returns only its rows.
+        where.append(sql.SQL("m.search_vector @@ (%(q)s::tsquery && %(tag)s::tsquery)"))
+    elif filters.tsquery is not None:
+        # The function behind @@, which no index serves: the planner walks messages_by_time.
+        where.append(sql.SQL("ts_match_vq(m.search_vector, %(q)s::tsquery)"))
     if filters.channels is not None:
         where.append(sql.SQL("m.channel_id = ANY(%(channels)s::text[])"))
     if filters.authors is not None:
@@ -173,10 +206,74 @@ async def search(
         order=order, columns=sql.SQL(MESSAGE_COLUMNS),
     )
     params = {
-        "w": workspace_id, "u": user_id, "q": filters.tsquery, "channels": filters.channels,
+        "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'", "channels": filters.channels,
         "authors": filters.authors, "after": filters.after, "before": filters.before,
         "window": window, "offset": offset, "limit": limit, "now": now_us,
     }
     rows = await _fetch(conn, query, params)
     total = int(rows[0]["total"]) if rows else 0
     return total, [row for row in rows if row["ts"] is not None]
+
+
+# -- files -----------------------------------------------------------------------------------
+
+# The words of a file: its name and title (the expression of the index files_search, 0008).
+_FILE_VECTOR = sql.SQL("cellchat_search_vector(f.workspace_id, NULL::text, f.name || ' ' || f.title)")
+_FILE_VISIBLE = sql.SQL(
+    "(f.user_id = %(u)s OR EXISTS (SELECT 1 FROM file_shares s JOIN channels c"
+    " ON c.workspace_id = s.workspace_id AND c.channel_id = s.channel_id"
+    " WHERE s.workspace_id = f.workspace_id AND s.file_id = f.file_id AND (c.kind = 'public' OR EXISTS ("
+    " SELECT 1 FROM channel_members cm WHERE cm.workspace_id = s.workspace_id"
+    " AND cm.channel_id = s.channel_id AND cm.user_id = %(u)s))))"
+)
+
+
+async def search_files(
+    conn: Conn, workspace_id: str, user_id: str, filters: Filters, *,
+    sort: Sort, descending: bool, offset: int, limit: int, window: int, now_us: int,
+) -> tuple[int, list[Row]]:
+    """``(total, page)`` of completed files ``user_id`` may see (uploaded, or shared where they may
+    read) whose name or title has the words; ``in:`` and ``from:`` and the dates apply, at most
+    ``window`` of them (the newest). Rows are file rows (``files.FILE_COLUMNS``)."""
+    where: list[sql.Composable] = [sql.SQL("f.workspace_id = %(w)s"), sql.SQL("f.state = 'complete'"), _FILE_VISIBLE]
+    if filters.tsquery is not None:
+        where.append(sql.SQL("{v} @@ (%(q)s::tsquery && %(tag)s::tsquery)").format(v=_FILE_VECTOR))
+    if filters.channels is not None:
+        where.append(sql.SQL("EXISTS (SELECT 1 FROM file_shares s WHERE s.workspace_id = f.workspace_id"
+                             " AND s.file_id = f.file_id AND s.channel_id = ANY(%(channels)s::text[]))"))
+    if filters.authors is not None:
+        where.append(sql.SQL("f.user_id = ANY(%(authors)s::text[])"))
+    if filters.after is not None:
+        where.append(sql.SQL("f.created_at >= to_timestamp(%(after)s / 1e6)"))
+    if filters.before is not None:
+        where.append(sql.SQL("f.created_at < to_timestamp(%(before)s / 1e6)"))
+    age = sql.SQL("greatest(%(now)s - extract(epoch FROM f.created_at) * 1e6, 0) / 1209600000000.0")
+    score = (sql.SQL("ts_rank_cd({v}, %(q)s::tsquery, 1) * (0.1 + 0.9 * power(0.5, {age}))").format(
+        v=_FILE_VECTOR, age=age) if filters.tsquery is not None else sql.SQL("power(0.5, {age})").format(age=age))
+    direction = sql.SQL("DESC" if descending else "ASC")
+    order = (sql.SQL("h.score {d}, h.created_at {d}, h.file_id {d}") if sort == "score"
+             else sql.SQL("h.created_at {d}, h.file_id {d}")).format(d=direction)
+    window_order = sql.SQL("ASC" if sort == "timestamp" and not descending else "DESC")
+    query = sql.SQL("""
+        WITH hits AS MATERIALIZED (
+            SELECT f.file_id, f.created_at, {score} AS score FROM files f
+            WHERE {where} ORDER BY f.created_at {window_order} LIMIT %(window)s
+        ), page AS (
+            SELECT h.file_id, h.score, row_number() OVER (ORDER BY {order}) AS n
+            FROM hits h ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s
+        )
+        SELECT t.total, p.* FROM (SELECT count(*) AS total FROM hits) t
+        LEFT JOIN (
+            SELECT {columns}, page.score, page.n FROM page
+            JOIN files f ON f.workspace_id = %(w)s AND f.file_id = page.file_id
+        ) p ON true
+        ORDER BY p.n
+    """).format(score=score, where=sql.SQL(" AND ").join(where), window_order=window_order, order=order,
+                columns=sql.SQL(FILE_COLUMNS))
+    rows = await _fetch(conn, query, {
+        "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'",
+        "channels": filters.channels, "authors": filters.authors, "after": filters.after,
+        "before": filters.before, "window": window, "offset": offset, "limit": limit, "now": now_us,
+    })
+    total = int(rows[0]["total"]) if rows else 0
+    return total, [row for row in rows if row["file_id"] is not None]

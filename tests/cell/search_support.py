@@ -57,8 +57,8 @@ def build(cell: RunningCell) -> World:
 
 
 @contextmanager
-def shared_world(infra: Infra) -> Iterator[World]:
-    with running_cell(infra, rate_limits={"enabled": False}) as cell:
+def shared_world(infra: Infra, **settings: Any) -> Iterator[World]:
+    with running_cell(infra, rate_limits={"enabled": False}, **settings) as cell:
         yield build(cell)
 
 

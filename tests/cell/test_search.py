@@ -20,29 +20,41 @@ UTC = dt.UTC
 NOW = dt.datetime.now(UTC)
 
 
+def populate(w: World) -> World:
+    w.post(w.alice, "general", "Deploy failed with ERR-4012 on api.example.com", "err")
+    w.post(w.bob, "general", "we shipped release v1.2.3 of foo_bar today", "release")
+    w.post(w.alice, "general", "mail bob@example.com or see https://docs.example.com/runbook", "link")
+    w.post(w.carol, "ops", "東京タワーの点検は明日です", "cjk")
+    w.post(w.alice, "ops", "party time :tada: the build is green", "emoji")
+    w.post(w.alice, "ops", "the deployment window opens at noon", "window")
+    root = w.post(w.bob, "general", "thread about the outage", "root")
+    w.post(w.alice, "general", "outage reply with details", "reply", thread_ts=root)
+    w.client(w.alice).reactions_add(channel=w.channels["general"], timestamp=w.ts["release"], name="eyes")
+    w.client(w.alice).pins_add(channel=w.channels["general"], timestamp=w.ts["err"])
+    w.post(w.alice, "dm", "direct words about lunch", "dm")
+    backdated(w, w.alice, "general", "quarterly planning notes", dt.datetime(2026, 3, 14, 12, tzinfo=UTC))
+    backdated(w, w.alice, "general", "quarterly budget notes", dt.datetime(2026, 3, 15, 12, tzinfo=UTC))
+    backdated(w, w.bob, "general", "quarterly hiring notes", dt.datetime(2025, 7, 1, 12, tzinfo=UTC))
+    yesterday = (NOW - dt.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    backdated(w, w.alice, "general", "quarterly yesterday notes", yesterday)
+    return w
+
+
 @pytest.fixture(scope="module")
 def world(infra: Infra) -> Iterator[World]:
+    """The corpus on a cell that picks its plan itself (here: the GIN index, no statistics yet)."""
     with shared_world(infra) as w:
-        w.post(w.alice, "general", "Deploy failed with ERR-4012 on api.example.com", "err")
-        w.post(w.bob, "general", "we shipped release v1.2.3 of foo_bar today", "release")
-        w.post(w.alice, "general", "mail bob@example.com or see https://docs.example.com/runbook", "link")
-        w.post(w.carol, "ops", "東京タワーの点検は明日です", "cjk")
-        w.post(w.alice, "ops", "party time :tada: the build is green", "emoji")
-        w.post(w.alice, "ops", "the deployment window opens at noon", "window")
-        root = w.post(w.bob, "general", "thread about the outage", "root")
-        w.post(w.alice, "general", "outage reply with details", "reply", thread_ts=root)
-        w.client(w.alice).reactions_add(channel=w.channels["general"], timestamp=w.ts["release"], name="eyes")
-        w.client(w.alice).pins_add(channel=w.channels["general"], timestamp=w.ts["err"])
-        w.post(w.alice, "dm", "direct words about lunch", "dm")
-        backdated(w, w.alice, "general", "quarterly planning notes", dt.datetime(2026, 3, 14, 12, tzinfo=UTC))
-        backdated(w, w.alice, "general", "quarterly budget notes", dt.datetime(2026, 3, 15, 12, tzinfo=UTC))
-        backdated(w, w.bob, "general", "quarterly hiring notes", dt.datetime(2025, 7, 1, 12, tzinfo=UTC))
-        yesterday = (NOW - dt.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
-        backdated(w, w.alice, "general", "quarterly yesterday notes", yesterday)
-        yield w
+        yield populate(w)
 
 
-@pytest.mark.parametrize(("query", "expected"), [
+@pytest.fixture(scope="module")
+def walking(infra: Infra) -> Iterator[World]:
+    """The same corpus on a cell made to walk messages newest first (the plan for common words)."""
+    with shared_world(infra, search={"plan": "walk"}) as w:
+        yield populate(w)
+
+
+OPERATORS = [
     ("deploy failed", ["Deploy failed with ERR-4012 on api.example.com"]),
     ('"failed with"', ["Deploy failed with ERR-4012 on api.example.com"]),
     ('"with failed"', []),
@@ -81,10 +93,20 @@ def world(infra: Infra) -> Iterator[World]:
     ("in:#nowhere release", []),
     ("from:@nobody release", []),
     ("has:file", []),
-])
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), OPERATORS)
 def test_operator(world: World, query: str, expected: list[str]) -> None:
     """Each of Slack's operators and modifiers finds exactly the messages it names (newest first)."""
     answer = world.client(world.alice).search_messages(query=query, sort="timestamp")
+    assert (expected, len(expected)) == (texts(answer), answer["messages"]["total"])
+
+
+@pytest.mark.parametrize(("query", "expected"), OPERATORS)
+def test_operator_when_walking(walking: World, query: str, expected: list[str]) -> None:
+    """The walk over the newest messages finds exactly what the index finds."""
+    answer = walking.client(walking.alice).search_messages(query=query, sort="timestamp")
     assert (expected, len(expected)) == (texts(answer), answer["messages"]["total"])
 
 
@@ -244,3 +266,23 @@ def test_statement_timeout_is_a_slack_error(infra: Infra) -> None:
         with psycopg.connect(cell.dsn) as conn:
             conn.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
             assert "request_timeout" == _error(lambda: client.search_messages(query="anything"))
+
+
+def test_search_files_and_has_file(world: World) -> None:
+    """search.files finds files by the words of their name and title, only where the searcher may
+    read them; has:file finds the messages that carry a file; search.all answers both."""
+    alice = world.client(world.alice)
+    shared = alice.files_upload_v2(channel=world.channels["general"], content=b"numbers\n",
+                                   filename="budget-2026.txt", title="Kangaroo budget")["file"]["id"]
+    hidden = alice.files_upload_v2(channel=world.channels["secret"], content=b"secret numbers\n",
+                                   filename="kangaroo-secret.txt")["file"]["id"]
+    carol = world.client(world.carol)
+    assert ([hidden, shared], [shared], [shared]) == (
+        [f["id"] for f in alice.search_files(query="kangaroo", sort="timestamp")["files"]["matches"]],
+        [f["id"] for f in carol.search_files(query="kangaroo")["files"]["matches"]],
+        [f["id"] for f in carol.search_files(query="budget 2026")["files"]["matches"]])
+    with_file = carol.search_messages(query="has:file")["messages"]["matches"]
+    assert [(world.channels["general"], [shared], "Kangaroo budget")] == [
+        (m["channel"]["id"], [f["id"] for f in m["files"]], m["files"][0]["title"]) for m in with_file]
+    everything = carol.search_all(query="kangaroo")
+    assert ([shared], 1) == ([f["id"] for f in everything["files"]["matches"]], everything["files"]["total"])
