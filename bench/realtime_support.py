@@ -108,7 +108,7 @@ class Stack:
         return proc
 
     def cell(self, name: str, role: str) -> Proc:
-        return self.start(name, [sys.executable, "-m", "cell.server", "--role", role], http=role != "relay")
+        return self.start(name, [sys.executable, "-m", "cell.server", "--role", role], http=True)  # every role serves /livez
 
 
 def wait_http(url: str, popen: subprocess.Popen[bytes], log: Path, path: str = "/v1/health") -> None:

@@ -1,25 +1,23 @@
 """Running a cell process under uvicorn (in the foreground, or in a thread for tests and dev).
 
-``python -m cell.server [--role all|api|gateway|relay]``: see docs/realtime.md, section 8.
+``python -m cell.server [--role all|api|gateway|relay|worker]``: see docs/realtime.md,
+section 8. Every role is the app of :mod:`cell.app` on ``api.port``: at least
+``/livez``, ``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import threading
 import time
 
-import redis.asyncio as aioredis
 import uvicorn
 
-from cell.api.app import create_app
-from cell.realtime.processes import ROLES
-from cell.relay.relay import Relay
+from cell.app import create_app
+from cell.roles import ROLES
 from cell.settings import CellSettings
 
 
@@ -43,11 +41,11 @@ class CellServer(uvicorn.Server):
     """uvicorn, plus ``goodbye`` to every WebSocket before connections are closed (SIGTERM)."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        realtime = getattr(getattr(self.config.app, "state", None), "realtime", None)
-        if realtime is not None:
+        runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
+        if runtime is not None:
             for server in getattr(self, "servers", []):
                 server.close()  # no new sockets while the old ones are told to go
-            await realtime.drain()
+            await runtime.drain()
         await super().shutdown(sockets=sockets)
 
 
@@ -76,37 +74,15 @@ class ThreadedServer:
         self.thread.join(timeout=15)
 
 
-async def run_relay(settings: CellSettings) -> None:
-    """The ``relay`` role: no HTTP, just the relay until SIGTERM or SIGINT."""
-    redis = aioredis.Redis.from_url(settings.redis.url)
-    relay = Relay(settings, redis)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(relay.run(), name="relay")
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, stopping):
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
-        await redis.aclose()
-
-
 def main() -> None:
     """``python -m cell.server``: one cell process configured from ``CELLCHAT_*``."""
     parser = argparse.ArgumentParser(prog="python -m cell.server", description=main.__doc__)
     parser.add_argument("--role", choices=ROLES, default="all",
-                        help="all: API, gateway and relay in one process (dev); or one part (production)")
+                        help="all: API, gateway, relay and worker in one process (dev); or one part (production)")
     role = parser.parse_args().role
     settings = CellSettings()
-    if role == "relay":
+    if role in ("relay", "worker"):  # background roles: their log is their story
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        asyncio.run(run_relay(settings))
-        return
     CellServer(uvicorn_config(settings, role=role)).run()
 
 

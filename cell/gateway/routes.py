@@ -17,13 +17,13 @@ from cell.gateway.service import Gateway
 
 
 async def rtm_socket(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.realtime.gateway
+    gateway: Gateway = websocket.app.state.runtime.gateway
     await gateway.serve(websocket)
 
 
 async def rtm_poll(request: Request) -> Response:
     services: Services = request.app.state.services
-    gateway: Gateway = request.app.state.realtime.gateway
+    gateway: Gateway = request.app.state.runtime.gateway
     body = await req.read_body(request, services.settings.api.max_body_bytes)
     params = await req.parameters(request, body)
     actor = await authenticate(services.db, req.bearer_token(request, params), writes=False)

@@ -153,7 +153,7 @@ class Gateway:
 
     async def serve(self, ws: WebSocket) -> None:
         if not self._origin_allowed(ws.headers.get("origin")):
-            await ws.close(1008, "origin_not_allowed")  # before accept: the handshake is refused with 403
+            await ws.close(CloseCode.POLICY_VIOLATION, "origin_not_allowed")  # before accept: the handshake is refused with 403
             return
         await ws.accept()
         if self.draining:
@@ -230,7 +230,7 @@ class Gateway:
             if sink.closing is not None:
                 continue
             if not bucket.take():
-                sink.finish(CloseCode.RATE_LIMITED, "rate_limited")
+                sink.finish(CloseCode.POLICY_VIOLATION, "rate_limited")
                 continue
             text = message.get("text")
             if text is None:

@@ -21,7 +21,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes a gateway sends (docs/realtime.md, "Closing")."""
 
     GOING_AWAY = 1001  # the gateway is going away: reconnect at once, resume
-    RATE_LIMITED = 1008  # policy violation: more than 20 client frames/s (burst 100); back off, resume
+    POLICY_VIOLATION = 1008  # more than 20 client frames/s (burst 100), or a refused Origin; back off
     SERVICE_RESTART = 1012  # after ``goodbye`` (SIGTERM): reconnect at once, resume
     INVALID_TICKET = 4001  # invalid, expired or used ticket: new rtm.connect
     SLOW_CONSUMER = 4002  # the send queue overflowed: back off, resume

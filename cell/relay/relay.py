@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from redis.exceptions import RedisError
 
+from cell import metrics
 from cell.realtime.backoff import Backoff
 from cell.realtime.wire import encode, frame_of, new_epoch, route_of
 from cell.settings import CellSettings
@@ -50,6 +51,7 @@ class Relay:
                     await self._lead(conn, backoff)
                 finally:
                     self.leading.clear()
+                    metrics.RELAY_LEADING.set(0)
                     await conn.close()
             except psycopg.Error as exc:
                 log.warning("relay: database unavailable (%s); retrying", exc)
@@ -64,6 +66,7 @@ class Relay:
         self.epoch = state["epoch"]
         await conn.execute("LISTEN cell_outbox")
         self.leading.set()
+        metrics.RELAY_LEADING.set(1)
         backoff.reset()
         log.info("relay: leading (epoch %s, position %s)", self.epoch, state["last_position"])
         # Positions keep being assigned while Redis is away: gateways tail PostgreSQL meanwhile,
@@ -131,6 +134,7 @@ class Relay:
             log.warning("relay: redis unavailable (%s); %d events wait", exc, len(rows))
             return False
         self.published += len(rows)
+        metrics.RELAY_PUBLISHED.inc(len(rows))
         return True
 
     async def _prune(self, conn: Connection) -> None:

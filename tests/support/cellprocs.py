@@ -40,8 +40,12 @@ class CellProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
         env = dict(self.env)
-        if self.port is not None:
+        if self.port is not None:  # every role serves /livez, /readyz and /metrics
             env["CELLCHAT_API__PORT"] = str(self.port)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -49,7 +53,6 @@ class CellProcess:
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent(signal.SIGKILL),
             )
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -57,7 +60,7 @@ class CellProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.role} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            if self.port is None:  # the relay: ready once it logs that it leads
+            if self.role == "relay":  # ready once it logs that it leads
                 if b"relay: leading" in self.log.read_bytes():
                     return
             else:
@@ -124,7 +127,7 @@ def deployment(dsn: str, redis_url: str, folder: Path, *, gateways: int = 2, rel
         **env,
     }
     api = CellProcess("api", base, folder / "api.log", api_port)
-    relay_procs = [CellProcess("relay", base, folder / f"relay{i}.log") for i in range(relays)]
+    relay_procs = [CellProcess("relay", base, folder / f"relay{i}.log", free_port()) for i in range(relays)]
     gateway_procs = [CellProcess("gateway", base, folder / f"gateway{i}.log", port)
                      for i, port in enumerate(gateway_ports)]
     started: list[CellProcess] = []
@@ -133,7 +136,7 @@ def deployment(dsn: str, redis_url: str, folder: Path, *, gateways: int = 2, rel
             proc.start()
             started.append(proc)
         for proc in relay_procs[1:]:  # standbys never log that they lead
-            _start_quietly(proc)
+            proc.launch()
             started.append(proc)
         settings = cell_settings(dsn, redis_url, gateway_url=base["CELLCHAT_GATEWAY_URL"])
         yield Deployment(RunningCell(api.url, settings, dsn), api, relay_procs, gateway_procs, started)
@@ -141,11 +144,3 @@ def deployment(dsn: str, redis_url: str, folder: Path, *, gateways: int = 2, rel
         for proc in [*gateway_procs, *relay_procs, api]:
             proc.stop()
 
-
-def _start_quietly(proc: CellProcess) -> None:
-    with open(proc.log, "ab") as log:
-        proc.proc = subprocess.Popen(
-            [sys.executable, "-m", "cell.server", "--role", proc.role],
-            cwd=ROOT, env=proc.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(signal.SIGKILL),
-        )

@@ -1,0 +1,41 @@
+"""The cell's Prometheus metrics, one registry per process (served at ``/metrics`` by every role).
+
+Defined once at import (prometheus_client registers them globally); the parts that
+move them import this module. Names follow Prometheus conventions: ``_total`` for
+counters, base units, one ``consumer`` label for outbox consumers (few, fixed).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+ROLE = Gauge("cellchat_role", "1 for each role this process runs", ["role"])
+
+RELAY_LEADING = Gauge("cellchat_relay_leading", "1 while this process's relay holds the leader lock")
+RELAY_PUBLISHED = Counter("cellchat_relay_published_events_total", "Outbox events published to Redis")
+
+CONSUMER_POSITION = Gauge(
+    "cellchat_outbox_consumer_position", "Last outbox position a consumer committed", ["consumer"]
+)
+CONSUMER_LAG = Gauge(
+    "cellchat_outbox_consumer_lag_events", "Numbered outbox events a consumer has not committed yet", ["consumer"]
+)
+CONSUMER_EVENTS = Counter(
+    "cellchat_outbox_consumer_events_total", "Outbox events a consumer handled (redeliveries included)",
+    ["consumer"],
+)
+CONSUMER_FAILURES = Counter(
+    "cellchat_outbox_consumer_failures_total", "Batches a consumer failed (retried from the same position)",
+    ["consumer"],
+)
+CONSUMER_RESYNCS = Counter(
+    "cellchat_outbox_consumer_resyncs_total", "Times a skipped consumer resynced and jumped to the head",
+    ["consumer"],
+)
+CONSUMER_SKIPS = Counter(
+    "cellchat_outbox_consumer_skips_total", "Times pruning skipped a stalled consumer past the cap", ["consumer"]
+)
+PRUNE_HELD = Gauge(
+    "cellchat_outbox_prune_held_events",
+    "Outbox events past retention kept only because this consumer has not read them", ["consumer"],
+)
