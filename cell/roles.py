@@ -27,10 +27,17 @@ PARTS = frozenset({"api", "gateway", "relay", "worker"})
 
 
 def parts(role: str) -> frozenset[str]:
-    """The parts a role runs, among ``api``, ``gateway``, ``relay`` and ``worker``."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    return PARTS if role == "all" else frozenset({role})
+    """The parts a role runs, among ``api``, ``gateway``, ``relay`` and ``worker``.
+
+    A role is one of ``ROLES`` or parts joined by ``+`` (``api+gateway``: what the extra
+    processes of ``api.workers`` run beside the first, which alone runs relay and worker).
+    """
+    if role in ROLES:
+        return PARTS if role == "all" else frozenset({role})
+    chosen = frozenset(role.split("+"))
+    if not chosen or not chosen <= PARTS:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)} or parts joined by +")
+    return chosen
 
 
 class Runtime:

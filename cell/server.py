@@ -10,14 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import uvicorn
 
 from cell.app import create_app
-from cell.roles import ROLES
+from cell.embedded.process import die_with_parent
+from cell.roles import ROLES, parts
 from cell.settings import CellSettings
 
 
@@ -74,16 +79,74 @@ class ThreadedServer:
         self.thread.join(timeout=15)
 
 
+def _role(value: str) -> str:
+    try:
+        parts(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket on ``host:port`` that other processes may bind too (``SO_REUSEPORT``): the kernel
+    spreads new connections over all of them, so each worker accepts its own share."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def supervise(settings: CellSettings, role: str) -> int:
+    """``api.workers`` processes on one port: the first runs ``role``, the others its API and
+    gateway parts only (one relay and one worker per cell process group is plenty; a second one
+    would only wait for the lead). Signals are passed on; if a worker dies, all stop (whoever
+    started us restarts the cell). Returns the exit code."""
+    extra = "+".join(sorted(parts(role) & {"api", "gateway"}))
+    roles = [role] + [extra] * (settings.api.workers - 1)
+    env = {**os.environ, "CELLCHAT_API__WORKERS": "1"}
+    children = [subprocess.Popen([sys.executable, "-m", "cell.server", "--role", r, "--reuse-port"], env=env,
+                                 preexec_fn=die_with_parent(signal.SIGTERM)) for r in roles]
+    stopping = threading.Event()
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    while any(child.poll() is None for child in children):
+        if not stopping.is_set() and any(child.poll() is not None for child in children):
+            code = 1
+            forward(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return code
+
+
 def main() -> None:
     """``python -m cell.server``: one cell process configured from ``CELLCHAT_*``."""
     parser = argparse.ArgumentParser(prog="python -m cell.server", description=main.__doc__)
-    parser.add_argument("--role", choices=ROLES, default="all",
-                        help="all: API, gateway, relay and worker in one process (dev); or one part (production)")
-    role = parser.parse_args().role
+    parser.add_argument("--role", type=_role, default="all", metavar="{" + ",".join(ROLES) + "}",
+                        help="all: API, gateway, relay and worker in one process (dev); or one part "
+                             "(production); or parts joined by +")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="bind api.port with SO_REUSEPORT (what the workers of api.workers do)")
+    args = parser.parse_args()
+    role = args.role
     settings = CellSettings()
     if role in ("relay", "worker"):  # background roles: their log is their story
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    CellServer(uvicorn_config(settings, role=role)).run()
+    if settings.api.workers > 1 and parts(role) & {"api", "gateway"}:
+        raise SystemExit(supervise(settings, role))
+    server = CellServer(uvicorn_config(settings, role=role))
+    if args.reuse_port:
+        server.run(sockets=[listening_socket(settings.api.host, settings.api.port)])
+    else:
+        server.run()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class RedisSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8101
+    # Processes serving api.port (SO_REUSEPORT: the kernel spreads connections over them). The
+    # first runs the role as asked; the others its API and gateway only, so relay and worker stay
+    # single (cell/server.py). 1: the process itself serves.
+    workers: int = 1
     max_body_bytes: int = 1_048_576
     max_text_chars: int = 40_000
 

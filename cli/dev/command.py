@@ -58,7 +58,7 @@ def _show(dev: devfile.DevFile) -> None:
         "  cellctl dev up                      # ports 8099 (control plane), 8100 (router), cells from cells.yaml\n\n"
         "  cellctl dev up --free-ports         # any free ports (several deployments side by side)\n\n"
         "  cellctl dev up -f my-cells.yaml     # another inventory\n\n"
-        "  cellctl dev up --cell-env RATE_LIMITS__ENABLED=false --cell-env REALTIME__SEND_QUEUE_MAX=5000"
+        "  cellctl dev up --cell-env RATE_LIMITS__ENABLED=false --cell-env API__WORKERS=2   # two API processes per cell"
     ),
 )
 def up(
@@ -71,7 +71,7 @@ def up(
         "--cell-env", metavar="KEY=VALUE",
         help="A cell setting for every local cell, repeatable: the name of a CELLCHAT_* variable of "
              "cell/settings.py, with or without the CELLCHAT_ prefix (RATE_LIMITS__ENABLED=false, "
-             "REALTIME__SEND_QUEUE_MAX=5000). Nothing else of this shell's CELLCHAT_* "
+             "REALTIME__SEND_QUEUE_MAX=5000, API__WORKERS=2). Nothing else of this shell's CELLCHAT_* "
              "reaches the cells.")] = None,
 ) -> None:
     """Start control plane, cells, router and demo data under ./.cellchat/; Ctrl-C stops everything.
