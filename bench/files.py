@@ -124,17 +124,21 @@ def peak_rss(pid: int) -> Iterator[dict[str, int]]:
         sampler.join()
 
 
-async def routed_transfer(client: httpx.AsyncClient, api: str, token: str, total: int) -> tuple[float, float]:
-    """One file through the router: upload URL, bytes, completion, download. ``(up s, down s)``."""
+async def routed_transfer(client: httpx.AsyncClient, api: str, token: str, total: int,
+                          direct: str | None = None) -> tuple[float, float]:
+    """One file through the router: upload URL, bytes, completion, download. ``(up s, down s)``.
+    With ``direct`` (the cell's base URL), the bytes go to the cell itself instead."""
     auth = {"Authorization": f"Bearer {token}"}
     made = (await client.post(f"{api}files.getUploadURLExternal", headers=auth,
                               data={"filename": "bench.bin", "length": str(total)})).json()
     assert made["ok"], made
-    up = await upload(client, made["upload_url"], total)
+    router_base = api.removesuffix("/api/")
+    swap = (lambda url: url.replace(router_base, direct, 1)) if direct else (lambda url: url)
+    up = await upload(client, swap(made["upload_url"]), total)
     done = (await client.post(f"{api}files.completeUploadExternal", headers=auth,
                               data={"files": json.dumps([{"id": made["file_id"]}])})).json()
     assert done["ok"], done
-    down, size = await download(client, done["files"][0]["url_private_download"], auth)
+    down, size = await download(client, swap(done["files"][0]["url_private_download"]), auth)
     assert size == total, (size, total)
     return up, down
 
@@ -159,7 +163,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def measure(args: argparse.Namespace, api: str, token: str, channel: str, bare: str,
-                  cell_pid: int) -> dict[str, Any]:
+                  cell_pid: int, cell_url: str) -> dict[str, Any]:
     total, small = args.mib * CHUNK, args.small_mib * CHUNK
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=600) as client:
@@ -170,8 +174,9 @@ async def measure(args: argparse.Namespace, api: str, token: str, channel: str, 
             routed_up, routed_down = await routed_transfer(client, api, token, total)
         with peak_rss(cell_pid) as rss_small:
             await routed_transfer(client, api, token, small)
+        direct_up, direct_down = await routed_transfer(client, api, token, total, direct=cell_url)
         results.update(bare_up=bare_up, bare_down=bare_down, routed_up=routed_up, routed_down=routed_down,
-                       rss_big=rss_big, rss_small=rss_small)
+                       direct_up=direct_up, direct_down=direct_down, rss_big=rss_big, rss_small=rss_small)
         stop = asyncio.Event()
         alone_task = asyncio.create_task(post_latencies(client, api, token, channel, stop, at_least=200))
         await asyncio.sleep(0)
@@ -235,7 +240,7 @@ def main() -> None:
                   "while posting ...", flush=True)
             load_before = os.getloadavg()[0]
             found = asyncio.run(measure(args, api, made["token"], channel, f"http://127.0.0.1:{bare_port}",
-                                        cell_pid_of(folder)))
+                                        cell_pid_of(folder), dev.cells[0].api.rstrip("/")))
             load_after = os.getloadavg()[0]
         finally:
             stack.down()
@@ -249,6 +254,8 @@ def main() -> None:
     print(f"  bare Starlette        {mib / found['bare_up']:12.1f}   {mib / found['bare_down']:14.1f}")
     print(f"  router -> cell        {mib / found['routed_up']:12.1f}   {mib / found['routed_down']:14.1f}")
     print(f"  ratio                 {up_ratio:12.2f}   {down_ratio:14.2f}   (goal >= 0.70)")
+    print(f"  (straight to the cell {mib / found['direct_up']:12.1f}   {mib / found['direct_down']:14.1f}   "
+          "for reference: the router's share)")
     print()
     mb = 1024 * 1024
     print(f"  cell RSS: {found['rss_big']['start'] / mb:.0f} MiB before; peak {found['rss_big']['peak'] / mb:.0f} MiB "

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import redis.asyncio as aioredis
 
 from cell import storage
@@ -185,14 +186,18 @@ async def _store_upload(ctx: FileContext, row: Row, staging: str, body: AsyncIte
             received += len(chunk)
             if received > declared:
                 raise _TooMany
-            digest.update(chunk)
             if len(head) < domain.SNIFF_BYTES:
                 head.extend(chunk[: domain.SNIFF_BYTES - len(head)])
             pending += chunk
             if len(pending) >= storage.PIECE:
-                yield bytes(pending)
+                piece = bytes(pending)
                 pending.clear()
+                # hashlib lets go of the GIL on big buffers: hashed on a thread, the event loop
+                # keeps serving other requests (chat.postMessage) meanwhile.
+                await anyio.to_thread.run_sync(digest.update, piece)
+                yield piece
         if pending:
+            digest.update(pending)
             yield bytes(pending)
 
     try:

@@ -24,7 +24,7 @@ from obstore.store import LocalStore, S3Store
 
 from cell.settings import StorageSettings
 
-CHUNK = 256 * 1024  # the size of the pieces a download is streamed in
+CHUNK = 1024 * 1024  # the size of the pieces a download is streamed in
 PIECE = 1024 * 1024  # the size of the pieces an upload is handed to the store in
 PART = 8 * 1024 * 1024  # the S3 multipart part size (and the threshold for multipart)
 
