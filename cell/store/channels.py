@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from psycopg import sql
 from psycopg.errors import UniqueViolation
 
 from cell.domain.rows import ChannelKind, ChannelRow, NewChannel
@@ -12,33 +13,50 @@ from cell.store.directory import Conflict
 
 Lock = Literal["share", "update"]
 
-CHANNEL_COLUMNS = (
+# Queries are composed once, here, from these parts (``ChannelRow`` names the columns).
+CHANNEL_COLUMNS = sql.SQL(
     "c.workspace_id, c.channel_id, c.kind, c.name, c.creator, c.dm_key, c.topic, c.topic_creator,"
     " c.topic_last_set, c.purpose, c.purpose_creator, c.purpose_last_set, c.is_archived, c.last_ts,"
     " extract(epoch from c.created_at)::bigint AS created"
 )
-
-_NUM_MEMBERS = (
+# One member's view of a channel: joined as ``m`` on ``%(u)s``.
+_MEMBER_COLUMNS = sql.SQL("(m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open")
+_MEMBER_JOIN = sql.SQL(
+    "LEFT JOIN channel_members m"
+    " ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s"
+)
+_NUM_MEMBERS = sql.SQL(
     "(SELECT count(*) FROM channel_members n"
     "  WHERE n.workspace_id = c.workspace_id AND n.channel_id = c.channel_id) AS num_members"
 )
 
-_LOCKS: dict[Lock | None, str] = {None: "", "share": " FOR SHARE OF c", "update": " FOR UPDATE OF c"}
+_LOCKS: dict[Lock | None, sql.SQL] = {
+    None: sql.SQL(""), "share": sql.SQL(" FOR SHARE OF c"), "update": sql.SQL(" FOR UPDATE OF c"),
+}
+
+_INSERT = sql.SQL(
+    "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
+    " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
+    " RETURNING {columns}"
+).format(columns=CHANNEL_COLUMNS)
 
 
 async def insert_channel(conn: Conn, channel: NewChannel) -> ChannelRow:
     try:
-        cur = await typed_cursor(conn, ChannelRow).execute(
-            "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
-            " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
-            f" RETURNING {CHANNEL_COLUMNS}",
-            channel,
-        )
+        cur = await typed_cursor(conn, ChannelRow).execute(_INSERT, channel)
     except UniqueViolation as exc:
         raise Conflict("name" if channel["dm_key"] is None else "dm_key") from exc
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+_INSERT_DM = sql.SQL(
+    "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
+    " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
+    " ON CONFLICT (workspace_id, dm_key) WHERE dm_key IS NOT NULL DO NOTHING"
+    " RETURNING {columns}"
+).format(columns=CHANNEL_COLUMNS)
 
 
 async def insert_dm(conn: Conn, channel: NewChannel) -> ChannelRow | None:
@@ -47,25 +65,18 @@ async def insert_dm(conn: Conn, channel: NewChannel) -> ChannelRow | None:
     The unique index decides, so concurrent opens of the same people agree on
     one conversation: the losers wait for the winner's commit, then insert nothing.
     """
-    cur = await typed_cursor(conn, ChannelRow).execute(
-        "INSERT INTO channels AS c (workspace_id, channel_id, kind, name, creator, dm_key)"
-        " VALUES (%(workspace_id)s, %(channel_id)s, %(kind)s, %(name)s, %(creator)s, %(dm_key)s)"
-        " ON CONFLICT (workspace_id, dm_key) WHERE dm_key IS NOT NULL DO NOTHING"
-        f" RETURNING {CHANNEL_COLUMNS}",
-        channel,
-    )
+    cur = await typed_cursor(conn, ChannelRow).execute(_INSERT_DM, channel)
     return await cur.fetchone()
+
+
+_FIND_DM = sql.SQL(
+    "SELECT {columns}, {member} FROM channels c {join} WHERE c.workspace_id = %(w)s AND c.dm_key = %(k)s"
+).format(columns=CHANNEL_COLUMNS, member=_MEMBER_COLUMNS, join=_MEMBER_JOIN)
 
 
 async def find_dm(conn: Conn, workspace_id: str, dm_key: str, user_id: str) -> ChannelRow | None:
     """The DM of exactly these people, with ``user_id``'s member columns."""
-    cur = await typed_cursor(conn, ChannelRow).execute(
-        f"SELECT {CHANNEL_COLUMNS}, (m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open"
-        " FROM channels c LEFT JOIN channel_members m"
-        "   ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s"
-        " WHERE c.workspace_id = %(w)s AND c.dm_key = %(k)s",
-        {"w": workspace_id, "k": dm_key, "u": user_id},
-    )
+    cur = await typed_cursor(conn, ChannelRow).execute(_FIND_DM, {"w": workspace_id, "k": dm_key, "u": user_id})
     return await cur.fetchone()
 
 
@@ -108,6 +119,15 @@ async def is_member(conn: Conn, workspace_id: str, channel_id: str, user_id: str
     return await cur.fetchone() is not None
 
 
+_GET_FOR: dict[Lock | None, sql.Composed] = {
+    lock: sql.SQL(
+        "SELECT {columns}, {member} FROM channels c {join}"
+        " WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s{lock}"
+    ).format(columns=CHANNEL_COLUMNS, member=_MEMBER_COLUMNS, join=_MEMBER_JOIN, lock=suffix)
+    for lock, suffix in _LOCKS.items()
+}
+
+
 async def get_channel_for(
     conn: Conn, workspace_id: str, channel_id: str, user_id: str, *, lock: Lock | None = None
 ) -> ChannelRow | None:
@@ -115,29 +135,26 @@ async def get_channel_for(
     does not exist. ``lock`` takes the channel row lock (``share`` for membership changes,
     ``update`` for changes to the channel itself) until the transaction ends."""
     cur = await typed_cursor(conn, ChannelRow).execute(
-        f"SELECT {CHANNEL_COLUMNS}, (m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open"
-        " FROM channels c LEFT JOIN channel_members m"
-        "   ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s"
-        f" WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s{_LOCKS[lock]}",
-        {"w": workspace_id, "c": channel_id, "u": user_id},
+        _GET_FOR[lock], {"w": workspace_id, "c": channel_id, "u": user_id}
     )
     return await cur.fetchone()
+
+
+_FIND_BY_NAME = sql.SQL(
+    "SELECT {columns} FROM channels c WHERE c.workspace_id = %(w)s AND c.name = %(n)s"
+    " AND c.kind IN ('public', 'private')"
+).format(columns=CHANNEL_COLUMNS)
 
 
 async def find_by_name(conn: Conn, workspace_id: str, name: str) -> ChannelRow | None:
-    cur = await typed_cursor(conn, ChannelRow).execute(
-        f"SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.workspace_id = %(w)s AND c.name = %(n)s"
-        " AND c.kind IN ('public', 'private')",
-        {"w": workspace_id, "n": name},
-    )
+    cur = await typed_cursor(conn, ChannelRow).execute(_FIND_BY_NAME, {"w": workspace_id, "n": name})
     return await cur.fetchone()
 
 
-_LIST = f"""
-SELECT {CHANNEL_COLUMNS}, (m.user_id IS NOT NULL) AS is_member, m.last_read, m.is_open, {_NUM_MEMBERS}
+_LIST = sql.SQL("""
+SELECT {columns}, {member}, {num_members}
 FROM channels c
-LEFT JOIN channel_members m
-  ON m.workspace_id = c.workspace_id AND m.channel_id = c.channel_id AND m.user_id = %(u)s
+{join}
 WHERE c.workspace_id = %(w)s
   AND c.channel_id > %(after)s
   AND c.kind = ANY(%(kinds)s::text[])
@@ -145,7 +162,7 @@ WHERE c.workspace_id = %(w)s
   AND NOT (%(exclude_archived)s AND c.is_archived)
 ORDER BY c.channel_id
 LIMIT %(limit)s
-"""
+""").format(columns=CHANNEL_COLUMNS, member=_MEMBER_COLUMNS, num_members=_NUM_MEMBERS, join=_MEMBER_JOIN)
 
 
 async def list_visible(
@@ -214,13 +231,17 @@ async def set_archived(conn: Conn, workspace_id: str, channel_id: str, archived:
     return cur.rowcount == 1
 
 
+_RENAME = sql.SQL(
+    "UPDATE channels AS c SET name = %(n)s WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s"
+    " RETURNING {columns}"
+).format(columns=CHANNEL_COLUMNS)
+
+
 async def rename(conn: Conn, workspace_id: str, channel_id: str, name: str) -> ChannelRow:
     """The renamed channel; ``Conflict("name")`` when another channel has that name."""
     try:
         cur = await typed_cursor(conn, ChannelRow).execute(
-            "UPDATE channels AS c SET name = %(n)s WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s"
-            f" RETURNING {CHANNEL_COLUMNS}",
-            {"w": workspace_id, "c": channel_id, "n": name},
+            _RENAME, {"w": workspace_id, "c": channel_id, "n": name}
         )
     except UniqueViolation as exc:
         raise Conflict("name") from exc
@@ -229,14 +250,14 @@ async def rename(conn: Conn, workspace_id: str, channel_id: str, name: str) -> C
     return row
 
 
-_SET_TOPIC = (
+_SET_TOPIC = sql.SQL(
     "UPDATE channels AS c SET topic = %(v)s, topic_creator = %(u)s, topic_last_set = %(at)s"
-    f" WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s RETURNING {CHANNEL_COLUMNS}"
-)
-_SET_PURPOSE = (
+    " WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s RETURNING {columns}"
+).format(columns=CHANNEL_COLUMNS)
+_SET_PURPOSE = sql.SQL(
     "UPDATE channels AS c SET purpose = %(v)s, purpose_creator = %(u)s, purpose_last_set = %(at)s"
-    f" WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s RETURNING {CHANNEL_COLUMNS}"
-)
+    " WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s RETURNING {columns}"
+).format(columns=CHANNEL_COLUMNS)
 
 
 async def set_topic_or_purpose(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from psycopg import sql
 from psycopg.errors import UniqueViolation
 
 from cell.domain.rows import AuthRow, NewUser, UserRow, WorkspaceRow
 from cell.store.db import Conn, typed_cursor
 
-USER_COLUMNS = (
+# Queries are composed once, here, from these columns (``UserRow`` names them).
+USER_COLUMNS = sql.SQL(
     "workspace_id, user_id, email, name, real_name, is_admin, is_owner, is_bot, bot_id,"
     " deleted, tz, extract(epoch from created_at)::bigint AS created"
 )
@@ -51,16 +53,18 @@ async def list_workspaces(conn: Conn) -> list[WorkspaceRow]:
     return await cur.fetchall()
 
 
+_INSERT_USER = sql.SQL(
+    "INSERT INTO users (workspace_id, user_id, email, name, real_name, password_hash,"
+    " is_admin, is_owner, is_bot, bot_id)"
+    " VALUES (%(workspace_id)s, %(user_id)s, %(email)s, %(name)s, %(real_name)s,"
+    " %(password_hash)s, %(is_admin)s, %(is_owner)s, %(is_bot)s, %(bot_id)s)"
+    " RETURNING {columns}"
+).format(columns=USER_COLUMNS)
+
+
 async def insert_user(conn: Conn, user: NewUser) -> UserRow:
     try:
-        cur = await typed_cursor(conn, UserRow).execute(
-            "INSERT INTO users (workspace_id, user_id, email, name, real_name, password_hash,"
-            " is_admin, is_owner, is_bot, bot_id)"
-            " VALUES (%(workspace_id)s, %(user_id)s, %(email)s, %(name)s, %(real_name)s,"
-            " %(password_hash)s, %(is_admin)s, %(is_owner)s, %(is_bot)s, %(bot_id)s)"
-            f" RETURNING {USER_COLUMNS}",
-            user,
-        )
+        cur = await typed_cursor(conn, UserRow).execute(_INSERT_USER, user)
     except UniqueViolation as exc:
         raise Conflict("email") from exc
     row = await cur.fetchone()
@@ -68,28 +72,35 @@ async def insert_user(conn: Conn, user: NewUser) -> UserRow:
     return row
 
 
+_GET_USER = sql.SQL(
+    "SELECT {columns} FROM users WHERE workspace_id = %(w)s AND user_id = %(u)s"
+).format(columns=USER_COLUMNS)
+
+
 async def get_user(conn: Conn, workspace_id: str, user_id: str) -> UserRow | None:
-    cur = await typed_cursor(conn, UserRow).execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id = %(u)s",
-        {"w": workspace_id, "u": user_id},
-    )
+    cur = await typed_cursor(conn, UserRow).execute(_GET_USER, {"w": workspace_id, "u": user_id})
     return await cur.fetchone()
+
+
+_GET_USER_BY_EMAIL = sql.SQL(
+    "SELECT {columns}, password_hash FROM users WHERE workspace_id = %(w)s AND lower(email) = lower(%(e)s)"
+).format(columns=USER_COLUMNS)
 
 
 async def get_user_by_email(conn: Conn, workspace_id: str, email: str) -> UserRow | None:
-    cur = await typed_cursor(conn, UserRow).execute(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users"
-        " WHERE workspace_id = %(w)s AND lower(email) = lower(%(e)s)",
-        {"w": workspace_id, "e": email},
-    )
+    cur = await typed_cursor(conn, UserRow).execute(_GET_USER_BY_EMAIL, {"w": workspace_id, "e": email})
     return await cur.fetchone()
+
+
+_LIST_USERS = sql.SQL(
+    "SELECT {columns} FROM users WHERE workspace_id = %(w)s AND user_id > %(after)s"
+    " ORDER BY user_id LIMIT %(limit)s"
+).format(columns=USER_COLUMNS)
 
 
 async def list_users(conn: Conn, workspace_id: str, after_user_id: str, limit: int) -> list[UserRow]:
     cur = await typed_cursor(conn, UserRow).execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE workspace_id = %(w)s AND user_id > %(after)s"
-        " ORDER BY user_id LIMIT %(limit)s",
-        {"w": workspace_id, "after": after_user_id, "limit": limit},
+        _LIST_USERS, {"w": workspace_id, "after": after_user_id, "limit": limit}
     )
     return await cur.fetchall()
 

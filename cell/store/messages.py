@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cell.domain.rows import MessageRow, NewMessage, PinRow, ReactionRow
 from cell.store.db import Conn, typed_cursor
 
 Lock = Literal["update", "key_share"]
-_LOCKS: dict[Lock | None, str] = {None: "", "update": " FOR UPDATE OF m", "key_share": " FOR KEY SHARE OF m"}
+_LOCKS: dict[Lock | None, sql.SQL] = {
+    None: sql.SQL(""), "update": sql.SQL(" FOR UPDATE OF m"), "key_share": sql.SQL(" FOR KEY SHARE OF m"),
+}
 
-MESSAGE_COLUMNS = (
+# Queries are composed once, here, from these columns (``MessageRow`` names them).
+MESSAGE_COLUMNS = sql.SQL(
     "m.workspace_id, m.channel_id, m.ts, m.user_id, m.bot_id, m.subtype, m.text, m.blocks, m.attachments,"
     " m.thread_ts, m.reply_count, m.reply_users, m.latest_reply, m.reply_broadcast, m.client_msg_id,"
     " m.edited_ts, m.edited_by, m.files,"
@@ -32,22 +36,26 @@ def _json(value: Any) -> Jsonb | None:
 # -- messages ---------------------------------------------------------------
 
 
+_BY_CLIENT_MSG_ID = sql.SQL(
+    "SELECT {columns} FROM messages m WHERE m.workspace_id = %(w)s AND m.client_msg_id = %(id)s"
+).format(columns=MESSAGE_COLUMNS)
+
+
 async def by_client_msg_id(conn: Conn, workspace_id: str, client_msg_id: str) -> MessageRow | None:
     cur = await typed_cursor(conn, MessageRow).execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = %(w)s AND m.client_msg_id = %(id)s",
-        {"w": workspace_id, "id": client_msg_id},
+        _BY_CLIENT_MSG_ID, {"w": workspace_id, "id": client_msg_id}
     )
     return await cur.fetchone()
 
 
-_INSERT = f"""
+_INSERT = sql.SQL("""
 INSERT INTO messages AS m (workspace_id, channel_id, ts, user_id, bot_id, subtype, text, blocks,
                            attachments, thread_ts, reply_broadcast, client_msg_id, files)
 VALUES (%(workspace_id)s, %(channel_id)s, %(ts)s, %(user_id)s, %(bot_id)s, %(subtype)s, %(text)s,
         %(blocks)s, %(attachments)s, %(thread_ts)s, %(reply_broadcast)s, %(client_msg_id)s, %(files)s)
 ON CONFLICT (workspace_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
-RETURNING {MESSAGE_COLUMNS}
-"""
+RETURNING {columns}
+""").format(columns=MESSAGE_COLUMNS)
 
 
 async def insert(conn: Conn, message: NewMessage) -> MessageRow | None:
@@ -60,27 +68,34 @@ async def insert(conn: Conn, message: NewMessage) -> MessageRow | None:
     return await cur.fetchone()
 
 
+_GET: dict[Lock | None, sql.Composed] = {
+    lock: sql.SQL(
+        "SELECT {columns} FROM messages m"
+        " WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.ts = %(ts)s{lock}"
+    ).format(columns=MESSAGE_COLUMNS, lock=suffix)
+    for lock, suffix in _LOCKS.items()
+}
+
+
 async def get(
     conn: Conn, workspace_id: str, channel_id: str, ts: int, *, lock: Lock | None = None
 ) -> MessageRow | None:
     """One message. ``lock`` holds its row until the transaction ends: ``update`` to change or
     delete it, ``key_share`` to keep it from being deleted while something is attached to it."""
     cur = await typed_cursor(conn, MessageRow).execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s"
-        f" AND m.ts = %(ts)s{_LOCKS[lock]}",
-        {"w": workspace_id, "c": channel_id, "ts": ts},
+        _GET[lock], {"w": workspace_id, "c": channel_id, "ts": ts}
     )
     return await cur.fetchone()
 
 
-_HISTORY = f"""
-SELECT {MESSAGE_COLUMNS} FROM messages m
+_HISTORY = sql.SQL("""
+SELECT {columns} FROM messages m
 WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s
   AND (m.thread_ts IS NULL OR m.thread_ts = m.ts OR m.reply_broadcast)
   AND m.ts < %(before)s AND m.ts > %(after)s
 ORDER BY m.ts DESC
 LIMIT %(limit)s
-"""
+""").format(columns=MESSAGE_COLUMNS)
 
 
 async def history(conn: Conn, workspace_id: str, channel_id: str, *, before: int, after: int, limit: int) -> list[MessageRow]:
@@ -91,13 +106,13 @@ async def history(conn: Conn, workspace_id: str, channel_id: str, *, before: int
     return await cur.fetchall()
 
 
-_REPLIES = f"""
-SELECT {MESSAGE_COLUMNS} FROM messages m
+_REPLIES = sql.SQL("""
+SELECT {columns} FROM messages m
 WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.thread_ts = %(root)s AND m.ts <> %(root)s
   AND m.ts > %(after)s AND m.ts < %(before)s
 ORDER BY m.ts
 LIMIT %(limit)s
-"""
+""").format(columns=MESSAGE_COLUMNS)
 
 
 async def replies(
@@ -111,13 +126,13 @@ async def replies(
     return await cur.fetchall()
 
 
-_UPDATE = f"""
+_UPDATE = sql.SQL("""
 UPDATE messages AS m
 SET text = %(text)s, blocks = %(blocks)s, attachments = %(attachments)s,
     edited_ts = %(edited_ts)s, edited_by = %(edited_by)s
 WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.ts = %(ts)s
-RETURNING {MESSAGE_COLUMNS}
-"""
+RETURNING {columns}
+""").format(columns=MESSAGE_COLUMNS)
 
 
 async def update_content(
@@ -143,12 +158,16 @@ async def delete(conn: Conn, workspace_id: str, channel_id: str, ts: int) -> boo
     return cur.rowcount == 1
 
 
+_DELETE_REPLIES = sql.SQL(
+    "DELETE FROM messages AS m WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s"
+    " AND m.thread_ts = %(root)s AND m.ts <> %(root)s RETURNING {columns}"
+).format(columns=MESSAGE_COLUMNS)
+
+
 async def delete_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> list[MessageRow]:
     """Delete every reply of a thread (not its root); returns them oldest first."""
     cur = await typed_cursor(conn, MessageRow).execute(
-        f"DELETE FROM messages AS m WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s"
-        f" AND m.thread_ts = %(root)s AND m.ts <> %(root)s RETURNING {MESSAGE_COLUMNS}",
-        {"w": workspace_id, "c": channel_id, "root": root_ts},
+        _DELETE_REPLIES, {"w": workspace_id, "c": channel_id, "root": root_ts}
     )
     return sorted(await cur.fetchall(), key=lambda row: int(row["ts"]))
 
@@ -156,22 +175,26 @@ async def delete_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts
 # -- thread bookkeeping on the root ------------------------------------------
 
 
+_ADD_REPLY = sql.SQL(
+    "UPDATE messages AS m SET thread_ts = m.ts, reply_count = m.reply_count + 1, latest_reply = %(reply)s,"
+    " reply_users = CASE WHEN %(u)s = ANY(m.reply_users) THEN m.reply_users"
+    "                    ELSE array_append(m.reply_users, %(u)s) END"
+    " WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.ts = %(root)s"
+    " RETURNING {columns}"
+).format(columns=MESSAGE_COLUMNS)
+
+
 async def add_reply(conn: Conn, workspace_id: str, channel_id: str, root_ts: int, user_id: str, reply_ts: int) -> MessageRow:
     """Count a reply on its thread's root; returns the updated root."""
     cur = await typed_cursor(conn, MessageRow).execute(
-        "UPDATE messages AS m SET thread_ts = m.ts, reply_count = m.reply_count + 1, latest_reply = %(reply)s,"
-        " reply_users = CASE WHEN %(u)s = ANY(m.reply_users) THEN m.reply_users"
-        "                    ELSE array_append(m.reply_users, %(u)s) END"
-        " WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.ts = %(root)s"
-        f" RETURNING {MESSAGE_COLUMNS}",
-        {"w": workspace_id, "c": channel_id, "root": root_ts, "u": user_id, "reply": reply_ts},
+        _ADD_REPLY, {"w": workspace_id, "c": channel_id, "root": root_ts, "u": user_id, "reply": reply_ts}
     )
     row = await cur.fetchone()
     assert row is not None
     return row
 
 
-_RECOUNT = f"""
+_RECOUNT = sql.SQL("""
 WITH r AS (
     SELECT user_id, ts FROM messages
     WHERE workspace_id = %(w)s AND channel_id = %(c)s AND thread_ts = %(root)s AND ts <> %(root)s
@@ -184,8 +207,8 @@ SET reply_count = (SELECT count(*) FROM r),
     reply_users = COALESCE((SELECT array_agg(user_id ORDER BY first_ts) FROM firsts), '{{}}'),
     thread_ts = CASE WHEN EXISTS (SELECT 1 FROM r) THEN m.ts END
 WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s AND m.ts = %(root)s
-RETURNING {MESSAGE_COLUMNS}
-"""
+RETURNING {columns}
+""").format(columns=MESSAGE_COLUMNS)
 
 
 async def recount_replies(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> MessageRow:
@@ -300,13 +323,15 @@ async def has_pins(conn: Conn, workspace_id: str, channel_id: str) -> bool:
     return bool(row["any"])
 
 
+_PINS = sql.SQL(
+    "SELECT {columns}, pin.pinned_by, extract(epoch from pin.created_at)::bigint AS pinned"
+    " FROM pins pin JOIN messages m USING (workspace_id, channel_id, ts)"
+    " WHERE pin.workspace_id = %(w)s AND pin.channel_id = %(c)s"
+    " ORDER BY pin.created_at DESC, m.ts DESC"
+).format(columns=MESSAGE_COLUMNS)
+
+
 async def pins(conn: Conn, workspace_id: str, channel_id: str) -> list[MessageRow]:
     """The channel's pinned messages, most recently pinned first, with ``pinned_by`` and ``pinned``."""
-    cur = await typed_cursor(conn, MessageRow).execute(
-        f"SELECT {MESSAGE_COLUMNS}, pin.pinned_by, extract(epoch from pin.created_at)::bigint AS pinned"
-        " FROM pins pin JOIN messages m USING (workspace_id, channel_id, ts)"
-        " WHERE pin.workspace_id = %(w)s AND pin.channel_id = %(c)s"
-        " ORDER BY pin.created_at DESC, m.ts DESC",
-        {"w": workspace_id, "c": channel_id},
-    )
+    cur = await typed_cursor(conn, MessageRow).execute(_PINS, {"w": workspace_id, "c": channel_id})
     return await cur.fetchall()

@@ -203,7 +203,7 @@ async def search(
         ORDER BY p.n
     """).format(
         score=score, where=sql.SQL(" AND ").join(_conditions(filters)), window_order=window_order,
-        order=order, columns=sql.SQL(MESSAGE_COLUMNS),
+        order=order, columns=MESSAGE_COLUMNS,
     )
     params = {
         "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'", "channels": filters.channels,
