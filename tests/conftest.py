@@ -13,6 +13,8 @@ from tests.support import infra as infra_mod
 from tests.support import moves
 from tests.support.cells import RunningCell, running_cell
 
+pytest_plugins = ("tests.support.fixtures",)
+
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[infra_mod.Infra]:

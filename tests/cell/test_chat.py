@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
-from slack_sdk import WebClient
 
-from tests.cell.chat_support import (
+from tests.support.cells import RunningCell
+from tests.support.chat import (
     SCENE_CLIENT_MSG_ID,
     Scene,
     aweb,
@@ -19,25 +19,10 @@ from tests.cell.chat_support import (
     last_outbox_id,
     mentions,
     outbox,
-    shared_scene,
     snapshot,
+    top_level,
     web,
 )
-from tests.support.cells import RunningCell
-from tests.support.infra import Infra
-
-
-@pytest.fixture(scope="module")
-def scene(infra: Infra) -> Iterator[Scene]:
-    with shared_scene(infra) as built:
-        yield built
-
-
-def top_level(client: WebClient, channel: str) -> list[dict[str, Any]]:
-    """Channel history without bookkeeping messages (joins, archive notices), newest first."""
-    return [m for m in client.conversations_history(channel=channel)["messages"]
-            if m.get("subtype") in (None, "thread_broadcast")]
-
 
 # --- chat.postMessage -----------------------------------------------------------------
 

@@ -11,22 +11,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from tests.support.cells import Person, RunningCell, Workspace
+from tests.support.conversations import client, slack_error
 
 TABLES = ("channels", "channel_members", "messages", "outbox")
-
-
-def slack_error(call: Callable[..., Any], **kwargs: Any) -> str:
-    with pytest.raises(SlackApiError) as info:
-        call(**kwargs)
-    error: str = info.value.response["error"]
-    return error
-
-
-def client(cell: RunningCell, person: Person) -> WebClient:
-    return WebClient(token=person.token, base_url=cell.api)
 
 
 def snapshot(cell: RunningCell, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:

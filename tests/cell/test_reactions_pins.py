@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 
-from tests.cell.chat_support import (
+from tests.support.cells import Person, RunningCell, Workspace
+from tests.support.chat import (
     Scene,
     aweb,
     error_of,
     last_outbox_id,
     outbox,
-    shared_scene,
     snapshot,
     web,
 )
-from tests.support.cells import Person, RunningCell, Workspace
-from tests.support.infra import Infra
-
-
-@pytest.fixture(scope="module")
-def scene(infra: Infra) -> Iterator[Scene]:
-    with shared_scene(infra) as built:
-        yield built
 
 
 def setup(cell: RunningCell) -> tuple[Workspace, Person, WebClient, WebClient, str]:

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 
-from tests.cell.chat_support import (
+from tests.support.cells import Person, RunningCell, Workspace
+from tests.support.chat import (
     Scene,
     aweb,
     error_of,
     last_outbox_id,
     outbox,
     posted_rows,
-    shared_scene,
     snapshot,
+    top_level,
     web,
 )
-from tests.support.cells import Person, RunningCell, Workspace
-from tests.support.infra import Infra
-
-
-@pytest.fixture(scope="module")
-def scene(infra: Infra) -> Iterator[Scene]:
-    with shared_scene(infra) as built:
-        yield built
-
-
-def top_level(client: WebClient, channel: str) -> list[dict[str, Any]]:
-    """Channel history without bookkeeping messages, newest first."""
-    return [m for m in client.conversations_history(channel=channel)["messages"]
-            if m.get("subtype") in (None, "thread_broadcast")]
 
 
 def thread(client: WebClient, channel: str, ts: str) -> list[dict[str, Any]]:

@@ -42,6 +42,12 @@ def error_of(call: Callable[[], object]) -> str:
     return code
 
 
+def top_level(client: WebClient, channel: str) -> list[dict[str, Any]]:
+    """Channel history without bookkeeping messages (joins, archive notices), newest first."""
+    return [m for m in client.conversations_history(channel=channel)["messages"]
+            if m.get("subtype") in (None, "thread_broadcast")]
+
+
 def snapshot(cell: RunningCell, workspace_id: str | None = None) -> dict[str, list[str]]:
     """Every row of the message-family tables (of one workspace, if given), as sorted JSON text."""
     found: dict[str, list[str]] = {}
