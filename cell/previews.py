@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cell import storage
 from cell.domain.files import PREVIEW_TYPES, THUMB_SIZES
+from cell.errors import WorkspaceMoved
 from cell.settings import FileSettings
 from cell.storage import Storage
 from cell.store import files as store
@@ -65,7 +66,8 @@ async def preview_file(db: Database, store_: Storage, settings: FileSettings, wo
     """Make and record the preview of one uploaded file; False when there is nothing (more) to do.
 
     Idempotent: a file already previewed, deleted or not an image is left alone, so a
-    consumer may see the same event twice.
+    consumer may see the same event twice. A workspace moved away is left to its new cell;
+    a frozen one raises ``WorkspaceFrozen`` (try again once it thaws).
     """
     async with db.read() as conn:
         row = await store.get(conn, workspace_id, file_id)
@@ -81,12 +83,15 @@ async def preview_file(db: Database, store_: Storage, settings: FileSettings, wo
     if preview is not None:
         for size, (_, _, png) in preview.thumbs.items():
             await store_.put(storage.thumb_key(workspace_id, row["sha256"], size), png)
-    async with db.transaction() as conn:
-        await store.set_preview(
-            conn, workspace_id, file_id,
-            width=preview.width if preview else None, height=preview.height if preview else None,
-            thumbs={str(s): [w, h] for s, (w, h, _) in preview.thumbs.items()} if preview else None,
-        )
+    try:
+        async with db.transaction() as conn:
+            await store.set_preview(
+                conn, workspace_id, file_id,
+                width=preview.width if preview else None, height=preview.height if preview else None,
+                thumbs={str(s): [w, h] for s, (w, h, _) in preview.thumbs.items()} if preview else None,
+            )
+    except WorkspaceMoved:
+        return False  # its new cell holds the file now (a frozen workspace raises: try again later)
     if preview is None:
         log.info("file %s/%s gets no preview (not a decodable image within limits)", workspace_id, file_id)
     return True
