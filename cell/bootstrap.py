@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from cell.settings import CellSettings
 from cell.storage import Storage, open_storage
 from cell.store.db import Database
+from cell.store.ratelimit import RateLimiter
 
 
 @dataclass(slots=True)
@@ -17,6 +18,7 @@ class Services:
     db: Database
     redis: aioredis.Redis
     storage: Storage
+    limiter: RateLimiter  # rate limits in Redis, locally while Redis does not answer
 
     async def open(self) -> None:
         await self.db.open()
@@ -28,13 +30,16 @@ class Services:
 
 
 def build(settings: CellSettings) -> Services:
+    # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
+    # instead of failing with "too many connections".
+    redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
+    ))
     return Services(
         settings=settings,
         db=Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max),
-        # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
-        # instead of failing with "too many connections".
-        redis=aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-            settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
-        )),
+        redis=redis,
         storage=open_storage(settings.storage),
+        limiter=RateLimiter(redis, timeout=settings.redis.limiter_timeout_seconds,
+                            cooldown=settings.redis.breaker_seconds),
     )

@@ -4,7 +4,8 @@
     ├── RateLimited           429, carries Retry-After
     ├── RequestTooLarge       413
     ├── WorkspaceMoved        421, names the cell that owns the workspace now
-    └── WorkspaceFrozen       503, retryable: the workspace is being moved
+    ├── WorkspaceFrozen       503, retryable: the workspace is being moved
+    └── ServiceUnavailable    503, retryable: Redis does not answer (rtm.connect)
 
 Handlers, actions and stores raise these with a plain string; ``SlackErrorCode``
 lists every code the cell may answer with, so mypy rejects a misspelt one.
@@ -78,6 +79,7 @@ SlackErrorCode = Literal[
     "cant_update_message",
     "message_not_found",
     "msg_too_long",
+    "service_unavailable",
     "invalid_blocks",
     "invalid_attachments",
     "too_many_attachments",
@@ -153,3 +155,12 @@ class WorkspaceFrozen(CellError):
 
     def __init__(self, workspace_id: str) -> None:
         super().__init__("workspace_frozen", detail="workspace is moving; retry shortly", workspace=workspace_id)
+
+
+class ServiceUnavailable(CellError):
+    """503, retryable: a dependency that is not the source of truth (Redis) does not answer."""
+
+    status = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("service_unavailable", detail=detail)

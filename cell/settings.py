@@ -18,6 +18,10 @@ class DatabaseSettings(BaseModel):
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
     max_connections: int = 200  # per process; callers wait for a free one beyond that
+    # The API never waits longer than this on Redis for a rate-limit count; a late or failed
+    # answer opens a breaker: counts stay in the process for breaker_seconds (cell/store/ratelimit.py).
+    limiter_timeout_seconds: float = 0.25
+    breaker_seconds: float = 5.0
 
 
 class ApiSettings(BaseModel):

@@ -6,9 +6,11 @@ Described by the OpenAPI document at ``/v1/openapi.json``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import EmailStr, Field
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -160,15 +162,20 @@ async def sign_in(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     """
-    summary: Liveness and readiness (database and Redis answer).
+    summary: Liveness and readiness (the database answers; Redis is reported, up or down - the cell serves without it).
     responses:
       200: {description: "ready"}
     """
     services = rest.services(request)
     async with services.db.read() as conn:
         await conn.execute("SELECT 1")
-    await services.redis.ping()
-    return ok({"cell": services.settings.name, "region": services.settings.region})
+    try:
+        async with asyncio.timeout(1.0):
+            await services.redis.ping()
+        redis = "up"
+    except (TimeoutError, RedisError, OSError):
+        redis = "down"
+    return ok({"cell": services.settings.name, "region": services.settings.region, "redis": redis})
 
 
 _schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Cellchat cell admin API", "version": "1"}})

@@ -14,7 +14,6 @@ from cell.api.registry import METHODS, Context, MethodSpec
 from cell.api.responses import error, ok
 from cell.bootstrap import Services
 from cell.errors import CellError, RateLimited
-from cell.store import ratelimit
 
 
 def describe(exc: ValidationError) -> str:
@@ -58,9 +57,7 @@ async def _call(services: Services, request: Request, spec: MethodSpec, params: 
         actor = await authenticate(services.db, req.bearer_token(request, params), writes=spec.writes)
     limits = settings.rate_limits
     if limits.enabled:
-        wait = await ratelimit.hit(
-            services.redis, actor.token_id, spec.tier, getattr(limits, spec.tier), limits.window_seconds
-        )
+        wait = await services.limiter.hit(actor.token_id, spec.tier, getattr(limits, spec.tier), limits.window_seconds)
         if wait is not None:
             raise RateLimited(wait)
     try:

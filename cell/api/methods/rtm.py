@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from cell.api.registry import Args, Context, method
+from cell.errors import ServiceUnavailable
 from cell.realtime import tickets
 from cell.settings import CellSettings
+
+REDIS_WAIT_SECONDS = 1.0
 
 
 class ConnectArgs(Args):
@@ -22,11 +28,16 @@ def gateway_url(settings: CellSettings) -> str:
 @method("rtm.connect", ConnectArgs, tier="tier1")
 async def rtm_connect(ctx: Context, args: ConnectArgs) -> dict[str, Any]:
     actor, settings = ctx.actor, ctx.services.settings
-    ticket = await tickets.issue(
-        ctx.services.redis,
-        tickets.Ticket(actor.workspace_id, actor.user_id, actor.token_id),
-        settings.realtime.ticket_ttl_seconds,
-    )
+    try:
+        # Tickets live in Redis: while it does not answer, say so at once rather than hang.
+        async with asyncio.timeout(REDIS_WAIT_SECONDS):
+            ticket = await tickets.issue(
+                ctx.services.redis,
+                tickets.Ticket(actor.workspace_id, actor.user_id, actor.token_id),
+                settings.realtime.ticket_ttl_seconds,
+            )
+    except (TimeoutError, RedisError, OSError) as exc:
+        raise ServiceUnavailable("real-time is briefly unavailable; retry shortly") from exc
     base = gateway_url(settings)
     return {
         "url": f"{base}{'&' if '?' in base else '?'}ticket={ticket}",
