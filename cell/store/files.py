@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cell.store.db import Conn
 
 Row = dict[str, Any]
 
-FILE_COLUMNS = (
+# Queries are composed once, here, from these parts (``listing`` composes its filters per call).
+FILE_COLUMNS = sql.SQL(
     "f.workspace_id, f.file_id, f.user_id, f.name, f.title, f.alt_txt, f.snippet_type, f.state,"
     " f.declared_size, f.size, f.sha256, f.mimetype, f.filetype, f.upload_expires_at,"
     " f.original_w, f.original_h, f.thumbs, f.preview, f.created_at, f.completed_at"
@@ -27,22 +29,26 @@ async def insert_pending(conn: Conn, row: Row) -> None:
     )
 
 
+_GET = sql.SQL(
+    "SELECT {columns} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s"
+).format(columns=FILE_COLUMNS)
+_GET_FOR_UPDATE = sql.SQL("{get} FOR UPDATE").format(get=_GET)
+
+
 async def get(conn: Conn, workspace_id: str, file_id: str, *, lock: bool = False) -> Row | None:
-    cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s"
-        + (" FOR UPDATE" if lock else ""),
-        {"w": workspace_id, "f": file_id},
-    )
+    cur = await conn.execute(_GET_FOR_UPDATE if lock else _GET, {"w": workspace_id, "f": file_id})
     return await cur.fetchone()
+
+
+_GET_MANY = sql.SQL(
+    "SELECT {columns} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = ANY(%(ids)s)"
+).format(columns=FILE_COLUMNS)
 
 
 async def get_many(conn: Conn, workspace_id: str, file_ids: list[str]) -> list[Row]:
     if not file_ids:
         return []
-    cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = ANY(%(ids)s)",
-        {"w": workspace_id, "ids": file_ids},
-    )
+    cur = await conn.execute(_GET_MANY, {"w": workspace_id, "ids": file_ids})
     return await cur.fetchall()
 
 
@@ -59,12 +65,14 @@ async def mark_uploaded(conn: Conn, workspace_id: str, file_id: str, *, size: in
     return cur.rowcount == 1
 
 
+_COMPLETE = sql.SQL(
+    "UPDATE files AS f SET state = 'complete', completed_at = now(), title = coalesce(%(t)s, f.title)"
+    " WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s RETURNING {columns}"
+).format(columns=FILE_COLUMNS)
+
+
 async def complete(conn: Conn, workspace_id: str, file_id: str, title: str | None) -> Row:
-    cur = await conn.execute(
-        "UPDATE files AS f SET state = 'complete', completed_at = now(), title = coalesce(%(t)s, f.title)"
-        f" WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s RETURNING {FILE_COLUMNS}",
-        {"w": workspace_id, "f": file_id, "t": title},
-    )
+    cur = await conn.execute(_COMPLETE, {"w": workspace_id, "f": file_id, "t": title})
     row = await cur.fetchone()
     assert row is not None
     return row
@@ -129,7 +137,7 @@ async def shares_of(conn: Conn, workspace_id: str, file_ids: list[str]) -> list[
     return await cur.fetchall()
 
 
-_VISIBLE = """
+_VISIBLE = sql.SQL("""
 (f.user_id = %(u)s OR EXISTS (
     SELECT 1 FROM file_shares s JOIN channels c
       ON c.workspace_id = s.workspace_id AND c.channel_id = s.channel_id
@@ -137,26 +145,25 @@ _VISIBLE = """
       AND (c.kind = 'public' OR EXISTS (
           SELECT 1 FROM channel_members m WHERE m.workspace_id = s.workspace_id
             AND m.channel_id = s.channel_id AND m.user_id = %(u)s))))
-"""
+""")
+_VISIBLE_FILE = sql.SQL(
+    "SELECT {columns} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s AND {visible}"
+).format(columns=FILE_COLUMNS, visible=_VISIBLE)
 
 
 async def visible(conn: Conn, workspace_id: str, file_id: str, user_id: str) -> Row | None:
     """The file if ``user_id`` uploaded it or may read a conversation it is shared in."""
-    cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files f WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s"
-        f" AND {_VISIBLE}",
-        {"w": workspace_id, "f": file_id, "u": user_id},
-    )
+    cur = await conn.execute(_VISIBLE_FILE, {"w": workspace_id, "f": file_id, "u": user_id})
     return await cur.fetchone()
 
 
 _TYPES = {
-    "images": "f.mimetype LIKE 'image/%%'",
-    "pdfs": "f.filetype = 'pdf'",
-    "zips": "f.filetype IN ('zip', 'gzip')",
-    "snippets": "(f.snippet_type IS NOT NULL OR f.mimetype = 'text/plain')",
-    "spaces": "f.filetype = 'space'",
-    "gdocs": "f.filetype = 'gdoc'",
+    "images": sql.SQL("f.mimetype LIKE 'image/%%'"),
+    "pdfs": sql.SQL("f.filetype = 'pdf'"),
+    "zips": sql.SQL("f.filetype IN ('zip', 'gzip')"),
+    "snippets": sql.SQL("(f.snippet_type IS NOT NULL OR f.mimetype = 'text/plain')"),
+    "spaces": sql.SQL("f.filetype = 'space'"),
+    "gdocs": sql.SQL("f.filetype = 'gdoc'"),
 }
 
 
@@ -168,34 +175,38 @@ async def listing(conn: Conn, workspace_id: str, user_id: str, *, channel_id: st
                   uploader: str | None, types: list[str], ts_from: int | None, ts_to: int | None,
                   limit: int, offset: int) -> tuple[list[Row], int]:
     """Completed files ``user_id`` may see, newest first: one page and the total count."""
-    where = ["f.workspace_id = %(w)s", "f.state = 'complete'", _VISIBLE]
+    where: list[sql.Composable] = [sql.SQL("f.workspace_id = %(w)s"), sql.SQL("f.state = 'complete'"), _VISIBLE]
     params: dict[str, Any] = {"w": workspace_id, "u": user_id, "limit": limit, "offset": offset}
     if channel_id is not None:
-        where.append("EXISTS (SELECT 1 FROM file_shares s WHERE s.workspace_id = f.workspace_id"
-                     " AND s.file_id = f.file_id AND s.channel_id = %(c)s)")
+        where.append(sql.SQL("EXISTS (SELECT 1 FROM file_shares s WHERE s.workspace_id = f.workspace_id"
+                             " AND s.file_id = f.file_id AND s.channel_id = %(c)s)"))
         params["c"] = channel_id
     if uploader is not None:
-        where.append("f.user_id = %(uploader)s")
+        where.append(sql.SQL("f.user_id = %(uploader)s"))
         params["uploader"] = uploader
     wanted = [_TYPES[t] for t in types if t in _TYPES]
     if wanted and "all" not in types:
-        where.append("(" + " OR ".join(wanted) + ")")
+        where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(wanted)))
     if ts_from is not None:
-        where.append("f.created_at >= to_timestamp(%(from)s)")
+        where.append(sql.SQL("f.created_at >= to_timestamp(%(from)s)"))
         params["from"] = ts_from
     if ts_to is not None:
-        where.append("f.created_at <= to_timestamp(%(to)s)")
+        where.append(sql.SQL("f.created_at <= to_timestamp(%(to)s)"))
         params["to"] = ts_to
-    condition = " AND ".join(where)
+    condition = sql.SQL(" AND ").join(where)
     cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS}, count(*) OVER () AS total FROM files f WHERE {condition}"
-        " ORDER BY f.created_at DESC, f.file_id LIMIT %(limit)s OFFSET %(offset)s",
+        sql.SQL(
+            "SELECT {columns}, count(*) OVER () AS total FROM files f WHERE {condition}"
+            " ORDER BY f.created_at DESC, f.file_id LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(columns=FILE_COLUMNS, condition=condition),
         params,
     )
     rows = await cur.fetchall()
     if rows:
         return rows, int(rows[0]["total"])
-    cur = await conn.execute(f"SELECT count(*) AS total FROM files f WHERE {condition}", params)
+    cur = await conn.execute(
+        sql.SQL("SELECT count(*) AS total FROM files f WHERE {condition}").format(condition=condition), params
+    )
     counted = await cur.fetchone()
     return [], int(counted["total"]) if counted else 0
 
@@ -213,39 +224,48 @@ async def attach_to_message(conn: Conn, workspace_id: str, channel_id: str, ts: 
 # -- previews ------------------------------------------------------------------------------
 
 
+_SET_PREVIEW = sql.SQL(
+    "UPDATE files AS f SET original_w = %(width)s, original_h = %(height)s, thumbs = %(thumbs)s,"
+    " preview = %(state)s"
+    " WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s RETURNING {columns}"
+).format(columns=FILE_COLUMNS)
+
+
 async def set_preview(conn: Conn, workspace_id: str, file_id: str, *, width: int | None, height: int | None,
                       thumbs: dict[str, list[int]] | None) -> Row | None:
     """Record a finished preview (``thumbs`` None: the image got none); returns the row, or None if gone."""
     cur = await conn.execute(
-        "UPDATE files AS f SET original_w = %(width)s, original_h = %(height)s, thumbs = %(thumbs)s,"
-        " preview = %(state)s"
-        f" WHERE f.workspace_id = %(w)s AND f.file_id = %(f)s RETURNING {FILE_COLUMNS}",
+        _SET_PREVIEW,
         {"w": workspace_id, "f": file_id, "width": width, "height": height,
          "thumbs": Jsonb(thumbs) if thumbs else None, "state": "done" if thumbs else "none"},
     )
     return await cur.fetchone()
 
 
+_PENDING_PREVIEWS = sql.SQL(
+    "SELECT {columns} FROM files f WHERE f.preview = 'pending' AND f.state <> 'pending'"
+    " ORDER BY f.created_at LIMIT %(limit)s"
+).format(columns=FILE_COLUMNS)
+
+
 async def pending_previews(conn: Conn, limit: int) -> list[Row]:
-    cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files f WHERE f.preview = 'pending' AND f.state <> 'pending'"
-        " ORDER BY f.created_at LIMIT %(limit)s",
-        {"limit": limit},
-    )
+    cur = await conn.execute(_PENDING_PREVIEWS, {"limit": limit})
     return await cur.fetchall()
 
 
 # -- clean-up -------------------------------------------------------------------------------
 
 
+_ABANDONED = sql.SQL(
+    "SELECT {columns} FROM files f WHERE f.state IN ('pending', 'uploaded')"
+    " AND f.upload_expires_at < now() - make_interval(secs => %(grace)s)"
+    " ORDER BY f.upload_expires_at LIMIT %(limit)s"
+).format(columns=FILE_COLUMNS)
+
+
 async def abandoned(conn: Conn, grace_seconds: int, limit: int) -> list[Row]:
     """Files not completed ``grace_seconds`` after their upload URL expired (bytes arrived or not)."""
-    cur = await conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files f WHERE f.state IN ('pending', 'uploaded')"
-        " AND f.upload_expires_at < now() - make_interval(secs => %(grace)s)"
-        " ORDER BY f.upload_expires_at LIMIT %(limit)s",
-        {"grace": grace_seconds, "limit": limit},
-    )
+    cur = await conn.execute(_ABANDONED, {"grace": grace_seconds, "limit": limit})
     return await cur.fetchall()
 
 

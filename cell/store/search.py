@@ -269,7 +269,7 @@ async def search_files(
         ) p ON true
         ORDER BY p.n
     """).format(score=score, where=sql.SQL(" AND ").join(where), window_order=window_order, order=order,
-                columns=sql.SQL(FILE_COLUMNS))
+                columns=FILE_COLUMNS)
     rows = await _fetch(conn, query, {
         "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'",
         "channels": filters.channels, "authors": filters.authors, "after": filters.after,
