@@ -57,7 +57,7 @@ async def _filters(conn: Conn, actor: Actor, query: search_query.Query, words: d
     store.Filters | None
 ):
     """The store's filters for ``query``; None when nothing can match (an unknown channel...)."""
-    tsquery, satisfiable = search_query.tsquery(query, words)
+    tsquery, satisfiable = search_query.tsquery(query, words, store.scope(actor.workspace_id))
     if not satisfiable:
         return None
     has_filters = bool(query.channels or query.authors or query.after is not None
@@ -105,25 +105,28 @@ async def _word_stats(conn: Conn, db: Database) -> store.WordStats:
 
 def _estimate(query: search_query.Query, words: dict[str, list[str]], stats: store.WordStats,
               workspace_id: str) -> tuple[float, float]:
-    """``(share of messages the words match, messages of the workspace)``, from the statistics.
+    """``(share of the workspace's messages the words match, the workspace's messages)``, from
+    the statistics: words independent (as GIN intersects them), a prefix as common as the
+    listed words it starts, anything unlisted at half the floor."""
+    size = stats.frequent.get(workspace_id, stats.floor / 2)  # the workspace's share of the cell
+    scope = store.scope(workspace_id)
+    if size <= 0:
+        return 0.0, 0.0
 
-    Words are taken as independent; a phrase is as rare as its rarest word; a prefix is as
-    common as the listed words it starts (at least the floor).
-    """
-    def freq(lexeme: str) -> float:
-        return stats.frequent.get(lexeme, stats.floor / 2)
+    def share(lexeme: str) -> float:
+        return min(1.0, stats.frequent.get(scope + lexeme, stats.floor / 2) / size)
 
-    share = 1.0
+    result = 1.0
     for term in query.positive:
         lexemes = words.get(term.text, [])
         if not lexemes:
             continue
-        exact = [freq(lexeme) for lexeme in (lexemes[:-1] if term.prefix else lexemes)]
+        for lexeme in lexemes[:-1] if term.prefix else lexemes:
+            result *= share(lexeme)
         if term.prefix:
-            started = sum(f for lexeme, f in stats.frequent.items() if lexeme.startswith(lexemes[-1]))
-            exact.append(min(1.0, max(started, stats.floor / 2)))
-        share *= min(exact)
-    return share, freq(workspace_id) * stats.messages
+            started = sum(f for word, f in stats.frequent.items() if word.startswith(scope + lexemes[-1]))
+            result *= min(1.0, max(started, stats.floor / 2) / size)
+    return result, size * stats.messages
 
 
 def _plan(share: float, workspace_messages: float, window: int, forced: str) -> Literal["index", "walk"]:

@@ -197,19 +197,21 @@ def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def term_tsquery(lexemes: list[str], *, prefix: bool) -> str | None:
-    """A term's words as a tsquery phrase (``'a' <-> 'b':*``); None when it has no words."""
+def term_tsquery(lexemes: list[str], *, prefix: bool, scope: str = "") -> str | None:
+    """A term's words as a tsquery phrase (``'a' <-> 'b':*``), each stored under ``scope`` (the
+    workspace's prefix); None when it has no words."""
     if not lexemes:
         return None
-    parts = [_quote(lexeme) for lexeme in lexemes]
+    parts = [_quote(scope + lexeme) for lexeme in lexemes]
     if prefix:
         parts[-1] += ":*"
     phrase = " <-> ".join(parts)
     return f"({phrase})" if len(parts) > 1 else phrase
 
 
-def tsquery(query: Query, lexemes: dict[str, list[str]]) -> tuple[str | None, bool]:
-    """``(tsquery text, satisfiable)`` of the query's terms, given each term's words.
+def tsquery(query: Query, lexemes: dict[str, list[str]], scope: str = "") -> tuple[str | None, bool]:
+    """``(tsquery text, satisfiable)`` of the query's terms, given each term's words (stored
+    under ``scope``, the workspace's prefix).
 
     A wanted term without words (punctuation only) is ignored; an excluded one too. The
     tsquery is None when no term has words. ``satisfiable`` is False when some wanted word
@@ -220,11 +222,11 @@ def tsquery(query: Query, lexemes: dict[str, list[str]]) -> tuple[str | None, bo
     satisfiable = True
     for term in query.terms:
         words = lexemes.get(term.text, [])
-        if any(len(word.encode()) > 2047 for word in words):
+        if any(len((scope + word).encode()) > 2047 for word in words):
             if not term.negated:
                 satisfiable = False
             continue
-        part = term_tsquery(words, prefix=term.prefix)
+        part = term_tsquery(words, prefix=term.prefix, scope=scope)
         if part is not None:
             (unwanted if term.negated else wanted).append(part)
     if not wanted and not unwanted:

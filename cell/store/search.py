@@ -8,6 +8,7 @@ table; an edited one is found by its new text (the vector is a generated column)
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +50,11 @@ class WordStats:
     frequent: dict[str, float]
     floor: float   # the frequency below which a lexeme is not listed
     messages: float  # the cell's messages (reltuples)
+
+
+def scope(workspace_id: str) -> str:
+    """The prefix a workspace's words are stored under (``cellchat_search_vector``, 0009)."""
+    return hashlib.md5(workspace_id.encode()).hexdigest()[:6]
 
 
 async def word_stats(conn: Conn) -> WordStats:
@@ -143,8 +149,8 @@ _RECENCY = sql.SQL("power(0.5, greatest(%(now)s - m.ts, 0) / 1209600000000.0)")
 def _conditions(filters: Filters) -> list[sql.Composable]:
     where: list[sql.Composable] = [sql.SQL("m.workspace_id = %(w)s"), sql.SQL("m.subtype IS NULL"), _VISIBLE]
     if filters.tsquery is not None and filters.plan == "index":
-        # The workspace's own lexeme (migration 0008): the GIN index returns only its rows.
-        where.append(sql.SQL("m.search_vector @@ (%(q)s::tsquery && %(tag)s::tsquery)"))
+        # Words under the workspace's prefix (migration 0009): posting lists of its rows only.
+        where.append(sql.SQL("m.search_vector @@ %(q)s::tsquery"))
     elif filters.tsquery is not None:
         # The function behind @@, which no index serves: the planner walks messages_by_time.
         where.append(sql.SQL("ts_match_vq(m.search_vector, %(q)s::tsquery)"))
@@ -206,7 +212,7 @@ async def search(
         order=order, columns=MESSAGE_COLUMNS,
     )
     params = {
-        "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'", "channels": filters.channels,
+        "w": workspace_id, "u": user_id, "q": filters.tsquery, "channels": filters.channels,
         "authors": filters.authors, "after": filters.after, "before": filters.before,
         "window": window, "offset": offset, "limit": limit, "now": now_us,
     }
@@ -237,7 +243,7 @@ async def search_files(
     ``window`` of them (the newest). Rows are file rows (``files.FILE_COLUMNS``)."""
     where: list[sql.Composable] = [sql.SQL("f.workspace_id = %(w)s"), sql.SQL("f.state = 'complete'"), _FILE_VISIBLE]
     if filters.tsquery is not None:
-        where.append(sql.SQL("{v} @@ (%(q)s::tsquery && %(tag)s::tsquery)").format(v=_FILE_VECTOR))
+        where.append(sql.SQL("{v} @@ %(q)s::tsquery").format(v=_FILE_VECTOR))
     if filters.channels is not None:
         where.append(sql.SQL("EXISTS (SELECT 1 FROM file_shares s WHERE s.workspace_id = f.workspace_id"
                              " AND s.file_id = f.file_id AND s.channel_id = ANY(%(channels)s::text[]))"))
@@ -271,7 +277,7 @@ async def search_files(
     """).format(score=score, where=sql.SQL(" AND ").join(where), window_order=window_order, order=order,
                 columns=FILE_COLUMNS)
     rows = await _fetch(conn, query, {
-        "w": workspace_id, "u": user_id, "q": filters.tsquery, "tag": "'" + workspace_id.replace("'", "''") + "'",
+        "w": workspace_id, "u": user_id, "q": filters.tsquery,
         "channels": filters.channels, "authors": filters.authors, "after": filters.after,
         "before": filters.before, "window": window, "offset": offset, "limit": limit, "now": now_us,
     })
