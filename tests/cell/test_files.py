@@ -81,6 +81,16 @@ def test_upload_v2_several_files_into_a_thread(files_cell: RunningCell) -> None:
         "image/png", "inline")
 
 
+def test_upload_v2_several_files_into_a_channel(files_cell: RunningCell) -> None:
+    """Several files shared in a channel at once: one message carrying them all, in order."""
+    ws = files_cell.workspace()
+    web = client(files_cell, ws.owner.token)
+    done = web.files_upload_v2(channel=ws.general, initial_comment="both", file_uploads=[
+        {"content": b"a", "filename": "a.txt"}, {"content": b"b", "filename": "b.txt"}])
+    message = web.conversations_history(channel=ws.general, limit=1)["messages"][0]
+    assert (message["text"], [f["id"] for f in message["files"]]) == ("both", [f["id"] for f in done["files"]])
+
+
 def test_files_info_list_and_delete(files_cell: RunningCell) -> None:
     """files.info and files.list show a member's visible files; files.delete removes the file,
     its bytes, and leaves a tombstone in the message that shared it."""
