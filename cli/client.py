@@ -1,9 +1,10 @@
 """Finding the control plane and talking to it; HTTP outcomes become ``cellctl`` exit codes.
 
-Where: ``--control-plane URL``, else ``$CELLCHAT_CONTROL_PLANE_URL``, else the
-``cellctl dev up`` running in this folder (``.cellchat/dev.json``).
-As whom: ``--token``, else ``$CELLCHAT_CONTROL_PLANE_TOKEN``, else that
-deployment's operator token (``.cellchat/secrets.json``).
+Where: ``--control-plane URL``, else ``$CELLCHAT_CONTROL_PLANE_URL``, else the context named by
+``--context`` or ``$CELLCTL_CONTEXT`` (``cli.config``), else the ``cellctl dev up`` running in this
+folder (``.cellchat/dev.json``), else the config's current context.
+As whom: ``--token``, else ``$CELLCHAT_CONTROL_PLANE_TOKEN``, else the chosen context's token, else
+that deployment's operator token (``.cellchat/secrets.json``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from cli import devfile
+from cli import config, devfile
 from cli.exits import Exit
 
 URL_ENV, TOKEN_ENV = "CELLCHAT_CONTROL_PLANE_URL", "CELLCHAT_CONTROL_PLANE_TOKEN"
@@ -58,18 +59,43 @@ def dev_router_token(folder: Path) -> str | None:
     return _dev_key(folder, "router")
 
 
-def discover(url: str | None, token: str | None, folder: Path | None = None) -> Target:
+def _context(name: str) -> config.Context:
+    try:
+        found = config.load().context(name)
+    except config.ConfigError as exc:
+        raise CliError(Exit.BAD_INPUT, str(exc)) from exc
+    if found is None:
+        raise CliError(Exit.USAGE, f"no context {name!r} in {config.path()} (cellctl config get-contexts)")
+    return found
+
+
+def discover(url: str | None, token: str | None, folder: Path | None = None,
+             context: str | None = None) -> Target:
     folder = folder or Path.cwd()
     source = "--control-plane"
     if not url and os.environ.get(URL_ENV):
         url, source = os.environ[URL_ENV], f"${URL_ENV}"
+    chosen: config.Context | None = None
+    context = context or os.environ.get(config.CONTEXT_ENV)
+    if not url and context:
+        chosen = _context(context)
+        url, source = chosen.control_plane, f"context {chosen.name}"
     dev = devfile.read(folder) if not url else None
     if not url and dev is not None and dev.control_plane:
         url, source = dev.control_plane, str(devfile.path_in(folder))
     if not url:
-        raise CliError(Exit.USAGE, "where is the control plane? Pass --control-plane URL, set "
-                       f"${URL_ENV}, or run inside a folder where `cellctl dev up` runs")
-    token = token or os.environ.get(TOKEN_ENV) or dev_operator_token(folder)
+        try:
+            current = config.load()
+        except config.ConfigError as exc:
+            raise CliError(Exit.BAD_INPUT, str(exc)) from exc
+        if current.current_context:
+            chosen = _context(current.current_context)
+            url, source = chosen.control_plane, f"context {chosen.name}"
+    if not url:
+        raise CliError(Exit.USAGE, "where is the control plane? Pass --control-plane URL or --context NAME, set "
+                       f"${URL_ENV}, run inside a folder where `cellctl dev up` runs, or "
+                       "`cellctl config set-context`")
+    token = token or os.environ.get(TOKEN_ENV) or (chosen.token() if chosen else None) or dev_operator_token(folder)
     return Target(url.rstrip("/"), token, source)
 
 

@@ -1,4 +1,4 @@
-"""``cellctl cells``: list, show, apply, provision, drain."""
+"""``cellctl cells``: list, show, apply, provision, drain, undrain."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.status import Status
 
 from cli.client import CliError
 from cli.commands import moves
-from cli.commands.common import confirm, connect, examples, handles_errors
+from cli.commands.common import confirm, connect, examples, handles_errors, read_input
 from cli.exits import Exit
 from cli.output import DryRunOption, Format, OutputOption, ReasonOption, YesOption, emit, err, out
 from control_plane.inventory import InventoryError, parse
@@ -72,11 +72,12 @@ def _print_changes(changes: list[dict[str, Any]], dry_run: bool) -> None:
 @app.command("apply", epilog=examples(
     "cellctl cells apply -f cells.yaml --dry-run   # show the diff only",
     "cellctl cells apply -f cells.yaml --yes --reason 'add eu-2'",
+    "generate-inventory | cellctl cells apply -f - --dry-run   # the inventory from standard input",
 ))
 @handles_errors
 def apply(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Option("--file", "-f", help="The inventory (cells.yaml).")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="The inventory (cells.yaml); - reads standard input.")],
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     reason: ReasonOption = None,
@@ -87,10 +88,9 @@ def apply(
     A bad file is refused with the key and line at fault, and nothing changes.
     Draining a cell asks for confirmation.
     """
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise CliError(Exit.BAD_INPUT, f"cannot read {file}: {exc.strerror}") from exc
+    text = read_input(file)
+    if str(file) == "-":
+        file = Path("<stdin>")
     try:
         parse(text, str(file))
     except InventoryError as exc:
@@ -99,18 +99,18 @@ def apply(
     body = {"yaml": text, "source": str(file), "reason": reason}
     plan = cp.call("POST", "/v1/cells/apply", json={**body, "dry_run": True})
     if dry_run:
-        if output is Format.table:
+        if output.human:
             _print_changes(plan["changes"], True)
         else:
             emit(plan, output)
         return
     drains = [c["cell"] for c in plan["changes"] if c["kind"] == "drain"]
     if drains:
-        if output is Format.table:
+        if output.human:
             _print_changes(plan["changes"], True)
         confirm(f"Drain {', '.join(drains)} (no new workspaces there)?", yes)
     done = cp.call("POST", "/v1/cells/apply", json={**body, "dry_run": False})
-    if output is Format.table:
+    if output.human:
         _print_changes(done["changes"], False)
     else:
         emit(done, output)
@@ -178,3 +178,23 @@ def drain(
     its region and the other cells' capacity, a few at a time; then the cell is drained."""
     moves.drain_cell(ctx, name, parallel=parallel, wait=wait, timeout=timeout, dry_run=dry_run, yes=yes,
                      reason=reason, output=output)
+
+
+@app.command("undrain", epilog=examples("cellctl cells undrain us-1 --reason 'refresh done'",
+                                        "cellctl cells undrain us-1 --dry-run"))
+@handles_errors
+def undrain(
+    ctx: typer.Context,
+    name: CellArg,
+    dry_run: DryRunOption = False,
+    reason: ReasonOption = None,
+    output: OutputOption = Format.table,
+) -> None:
+    """Let a draining or drained cell take new workspaces again (kubectl's uncordon): it is active.
+
+    A drain still running stops: its migrations not yet started are aborted, those under way finish.
+    Undraining an active cell changes nothing.
+    """
+    result = connect(ctx).call("POST", f"/v1/cells/{name}/undrain", json={"dry_run": dry_run, "reason": reason})
+    emit(result, output, title=f"{name}: {result.get('would_be') or result['status']}"
+         + (" (dry run: nothing changed)" if dry_run else "" if result["changed"] else " (unchanged)"))

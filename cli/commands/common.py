@@ -6,10 +6,12 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
 import typer
+from rich.markup import escape
 
 from cli.client import CliError, ControlPlane, discover
 from cli.exits import Exit
@@ -23,11 +25,12 @@ R = TypeVar("R")
 class Options:
     control_plane: str | None = None
     token: str | None = None
+    context: str | None = None
 
 
 def connect(ctx: typer.Context) -> ControlPlane:
     options = ctx.find_object(Options) or Options()
-    cp = ControlPlane(discover(options.control_plane, options.token))
+    cp = ControlPlane(discover(options.control_plane, options.token, context=options.context))
     ctx.call_on_close(cp.close)
     return cp
 
@@ -44,6 +47,16 @@ def confirm(question: str, yes: bool) -> None:
         raise CliError(Exit.ABORTED, "aborted; nothing changed (pass --yes to skip this question)")
 
 
+def read_input(file: Path) -> str:
+    """The text of ``file``; ``-`` is standard input (``-f -``, as kubectl)."""
+    if str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text()
+    except OSError as exc:
+        raise CliError(Exit.BAD_INPUT, f"cannot read {file}: {exc.strerror}") from exc
+
+
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Print a ``CliError`` on stderr and exit with its code."""
 
@@ -52,7 +65,8 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except CliError as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False)
+            # escape: a message quoting a pattern ("^[a-z]...") is not rich markup
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(int(exc.code))
 
     return wrapper

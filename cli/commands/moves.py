@@ -103,19 +103,19 @@ class _Quiet:
 
 
 def _outcome(m: dict[str, Any], output: Format) -> None:
-    if output is not Format.table:
+    if not output.human:
         emit(m, output)
     if m["status"] != "done":
         why = m["error"] or f"see cellctl migrations show {m['id']}"
         raise CliError(Exit.FAILED, f"migration {m['id']} {m['status']}: {why}", m)
-    if output is Format.table:
+    if output.human:
         err.print(f"[green]{m['workspace']} now lives in {m['target']}[/] (write freeze {m['freeze_ms']} ms)",
                   highlight=False)
 
 
 def follow(cp: ControlPlane, move_id: int, output: Format, timeout: float) -> None:
     final = _follow(lambda: cp.call("GET", f"/v1/migrations/{move_id}")["migration"],
-                    lambda m: m["status"] in FINISHED, view, output is Format.table, timeout)
+                    lambda m: m["status"] in FINISHED, view, output.human, timeout)
     _outcome(final, output)
 
 
@@ -154,7 +154,7 @@ def move(
         return
     migration = started["migration"]
     if not wait:
-        emit(migration, output, columns=COLUMNS if output is Format.table else None, rows=_rows([migration]))
+        emit(migration, output, columns=COLUMNS if output.human else None, rows=_rows([migration]))
         return
     follow(cp, migration["id"], output, timeout)
 
@@ -194,7 +194,7 @@ def show(
         follow(cp, migration, output, 3600.0)
         return
     found = cp.call("GET", f"/v1/migrations/{migration}")["migration"]
-    if output is Format.table:
+    if output.human:
         err.print(view(found))
     else:
         emit(found, output)
@@ -216,7 +216,7 @@ def abort(
     confirm(f"Abort migration {migration}? The workspace stays on its current cell.", yes)
     found = cp.call("POST", f"/v1/migrations/{migration}/abort", json={"reason": reason, "wait": wait},
                     timeout=600.0)["migration"]
-    emit(found, output, columns=COLUMNS if output is Format.table else None, rows=_rows([found]))
+    emit(found, output, columns=COLUMNS if output.human else None, rows=_rows([found]))
 
 
 @app.command("resume", epilog=examples("cellctl migrations resume 7", "cellctl migrations resume 7 --no-wait"))
@@ -234,7 +234,7 @@ def resume(
     cp = connect(ctx)
     found = cp.call("POST", f"/v1/migrations/{migration}/resume", json={"reason": reason})["migration"]
     if not wait:
-        emit(found, output, columns=COLUMNS if output is Format.table else None, rows=_rows([found]))
+        emit(found, output, columns=COLUMNS if output.human else None, rows=_rows([found]))
         return
     follow(cp, migration, output, timeout)
 
@@ -297,8 +297,8 @@ def drain_cell(ctx: typer.Context, name: str, *, parallel: int | None, wait: boo
         return d["drain"] is None or d["drain"]["status"] != "running"
 
     final = _follow(lambda: cp.call("GET", f"/v1/migrations/drains/{name}"), finished, _drain_view,
-                    output is Format.table, timeout)
-    if output is Format.table:
+                    output.human, timeout)
+    if output.human:
         err.print(f"cell {name} is {final['status']} ({final['workspaces']} workspace(s) left)", highlight=False)
     else:
         emit(final, output)

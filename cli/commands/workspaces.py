@@ -80,7 +80,7 @@ def create(
     made = connect(ctx).call("POST", "/v1/workspaces", json=body)
     if not dry_run and owner_password is None:
         made["owner_password"] = password
-    if output is Format.table:
+    if output.human:
         emit({**made["workspace"], **{k: made[k] for k in ("token", "owner_password") if k in made},
               "dry_run": dry_run}, output)
     else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -27,6 +29,12 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _ask_drain(cells: list[str]) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"Drain {', '.join(cells)}?", default=False, err=True)
+
+
 def _show(dev: devfile.DevFile) -> None:
     cells = Table(title="cells", title_justify="left")
     for column in ("cell", "region", "api", "gateway"):
@@ -38,10 +46,14 @@ def _show(dev: devfile.DevFile) -> None:
         people.add_column(column)
     for ws in dev.workspaces:
         for user in ws.users:
-            people.add_row(ws.name, ws.id, ws.cell, user.email, user.token[:24] + "…")
+            # Cut only for a person at a terminal: a pipe or a log gets the whole token.
+            token = user.token[:24] + "…" if console.is_terminal else user.token
+            people.add_row(ws.name, ws.id, ws.cell, user.email, token)
     entry = dev.router or (dev.cells[0].api if dev.cells else "-")
-    console.print(cells)
-    console.print(people)
+    # Not a terminal (a log, a pipe): one line a row, nothing cut.
+    shown = console if console.is_terminal else Console(stderr=True, width=100_000)
+    shown.print(cells)
+    shown.print(people)
     console.print(Panel.fit(
         f"[bold]Cellchat is up[/]: {entry}\n"
         f"Slack API: {entry}/api/<method>   sign-in: POST {entry}/v1/auth/signin\n"
@@ -58,7 +70,8 @@ def _show(dev: devfile.DevFile) -> None:
         "  cellctl dev up                      # ports 8099 (control plane), 8100 (router), cells from cells.yaml\n\n"
         "  cellctl dev up --free-ports         # any free ports (several deployments side by side)\n\n"
         "  cellctl dev up -f my-cells.yaml     # another inventory\n\n"
-        "  cellctl dev up --cell-env RATE_LIMITS__ENABLED=false --cell-env API__WORKERS=2   # two API processes per cell"
+        "  cellctl dev up --cell-env RATE_LIMITS__ENABLED=false --cell-env API__WORKERS=2   # two API processes per cell\n\n"
+        "  cellctl dev up -f fewer-cells.yaml --yes   # and drain the cells that file leaves out"
     ),
 )
 def up(
@@ -73,6 +86,8 @@ def up(
              "cell/settings.py, with or without the CELLCHAT_ prefix (RATE_LIMITS__ENABLED=false, "
              "REALTIME__SEND_QUEUE_MAX=5000, API__WORKERS=2). Nothing else of this shell's CELLCHAT_* "
              "reaches the cells.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Drain, without asking, cells the catalog has but the "
+                                      "file no longer declares (otherwise dev up asks, or refuses without a terminal).")] = False,
 ) -> None:
     """Start control plane, cells, router and demo data under ./.cellchat/; Ctrl-C stops everything.
 
@@ -89,16 +104,22 @@ def up(
         console.print(f"[yellow]note:[/] not passed to the cells: {', '.join(ignored)} (use --cell-env)")
     options = DevOptions(folder=folder, cells_file=cells_file or default_cells_file(folder),
                          router_port=router_port, control_plane_port=control_plane_port,
-                         free_ports=free_ports, seed=seed, cell_env=settings)
+                         free_ports=free_ports, seed=seed, cell_env=settings,
+                         confirm_drain=lambda cells: yes or _ask_drain(cells))
     stack = DevStack(options, lambda text: console.print(f"[dim]·[/] {text}"))
     # Explicitly: a shell may start us with SIGINT ignored (background jobs), Ctrl-C must still stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     code = Exit.OK
     try:
-        _show(stack.up())
+        dev = stack.up()
+        _show(dev)
         while True:
-            signal.pause()
+            time.sleep(2.0)
+            try:
+                dev = stack.refresh(dev)  # dev.json follows provisioning and moves
+            except (DevError, httpx.HTTPError) as exc:
+                console.print(f"[yellow]note:[/] dev.json not refreshed: {exc}")
     except KeyboardInterrupt:
         console.print("stopping…")
     except DevError as exc:

@@ -53,6 +53,8 @@ class DevOptions:
     free_ports: bool = False
     seed: bool = True
     cell_env: tuple[tuple[str, str], ...] = ()  # extra CELLCHAT_* for the cells (benchmarks: no rate limits)
+    # Cells the catalog has but the file no longer declares would be drained: only when this says yes.
+    confirm_drain: Callable[[list[str]], bool] = lambda cells: False
 
 
 # What the cell's supervisor sets itself, per cell (control_plane/provisioning/local_cell.py).
@@ -200,6 +202,22 @@ class DevStack:
         devfile.write(self.options.folder, dev)
         return dev
 
+    def refresh(self, dev: devfile.DevFile) -> devfile.DevFile:
+        """dev.json as things are now: cells provisioned since, workspaces moved since."""
+        assert self._control_plane is not None
+        keys = load_secrets(self.base)
+        with httpx.Client(base_url=dev.control_plane or "", timeout=10.0,
+                          headers={"Authorization": f"Bearer {keys['operator']}"}) as cp:
+            cells = [devfile.DevCell(name=c["name"], region=c["region"], api=c["api"], gateway=c["gateway"])
+                     for c in self._call(cp, "GET", "/v1/cells")["cells"] if c["api"]]
+            homes = {w["id"]: w["cell"] for w in self._call(cp, "GET", "/v1/workspaces")["workspaces"]}
+        current = dev.model_copy(update={
+            "cells": cells,
+            "workspaces": [w.model_copy(update={"cell": homes.get(w.id, w.cell)}) for w in dev.workspaces]})
+        if current != dev:
+            devfile.write(self.options.folder, current)
+        return current
+
     def down(self) -> None:
         devfile.path_in(self.options.folder).unlink(missing_ok=True)
         if self._router is not None:
@@ -263,8 +281,17 @@ class DevStack:
         return body
 
     def _apply_and_provision(self, cp: httpx.Client, text: str) -> None:
-        applied = self._call(cp, "POST", "/v1/cells/apply", json={
-            "yaml": text, "source": str(self.options.cells_file), "reason": "cellctl dev up"})
+        body = {"yaml": text, "source": str(self.options.cells_file), "reason": "cellctl dev up"}
+        plan = self._call(cp, "POST", "/v1/cells/apply", json={**body, "dry_run": True})
+        drains = [c["cell"] for c in plan["changes"] if c["kind"] == "drain"]
+        if drains:
+            # Never on our own: a cell left out of the file (another -f, an edit) is asked about.
+            self.say(f"[yellow]{self.options.cells_file} no longer declares {', '.join(drains)}[/]: applying it "
+                     "drains them (no new workspaces there)")
+            if not self.options.confirm_drain(drains):
+                raise DevError(f"not draining {', '.join(drains)}: declare them in {self.options.cells_file} "
+                               "again, or answer yes (--yes) to drain them")
+        applied = self._call(cp, "POST", "/v1/cells/apply", json=body)
         for change in applied["changes"]:
             if change["kind"] != "unchanged":
                 self.say(change["description"])
@@ -273,7 +300,11 @@ class DevStack:
         adopted = [c.name for c in self.inventory.cells if c.endpoints is not None]
         self.say(f"provisioning cells {', '.join(local)} (PostgreSQL, Redis, cell process each)")
         self._cells_started = True
+        statuses = {c["name"]: c["status"] for c in self._call(cp, "GET", "/v1/cells")["cells"]}
         for name in local + adopted:
+            if statuses.get(name) in ("draining", "drained"):
+                self.say(f"[yellow]cell {name} is {statuses[name]}[/]: started, but it takes no new workspaces "
+                         f"(cellctl cells undrain {name})")
             self._call(cp, "POST", f"/v1/cells/{name}/provision", json={"reason": "cellctl dev up"})
         deadline = time.monotonic() + 300
         pending = set(local + adopted)

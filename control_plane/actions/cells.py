@@ -12,6 +12,7 @@ from control_plane.domain.roles import SYSTEM, Actor
 from control_plane.errors import BadInput, ControlPlaneError, NotFound, Refused
 from control_plane.inventory import InventoryError, parse_located
 from control_plane.store import cells as store
+from control_plane.store import moves as moves_store
 from control_plane.store import routes
 
 
@@ -154,4 +155,41 @@ async def drain(services: Services, actor: Actor, name: str, *, dry_run: bool, r
     except ControlPlaneError as exc:
         if not dry_run:
             await audit.refusal(services.db, actor, "cells.drain", name, exc, reason=reason)
+        raise
+
+
+async def undrain(services: Services, actor: Actor, name: str, *, dry_run: bool, reason: str | None) -> dict[str, Any]:
+    """A draining or drained cell takes new workspaces again (kubectl's uncordon); ``active``.
+
+    A drain still running stops: its moves not yet started are aborted; those already under way
+    finish (a move is only ever abandoned before its route switch by ``migrations abort``).
+    Undraining an active cell changes nothing.
+    """
+    try:
+        async with services.db.transaction() as conn:
+            row = await store.lock_cell(conn, name)
+            if row is None:
+                raise NotFound("unknown_cell", f"no cell named {name!r}")
+            if row["status"] in ("provisioning", "active"):
+                return {"cell": name, "status": row["status"], "changed": False, "dry_run": dry_run}
+            if row["status"] == "retired":
+                raise Refused("invalid_state", f"cell {name} is retired")
+            running = await moves_store.running_drain(conn, name)
+            if dry_run:
+                return {"cell": name, "status": row["status"], "would_be": "active", "changed": False,
+                        "dry_run": True, "drain": running["id"] if running else None}
+            cancelled = 0
+            if running is not None:
+                cancelled = await moves_store.cancel_queued(conn, running["id"], f"cell {name} was undrained")
+                await moves_store.set_drain_status(conn, running["id"], "incomplete")
+            await store.set_status(conn, name, "active")
+            await publish_cell(conn, name)
+            details = {"from": row["status"], "to": "active", "workspaces": row["load"],
+                       "drain": running["id"] if running else None, "moves_cancelled": cancelled}
+            await audit.append(conn, actor, "cells.undrain", name, reason=reason,
+                               role=actor.role_for(frozenset({"sre"})), details=details)
+            return {"cell": name, "status": "active", "changed": True, "dry_run": False, **details}
+    except ControlPlaneError as exc:
+        if not dry_run:
+            await audit.refusal(services.db, actor, "cells.undrain", name, exc, reason=reason)
         raise

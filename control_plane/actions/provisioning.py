@@ -24,7 +24,9 @@ from control_plane.store import cells as store
 
 log = logging.getLogger(__name__)
 
-PROVISIONABLE = ("provisioning", "active")
+# A draining or drained cell is (re)started too: its workspaces are still there (a restarted
+# `dev up`, a cell being emptied); provisioning never changes its status.
+PROVISIONABLE = ("provisioning", "active", "draining", "drained")
 UNFINISHED = ("requested", "planned", "started", "healthy")
 
 
@@ -42,8 +44,7 @@ async def request(
             if row is None:
                 raise NotFound("unknown_cell", f"no cell named {name!r}")
             if row["status"] not in PROVISIONABLE:
-                raise Refused("invalid_state", f"cell {name} is {row['status']}; only provisioning or active "
-                              "cells are provisioned")
+                raise Refused("invalid_state", f"cell {name} is {row['status']}; a retired cell is not provisioned")
             state = dict(row["provisioning"])
             if dry_run:
                 return {"cell": name, "backend": row["backend"], "dry_run": True,

@@ -92,10 +92,23 @@ async def drain_cell(request: Request) -> Response:
     return ok(await cells.drain(services_of(request), actor, name, dry_run=args.dry_run, reason=args.reason))
 
 
+async def undrain_cell(request: Request) -> Response:
+    """
+    summary: Let a draining or drained cell take new workspaces again (sre), like kubectl uncordon; a running drain stops (moves not started are aborted).
+    responses:
+      200: {description: "the new status, and what happened to a running drain"}
+    """
+    name = request.path_params["name"]
+    actor = await authorize(request, OPERATE, "cells.undrain", name)
+    args = await body(request, DrainBody)
+    return ok(await cells.undrain(services_of(request), actor, name, dry_run=args.dry_run, reason=args.reason))
+
+
 routes = [
     Route("/v1/cells", list_cells, methods=["GET"]),
     Route("/v1/cells/apply", apply_inventory, methods=["POST"]),
     Route("/v1/cells/{name}", show_cell, methods=["GET"]),
     Route("/v1/cells/{name}/provision", provision_cell, methods=["POST"]),
     Route("/v1/cells/{name}/drain", drain_cell, methods=["POST"]),
+    Route("/v1/cells/{name}/undrain", undrain_cell, methods=["POST"]),
 ]

@@ -216,3 +216,13 @@ async def next_queued(conn: Conn, drain_id: int, limit: int) -> list[Row]:
 async def set_drain_status(conn: Conn, drain_id: int, status: str) -> None:
     await conn.execute("UPDATE drains SET status = %(status)s, updated_at = now() WHERE id = %(id)s",
                        {"id": drain_id, "status": status})
+
+
+async def cancel_queued(conn: Conn, drain_id: int, error: str) -> int:
+    """Abort the drain's moves that have not started; returns how many."""
+    cur = await conn.execute(
+        "UPDATE moves SET status = 'aborted', phase = 'aborted', error = %(error)s, updated_at = now()"
+        " WHERE drain_id = %(id)s AND status = 'queued'",
+        {"id": drain_id, "error": error},
+    )
+    return cur.rowcount

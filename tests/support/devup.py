@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 _SCRIPT = Path(sys.executable).with_name("cellctl")  # the installed console script
-CELLCTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from cli.main import app; app()"]
+CELLCTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from cli.main import run; run()"]
 
 
 class DevUp:
