@@ -17,7 +17,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 
-from cell import bootstrap, metrics, probes, roles
+from cell import bootstrap, metrics, probes, roles, telemetry
 from cell.api import app as api
 from cell.domain import tokens
 from cell.settings import CellSettings
@@ -51,6 +51,8 @@ def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
         checks.update(runtime.checks())
         return checks
 
+    sampler = telemetry.Sampler(services.redis, services.db if "relay" in running else None)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.open()
@@ -58,9 +60,15 @@ def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
             await runtime.start()
             for part in running:
                 metrics.ROLE.labels(part).set(1)
+            telemetry.process(role, settings.name, settings.region)
+            telemetry.watch_pool("cell", services.db.pool)
+            if runtime.gateway is not None:
+                telemetry.watch_gateway(runtime.gateway)
+            sampler.start()
             try:
                 yield
             finally:
+                await sampler.stop()
                 await runtime.stop()
         finally:
             await services.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ import time
 
 import uvicorn
 
+from cell import logs
 from cell.app import create_app
 from cell.embedded.process import die_with_parent
 from cell.roles import ROLES, parts
@@ -32,7 +32,8 @@ def uvicorn_config(settings: CellSettings, *, port: int | None = None, role: str
         host=settings.api.host,
         port=port if port is not None else settings.api.port,
         log_level="warning",
-        access_log=False,
+        access_log=False,  # our own, JSON (cell.logs.AccessLog)
+        log_config=None,  # uvicorn's records go through cell.logs' handler
         lifespan="on",
         backlog=4096,
         # Compression would cost a zlib context per socket (memory) and a compression per
@@ -138,8 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     role = args.role
     settings = CellSettings()
-    if role in ("relay", "worker"):  # background roles: their log is their story
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(role, cell=settings.name)  # JSON lines, every role (cell.logs)
     if settings.api.workers > 1 and parts(role) & {"api", "gateway"}:
         raise SystemExit(supervise(settings, role))
     server = CellServer(uvicorn_config(settings, role=role))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from cell import logs
 from control_plane.api.app import create_app
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store import migrate
@@ -14,15 +13,14 @@ from control_plane.store import migrate
 def uvicorn_config(settings: ControlPlaneSettings, *, port: int | None = None) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings), host=settings.api.host, port=settings.api.port if port is None else port,
-        log_level="warning", access_log=False, lifespan="on",
+        log_level="warning", access_log=False, lifespan="on", log_config=None,
         # Push streams never end by themselves: cut them after this long so shutdown completes.
         timeout_graceful_shutdown=2,
     )
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure("control-plane")
     settings = ControlPlaneSettings()
     if settings.database.migrate_on_start:
         migrate.apply_all(settings.database.dsn)

@@ -22,11 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cell import logs
 from cell.api.responses import JSON
 from cell.domain import tokens
 from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
-from router import identify
+from router import identify, metrics
 from router.cache import RoutingCache
 from router.proxy import CellUnreachable, ClientGone, Forwarder, Send, relay
 from router.settings import RouterSettings
@@ -146,6 +147,7 @@ class Router:
             token = identify.token_of(authorization, query_token, body, content_type or "")
             await answer(send, *unknown(path, token is not None))
             return
+        logs.note_workspace(workspace)
         cell = self.cache.lookup(workspace)
         if cell is None:
             try:
@@ -158,6 +160,7 @@ class Router:
             if cell is None:
                 await answer(send, *unknown(path, True))
                 return
+        scope.setdefault("state", {})["cell"] = cell.name  # for the metrics' cell label
         try:
             response = await self.forwarder.send(cell, scope, body)
             if response.status_code == 421:
@@ -205,14 +208,24 @@ class Router:
         return await self.forwarder.send(target, scope, body)
 
 
+def _quiet(path: str) -> bool:
+    """Probes and scrapes: no access line each (they come every few seconds)."""
+    return path in ("/livez", "/readyz", "/metrics")
+
+
 class RouterApp:
     """The ASGI application: the forwarding fast path, else Starlette (router endpoints, lifespan)."""
 
     def __init__(self, router: Router, admin: Starlette) -> None:
         self.router = router
         self.admin = admin
+        # Outermost: the request id and access line; then the metrics of forwarded requests.
+        self._app = logs.AccessLog(metrics.Metrics(self._dispatch), skip=_quiet)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/", *identify.FILE_PREFIXES)):
             await self.router.forward(scope, receive, send)
         else:
@@ -277,7 +290,8 @@ def create_app(settings: RouterSettings) -> RouterApp:
 
     admin = Starlette(
         routes=[Route("/_router/health", health, methods=["GET"]),
-                Route("/_router/routes/{workspace_id}", route_of, methods=["GET"])],
+                Route("/_router/routes/{workspace_id}", route_of, methods=["GET"]),
+                *metrics.routes],
         lifespan=lifespan,
     )
     admin.state.router = router

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from cell import logs
 from router.app import create_app
 from router.settings import RouterSettings
 
@@ -13,7 +12,7 @@ from router.settings import RouterSettings
 def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port if port is None else port,
-        log_level="warning", access_log=False, lifespan="on",
+        log_level="warning", access_log=False, lifespan="on", log_config=None,
         # Push streams never end by themselves: cut them after this long so shutdown completes.
         timeout_graceful_shutdown=5,
         # Relayed answers carry the cell's own Date and Server headers: do not add a second pair.
@@ -23,8 +22,7 @@ def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvic
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure("router")
     uvicorn.Server(uvicorn_config(RouterSettings())).run()
 
 

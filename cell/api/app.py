@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cell import logs
 from cell.api import admin, control, file_control, file_routes, methods
 from cell.api.guard import Guard
 from cell.api.responses import JSON, error
@@ -36,8 +37,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 exception_handlers = {CellError: _cell_error, HTTPException: _http_error}
 
+def _quiet(path: str) -> bool:
+    return path in ("/livez", "/readyz", "/metrics")  # probes and scrapes: no access line each
+
+
+# AccessLog: the request id (the router's, passed on) and one JSON access line per request.
 # Guard answers (and contains) what no handler caught: see cell.api.guard.
-middleware = [Middleware(Guard)]
+middleware = [Middleware(logs.AccessLog, skip=_quiet), Middleware(Guard)]
 
 
 def routes() -> list[BaseRoute]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cell import logs, telemetry
 from cell.actions.auth import Actor, authenticate
 from cell.api import request as req
 from cell.api.registry import METHODS, Context, MethodSpec
@@ -26,10 +28,24 @@ def describe(exc: ValidationError) -> str:
 
 async def dispatch(request: Request) -> Response:
     services: Services = request.app.state.services
+    name = request.path_params["method"]
+    label = name if name in METHODS else "unknown"
+    started = time.perf_counter()
+    code, problem = 500, None  # what escapes is the guard's 500
     try:
-        return ok(await _dispatch(services, request))
+        response = ok(await _dispatch(services, request))
+        code = response.status_code
+        return response
     except CellError as exc:
-        return error(exc)
+        if isinstance(exc, RateLimited):
+            spec = METHODS.get(name)
+            telemetry.RATE_LIMITED.labels(label, spec.tier if spec else "").inc()
+        response = error(exc)
+        code, problem = response.status_code, exc.code
+        return response
+    finally:
+        telemetry.api_answered(label, code, problem if code != 500 else "internal_error",
+                               time.perf_counter() - started)
 
 
 async def _dispatch(services: Services, request: Request) -> dict[str, object]:
@@ -55,6 +71,7 @@ async def _call(services: Services, request: Request, spec: MethodSpec, params: 
     settings = services.settings
     if actor is None:
         actor = await authenticate(services.db, req.bearer_token(request, params), writes=spec.writes)
+    logs.note_workspace(actor.workspace_id)
     limits = settings.rate_limits
     if limits.enabled:
         wait = await services.limiter.hit(actor.token_id, spec.tier, getattr(limits, spec.tier), limits.window_seconds)

@@ -17,12 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+from cell import logs
 from cell.api.guard import Guard
 from cell.api.responses import JSON
 from cell.domain import tokens
 from control_plane import bootstrap, orchestrator
 from control_plane.actions import provisioning
-from control_plane.api import audit, cells, routes, workspaces
+from control_plane.api import audit, cells, probes, routes, workspaces
 from control_plane.api import moves as moves_api
 from control_plane.api.common import authenticate, error, ok, services_of
 from control_plane.errors import ControlPlaneError
@@ -76,6 +77,10 @@ async def openapi(request: Request) -> Response:
     return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 
+def _quiet(path: str) -> bool:
+    return path in ("/livez", "/readyz", "/metrics")  # probes and scrapes: no access line each
+
+
 def create_app(settings: ControlPlaneSettings) -> Starlette:
     """The control plane's app. Refuses (``SystemExit``) published default or empty tokens unless ``settings.dev``."""
     admins = [t.token.get_secret_value() for t in settings.tokens]
@@ -106,10 +111,12 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             Route("/v1/whoami", whoami, methods=["GET"]),
             *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes, *moves_api.routes,
             Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+            *probes.routes,
         ],
         lifespan=lifespan,
         # Guard refuses NULs in paths and queries and answers (and contains) what no handler caught.
-        middleware=[Middleware(Guard, refuse=_refusal)],
+        middleware=[Middleware(logs.AccessLog, skip=_quiet), Middleware(Guard, refuse=_refusal),
+                    Middleware(probes.Metrics)],
         exception_handlers={ControlPlaneError: _error, HTTPException: _http_error},
     )
     app.state.services = services

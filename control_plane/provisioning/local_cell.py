@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from cell import logs
 from cell.embedded import EmbeddedPostgres, EmbeddedRedis
 from cell.embedded.process import die_with_parent, stop_process
 from cell.store import databases, migrate
@@ -138,9 +139,8 @@ class Supervisor:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     cell_dir = Path(sys.argv[1]).resolve()
+    logs.configure("cell-supervisor", cell=cell_dir.name)
     lock = open(cell_dir / "supervisor.lock", "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

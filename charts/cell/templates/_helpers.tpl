@@ -71,8 +71,6 @@ readinessProbe:
 {{- $root := .root -}}
 {{- $role := .role -}}
 {{- $spec := .spec -}}
-{{- $http := ne $role "relay" -}}
-{{- $port := ternary "http" "ops" $http -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -100,7 +98,7 @@ spec:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
         {{- if $root.Values.monitoring.podAnnotations }}
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ ternary $root.Values.cell.port $root.Values.ops.port $http | toString | quote }}
+        prometheus.io/port: {{ $root.Values.cell.port | toString | quote }}
         prometheus.io/path: /metrics
         {{- end }}
         {{- with $root.Values.podAnnotations }}
@@ -139,13 +137,10 @@ spec:
             - configMapRef: {name: {{ include "cell.fullname" $root }}}
           env:
             {{- include "cell.env" $root | nindent 12 }}
+          # Every role, the relay included, serves /livez, /readyz and /metrics on this port.
           ports:
-            {{- if $http }}
             - {name: http, containerPort: {{ $root.Values.cell.port }}}
-            {{- else }}
-            - {name: ops, containerPort: {{ $root.Values.ops.port }}}
-            {{- end }}
-          {{- include "cell.probes" (dict "root" $root "port" $port) | nindent 10 }}
+          {{- include "cell.probes" (dict "root" $root "port" "http") | nindent 10 }}
           resources:
             {{- toYaml $spec.resources | nindent 12 }}
           securityContext:
