@@ -181,24 +181,28 @@ async def _store_upload(ctx: FileContext, row: Row, staging: str, body: AsyncIte
         # Handed to the store in pieces of about a MiB (not the server's 64 KiB reads): fewer calls
         # into the store, and still a bounded buffer per upload.
         nonlocal received
-        pending = bytearray()
+        pending: list[bytes] = []
+        buffered = 0
         async for chunk in body:
             received += len(chunk)
             if received > declared:
                 raise _TooMany
             if len(head) < domain.SNIFF_BYTES:
                 head.extend(chunk[: domain.SNIFF_BYTES - len(head)])
-            pending += chunk
-            if len(pending) >= storage.PIECE:
-                piece = bytes(pending)
+            pending.append(chunk)
+            buffered += len(chunk)
+            if buffered >= storage.PIECE:
+                piece = b"".join(pending)
                 pending.clear()
+                buffered = 0
                 # hashlib lets go of the GIL on big buffers: hashed on a thread, the event loop
                 # keeps serving other requests (chat.postMessage) meanwhile.
                 await anyio.to_thread.run_sync(digest.update, piece)
                 yield piece
         if pending:
-            digest.update(pending)
-            yield bytes(pending)
+            piece = b"".join(pending)
+            digest.update(piece)
+            yield piece
 
     try:
         await ctx.storage.put(staging, counted())
