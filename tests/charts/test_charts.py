@@ -142,11 +142,11 @@ def test_every_pod_runs_locked_down_with_probes(rendered: dict[tuple[str, str], 
 
 
 def test_production_cell_shape(rendered: dict[tuple[str, str], Rendered]) -> None:
-    """3 api (autoscaled from 3), 3 gateway, 1 relay; PDBs for api and gateway; an Ingress for
+    """3 api (autoscaled from 3), 3 gateway, 1 relay, 1 worker; PDBs for api and gateway; an Ingress for
     /rtm whose wss URL is what rtm.connect hands out; the stores' Secret is the operator's."""
     cell = rendered[("cell", "production")]
     deployments = {d["metadata"]["name"]: d for d in cell.of_kind("Deployment")}
-    assert sorted(deployments) == ["cell-eu-2-api", "cell-eu-2-gateway", "cell-eu-2-relay"]
+    assert sorted(deployments) == ["cell-eu-2-api", "cell-eu-2-gateway", "cell-eu-2-relay", "cell-eu-2-worker"]
     assert "replicas" not in deployments["cell-eu-2-api"]["spec"]  # the HPA owns it
     assert cell.named("HorizontalPodAutoscaler", "cell-eu-2-api")["spec"]["minReplicas"] == 3
     assert deployments["cell-eu-2-gateway"]["spec"]["replicas"] == 3

@@ -13,41 +13,21 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from websockets.sync.client import connect
 
 from cli.dev.seed import PASSWORD
 from tests.support.devup import DevUp
+from tests.support.metrics import Samples, present, scrape, total
 
 SECRET_TEXT = "the launch code is 0xDEADBEEF-do-not-log"
 REQUEST_ID = "e2e-request-0123456789"
 REQUIRED = {"ts", "level", "role", "cell", "workspace", "request_id", "msg"}
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    out: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    return sum(v for (n, ls), v in samples.items() if n == name and all((k, v2) in ls for k, v2 in labels.items()))
-
-
 def moved(run: Run, role: str, name: str, **labels: str) -> float:
     """How much a series grew during the workload."""
     return total(run.during[role], name, **labels) - total(run.before[role], name, **labels)
-
-
-def present(samples: Samples, name: str) -> bool:
-    return any(n == name for n, _ in samples)
 
 
 @dataclass

@@ -66,7 +66,7 @@ readinessProbe:
   {{- toYaml $p.readiness | nindent 2 }}
 {{- end -}}
 
-{{/* One Deployment for a role ("all", "api", "gateway" or "relay"). */}}
+{{/* One Deployment for a role ("all", "api", "gateway", "relay" or "worker"). */}}
 {{- define "cell.deployment" -}}
 {{- $root := .root -}}
 {{- $role := .role -}}
@@ -169,6 +169,6 @@ spec:
 {{- if .Values.combined -}}
 all
 {{- else -}}
-api gateway relay
+api gateway relay worker
 {{- end -}}
 {{- end -}}
