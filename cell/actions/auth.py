@@ -161,3 +161,11 @@ async def issue_token(db: Database, workspace_id: str, user_id: str, kind: str) 
 async def revoke(db: Database, workspace_id: str, token_id: str) -> bool:
     async with db.transaction() as conn:
         return await directory.revoke_token(conn, workspace_id, token_id)
+
+
+async def deactivate(db: Database, workspace_id: str, user_id: str) -> None:
+    """Deactivate a person or remove a bot: marked deleted, every token revoked (``user_not_found``
+    when there is no such active user). Gateways close their sockets (cell.gateway.revocations)."""
+    async with db.transaction() as conn:
+        if not await directory.deactivate_user(conn, workspace_id, user_id):
+            raise CellError("user_not_found")

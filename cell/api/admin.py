@@ -139,6 +139,18 @@ async def revoke_token(request: Request) -> Response:
     return ok({"revoked": True})
 
 
+async def deactivate_user(request: Request) -> Response:
+    """
+    summary: Deactivate a person, or remove a bot (admin token or a workspace admin's token) - every token of theirs is revoked, and their open sockets and long-polls end within a second.
+    responses:
+      200: {description: "deactivated"}
+    """
+    workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
+    await rest.require_admin_or_workspace_admin(request, workspace_id)
+    await auth.deactivate(rest.services(request).db, workspace_id, user_id)
+    return ok({"deactivated": True})
+
+
 def _client_address(request: Request) -> str:
     """Who is signing in: the address the router saw (the last X-Forwarded-For it appended), else the peer."""
     forwarded = request.headers.getlist("x-forwarded-for")
@@ -191,6 +203,7 @@ routes = [
     Route("/v1/workspaces/{workspace_id}/users", create_user, methods=["POST"]),
     Route("/v1/workspaces/{workspace_id}/bots", create_bot, methods=["POST"]),
     Route("/v1/workspaces/{workspace_id}/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
+    Route("/v1/workspaces/{workspace_id}/users/{user_id}/deactivate", deactivate_user, methods=["POST"]),
     Route("/v1/auth/signin", sign_in, methods=["POST"]),
     Route("/v1/health", health, methods=["GET"]),
     Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),

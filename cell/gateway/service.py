@@ -16,13 +16,14 @@ from starlette.websockets import WebSocket
 
 from cell.bootstrap import Services
 from cell.gateway.hub import Hub
+from cell.gateway.revocations import RevocationWatch, tokens_revoked_frame
 from cell.gateway.sinks import PollSink, Sink, SocketSink
 from cell.realtime import presence as presence_store
 from cell.realtime import tickets
 from cell.realtime.backoff import Backoff
 from cell.realtime.presence import PresenceStore
 from cell.realtime.wire import CloseCode, format_position, frame_of, parse_position
-from cell.store import outbox
+from cell.store import directory, outbox
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Gateway:
         self.instance = secrets.token_hex(4)  # presence connection ids are unique across gateways
         self.sockets: set[SocketSink] = set()
         self.polls: set[PollSink] = set()
+        self.by_token: dict[str, set[Sink]] = {}  # token id -> its sockets and long-polls here
+        self.revocations = RevocationWatch(services.db, self._revoked, lambda token: token in self.by_token)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._changes: dict[str, dict[str, str]] = {}
@@ -75,7 +78,8 @@ class Gateway:
 
     async def start(self) -> None:
         for name, loop in (("gateway-hub", self.hub.run), ("gateway-heartbeat", self._heartbeat),
-                           ("gateway-presence", self._flush_presence)):
+                           ("gateway-presence", self._flush_presence),
+                           ("gateway-revocations", self.revocations.run)):
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=name))
         await asyncio.wait_for(self.hub.ready.wait(), 30)
 
@@ -130,6 +134,38 @@ class Gateway:
         for poll in [p for p in self.polls if p.workspace == workspace]:
             poll.arrived.set()
 
+    def _track(self, token_id: str, sink: Sink) -> None:
+        self.by_token.setdefault(token_id, set()).add(sink)
+
+    def _untrack(self, token_id: str, sink: Sink) -> None:
+        sinks = self.by_token.get(token_id)
+        if sinks is not None:
+            sinks.discard(sink)
+            if not sinks:
+                del self.by_token[token_id]
+
+    def _revoked(self, row: dict[str, Any]) -> None:
+        """A token in use here was revoked: Slack's ``tokens_revoked``, then close 4004; long-polls answer."""
+        text = _text(tokens_revoked_frame(row))
+        for sink in list(self.by_token.get(row["token_id"], ())):
+            self.hub.unregister(sink)
+            if isinstance(sink, SocketSink):
+                sink.write(text)
+                sink.finish(CloseCode.ACCOUNT_INACTIVE, "tokens_revoked")
+            elif isinstance(sink, PollSink):
+                sink.revoked = True
+                sink.arrived.set()
+
+    async def _still_valid(self, workspace: str, token_id: str) -> dict[str, Any] | None:
+        """None when the ticket's token may still open a socket; else the row to tell it by."""
+        async with self.services.db.read() as conn:
+            row = await directory.token_for_auth(conn, workspace, token_id)
+        if row is None:
+            return {"token_id": token_id, "user_id": "", "kind": "xoxp"}
+        if row["revoked"] or row["deleted"]:
+            return {"token_id": token_id, "user_id": row["user_id"], "kind": row["kind"]}
+        return None
+
     def _slow(self, sink: Sink) -> None:
         self.hub.unregister(sink)
         if isinstance(sink, SocketSink):
@@ -164,10 +200,16 @@ class Gateway:
             await ws.send_text(_text({"type": "error", "error": {"code": 1, "msg": "invalid_ticket"}}))
             await ws.close(CloseCode.INVALID_TICKET, "invalid_ticket")
             return
+        gone = await self._still_valid(who.workspace_id, who.token_id)
+        if gone is not None:  # a ticket issued before its token was revoked opens nothing
+            await ws.send_text(_text(tokens_revoked_frame(gone)))
+            await ws.close(CloseCode.ACCOUNT_INACTIVE, "tokens_revoked")
+            return
         sink = SocketSink(ws, who.workspace_id, who.user_id, self.config.send_queue_max)
         sink.on_overflow = self._slow
         presence_id = f"{self.instance}:{sink.id}"
         self.sockets.add(sink)
+        self._track(who.token_id, sink)
         try:
             start = await self.hub.register(sink)
             with contextlib.suppress(RedisError, OSError):  # presence is best-effort
@@ -176,6 +218,7 @@ class Gateway:
             await self._read(ws, sink)
         finally:
             self.sockets.discard(sink)
+            self._untrack(who.token_id, sink)
             self.hub.unregister(sink)
             with contextlib.suppress(RedisError, OSError):
                 await self.presence.disconnected(sink.workspace, sink.user, presence_id)
@@ -333,6 +376,7 @@ class Gateway:
         """One long-poll: the JSON body with the events after ``pos`` (docs/realtime.md, section 5)."""
         sink = PollSink(workspace, user, self.config.send_queue_max)
         self.polls.add(sink)
+        self._track(token_id, sink)
         try:
             start = await self.hub.register(sink)
             if pos is not None:
@@ -353,6 +397,9 @@ class Gateway:
         finally:
             self.hub.unregister(sink)
             self.polls.discard(sink)
+            self._untrack(token_id, sink)
+        if sink.revoked:
+            return b'{"ok":false,"error":"token_revoked"}'
         if pos is None:  # a first poll only learns where to start
             return b'{"ok":true,"pos":' + orjson.dumps(format_position(self.hub.epoch, start)) + b',"events":[]}'
         position = format_position(self.hub.epoch, max(sink.last_position, start, sink.floor))

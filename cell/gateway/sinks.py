@@ -166,12 +166,13 @@ class SocketSink(Sink):
 class PollSink(Sink):
     """A long-poll request: collects frames until the request answers."""
 
-    __slots__ = ("arrived", "frames")
+    __slots__ = ("arrived", "frames", "revoked")
 
     def __init__(self, workspace: str, user: str, queue_max: int) -> None:
         super().__init__(workspace, user, queue_max)
         self.frames: list[str] = []
         self.arrived = asyncio.Event()
+        self.revoked = False  # its token was revoked while it waited: it answers token_revoked
 
     def write(self, frame: str, position: int = 0) -> None:
         if position:

@@ -26,7 +26,7 @@ class CloseCode(IntEnum):
     INVALID_TICKET = 4001  # invalid, expired or used ticket: new rtm.connect
     SLOW_CONSUMER = 4002  # the send queue overflowed: back off, resume
     RESUME = 4003  # the gateway lost track (catch-up too large): back off, resume
-    ACCOUNT_INACTIVE = 4004  # reserved: token revoked or account deactivated (not sent yet): stop
+    ACCOUNT_INACTIVE = 4004  # after ``tokens_revoked``: token revoked, person deactivated or bot removed: stop
     WORKSPACE_MOVED = 4005  # after ``goodbye`` with reason workspace_moved: new rtm.connect at once
 
 

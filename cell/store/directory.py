@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import sql
 from psycopg.errors import UniqueViolation
 
@@ -148,5 +150,29 @@ async def revoke_token(conn: Conn, workspace_id: str, token_id: str) -> bool:
         "UPDATE tokens SET revoked_at = now() WHERE workspace_id = %(w)s AND token_id = %(t)s"
         " AND revoked_at IS NULL",
         {"w": workspace_id, "t": token_id},
+    )
+    return cur.rowcount == 1
+
+
+async def revoked_since(conn: Conn, seconds_ago: float) -> list[dict[str, Any]]:
+    """Tokens revoked in the last ``seconds_ago`` seconds (with their user and kind), oldest first."""
+    cur = await conn.execute(
+        "SELECT workspace_id, token_id, user_id, kind FROM tokens"
+        " WHERE revoked_at > now() - make_interval(secs => %(ago)s) ORDER BY revoked_at LIMIT 10000",
+        {"ago": seconds_ago},
+    )
+    return list(await cur.fetchall())
+
+
+async def deactivate_user(conn: Conn, workspace_id: str, user_id: str) -> bool:
+    """Mark the user deleted (deactivated, or a bot removed) and revoke every token of theirs."""
+    cur = await conn.execute(
+        "UPDATE users SET deleted = true WHERE workspace_id = %(w)s AND user_id = %(u)s AND NOT deleted",
+        {"w": workspace_id, "u": user_id},
+    )
+    await conn.execute(
+        "UPDATE tokens SET revoked_at = now() WHERE workspace_id = %(w)s AND user_id = %(u)s"
+        " AND revoked_at IS NULL",
+        {"w": workspace_id, "u": user_id},
     )
     return cur.rowcount == 1

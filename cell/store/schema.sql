@@ -358,6 +358,8 @@ CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (wo
 
 CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
 
+CREATE INDEX tokens_revoked_at ON public.tokens USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
+
 CREATE UNIQUE INDEX users_email ON public.users USING btree (workspace_id, lower(email));
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channel_members FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
