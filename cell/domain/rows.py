@@ -31,15 +31,9 @@ class NewChannel(TypedDict):
     dm_key: str | None
 
 
-class ChannelRow(TypedDict):
+class ChannelRow(NewChannel):
     """A channel (``channels.CHANNEL_COLUMNS``), with what a query or an action adds for one member."""
 
-    workspace_id: str
-    channel_id: str
-    kind: ChannelKind
-    name: str
-    creator: str
-    dm_key: str | None
     topic: str
     topic_creator: str
     topic_last_set: int
@@ -62,8 +56,8 @@ class ChannelRow(TypedDict):
 # --- messages and what hangs off them --------------------------------------------
 
 
-class NewMessage(TypedDict):
-    """What ``messages.insert`` writes."""
+class _MessageColumns(TypedDict):
+    """The columns a message is written with and read back with."""
 
     workspace_id: str
     channel_id: str
@@ -77,27 +71,20 @@ class NewMessage(TypedDict):
     thread_ts: int | None
     reply_broadcast: bool
     client_msg_id: str | None
+
+
+class NewMessage(_MessageColumns):
+    """What ``messages.insert`` writes."""
+
     files: NotRequired[list[str] | None]  # ids of the files the message carries
 
 
-class MessageRow(TypedDict):
+class MessageRow(_MessageColumns):
     """A message (``messages.MESSAGE_COLUMNS``); ``blocks`` and ``attachments`` are decoded JSON."""
 
-    workspace_id: str
-    channel_id: str
-    ts: int
-    user_id: str
-    bot_id: str | None
-    subtype: str | None
-    text: str
-    blocks: Any
-    attachments: Any
-    thread_ts: int | None
     reply_count: int
     reply_users: list[str]
     latest_reply: int | None
-    reply_broadcast: bool
-    client_msg_id: str | None
     edited_ts: int | None
     edited_by: str | None
     files: list[Any] | None  # file ids; cell.actions.files puts file objects in their place
@@ -141,33 +128,29 @@ class RegionPinRow(TypedDict):
     status: WorkspaceStatus
 
 
-class NewUser(TypedDict):
+class _PersonColumns(TypedDict):
+    """The columns a person or bot is written with and read back with."""
+
+    workspace_id: str
+    user_id: str
+    email: str
+    name: str
+    real_name: str
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+    bot_id: str | None
+
+
+class NewUser(_PersonColumns):
     """What ``directory.insert_user`` writes."""
 
-    workspace_id: str
-    user_id: str
-    email: str
-    name: str
-    real_name: str
     password_hash: str | None
-    is_admin: bool
-    is_owner: bool
-    is_bot: bool
-    bot_id: str | None
 
 
-class UserRow(TypedDict):
+class UserRow(_PersonColumns):
     """A person or bot (``directory.USER_COLUMNS``)."""
 
-    workspace_id: str
-    user_id: str
-    email: str
-    name: str
-    real_name: str
-    is_admin: bool
-    is_owner: bool
-    is_bot: bool
-    bot_id: str | None
     deleted: bool
     tz: str
     created: int
