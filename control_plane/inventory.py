@@ -176,6 +176,8 @@ def parse_located(text: str, source: str = "cells.yaml") -> tuple[Inventory, Cal
     """Like ``parse``, also returning the line of any key path (``("cells", 1, "region")``)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError as exc:  # PyYAML composes recursively: thousands of [ or { exhaust the stack
+        raise InventoryError(source, None, None, "not valid YAML: nested too deeply") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise InventoryError(source, mark.line + 1 if mark else None, None,
@@ -185,7 +187,10 @@ def parse_located(text: str, source: str = "cells.yaml") -> tuple[Inventory, Cal
     if root is None:
         raise InventoryError(source, 1, None, "the file is empty")
     builder = _Builder(source)
-    data = builder.build(root)
+    try:
+        data = builder.build(root)
+    except RecursionError as exc:
+        raise InventoryError(source, None, None, "not valid YAML: nested too deeply") from exc
     if not isinstance(data, dict):
         raise InventoryError(source, root.start_mark.line + 1, None, "expected a mapping with `version` and `cells`")
     try:

@@ -49,12 +49,15 @@ def confirm(question: str, yes: bool) -> None:
 
 def read_input(file: Path) -> str:
     """The text of ``file``; ``-`` is standard input (``-f -``, as kubectl)."""
-    if str(file) == "-":
-        return sys.stdin.read()
     try:
-        return file.read_text()
+        if str(file) == "-":
+            return sys.stdin.read()
+        return file.read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(Exit.BAD_INPUT, f"cannot read {file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(Exit.BAD_INPUT, f"{file} is not a text file (UTF-8): byte {exc.start} is "
+                                       f"0x{exc.object[exc.start]:02x}") from exc
 
 
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:

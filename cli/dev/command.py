@@ -114,8 +114,13 @@ def up(
     try:
         dev = stack.up()
         _show(dev)
+        refreshed = time.monotonic()
         while True:
-            time.sleep(2.0)
+            time.sleep(0.2)
+            stack.heal()  # a router or control plane that died is back within a second or two
+            if time.monotonic() - refreshed < 2.0:
+                continue
+            refreshed = time.monotonic()
             try:
                 dev = stack.refresh(dev)  # dev.json follows provisioning and moves
             except (DevError, httpx.HTTPError) as exc:

@@ -161,6 +161,8 @@ class DevStack:
         self._catalog: EmbeddedPostgres | None = None
         self._control_plane: subprocess.Popen[bytes] | None = None
         self._router: subprocess.Popen[bytes] | None = None
+        self._specs: dict[str, tuple[str, dict[str, str], Path]] = {}  # name -> module, env, log: to restart
+        self._restarted: dict[str, float] = {}
         self._cells_started = False
         self.inventory: Inventory | None = None
 
@@ -218,7 +220,30 @@ class DevStack:
             devfile.write(self.options.folder, current)
         return current
 
+    def _spawn(self, name: str, module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        self._specs[name] = (module, env, log)
+        return _python_service(module, env, log)
+
+    def heal(self) -> list[str]:
+        """Start again the router or control plane if it exited (a crash, SIGKILL, the OOM killer), on
+        its port and with its settings; returns what was restarted. Call it often: it does not wait."""
+        restarted = []
+        for name, attr in (("control plane", "_control_plane"), ("router", "_router")):
+            proc: subprocess.Popen[bytes] | None = getattr(self, attr)
+            if proc is None or proc.poll() is None or name not in self._specs:
+                continue
+            if time.monotonic() - self._restarted.get(name, 0.0) < 1.0:
+                continue  # one that dies at once (a port taken, a bad setting): not more than once a second
+            self._restarted[name] = time.monotonic()
+            module, env, log = self._specs[name]
+            self.say(f"[yellow]the {name} exited ({proc.returncode}); starting it again[/] (log: {log})")
+            setattr(self, attr, _python_service(module, env, log))
+            restarted.append(name)
+        return restarted
+
     def down(self) -> None:
+        if self._lock is None:
+            return  # not ours: another dev up holds the folder (its dev.json and processes stay)
         devfile.path_in(self.options.folder).unlink(missing_ok=True)
         if self._router is not None:
             stop_process(self._router, signal.SIGTERM)
@@ -259,7 +284,7 @@ class DevStack:
                   {"name": "dev-viewer", "roles": ["viewer"], "token": keys["viewer"]},
                   {"name": "router", "roles": ["viewer"], "token": keys["router"]}]
         log = home / "control-plane.log"
-        self._control_plane = _python_service("control_plane.server", {
+        self._control_plane = self._spawn("control plane", "control_plane.server", {
             "CELLCHAT_CP_DATABASE__DSN": self._catalog.dsn(CATALOG),
             "CELLCHAT_CP_API__PORT": str(port),
             "CELLCHAT_CP_TOKENS": json.dumps(tokens),
@@ -328,7 +353,7 @@ class DevStack:
         port = self._port(ports, "router", self.options.router_port)
         log = self.base / "router" / "router.log"
         self.say("starting the router")
-        self._router = _python_service("router.server", {
+        self._router = self._spawn("router", "router.server", {
             "CELLCHAT_ROUTER_PORT": str(port),
             "CELLCHAT_ROUTER_CONTROL_PLANE_URL": control_plane,
             "CELLCHAT_ROUTER_CONTROL_PLANE_TOKEN": keys["router"],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,17 +15,19 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import pytest
 from slack_sdk import WebClient
 from websockets.asyncio.client import connect
 
-from tests.support.devup import DevUp, cellctl, secrets_of
+from tests.support.devup import CELLCTL, DevUp, cellctl, secrets_of
 
 
 @dataclass
 class Running:
     folder: Path
     dev: dict[str, Any]
+    pid: int = 0  # the cellctl dev up process
 
     def cell(self, name: str) -> dict[str, Any]:
         return next(c for c in self.dev["cells"] if c["name"] == name)
@@ -43,7 +48,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp("cells")
     run = DevUp(folder)
     try:
-        yield Running(folder, run.start())
+        dev = run.start()
+        assert run.proc is not None
+        yield Running(folder, dev, run.proc.pid)
     finally:
         run.interrupt()
 
@@ -114,3 +121,56 @@ def test_pinned_demo_workspace_cannot_be_pinned_elsewhere(running: Running) -> N
     eu = next(w for w in running.dev["workspaces"] if w["cell"] == "eu-1")
     done = cellctl(running.folder, "workspaces", "pin", eu["id"], "--region", "us", "--reason", "test")
     assert (4, "pin_conflict") == (done.returncode, done.stderr.split("error:")[1].split(":")[0].strip())
+
+
+def _command(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # gone, or a zombie not reaped yet
+        return ""
+
+
+def _back(url: str, within: float = 30.0) -> float:
+    """Seconds until ``url`` answers 200 again."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{url} not back within {within}s")
+
+
+def test_a_second_dev_up_leaves_the_running_one_alone(running: Running) -> None:
+    """A second `cellctl dev up` in the folder is refused (non-zero exit) and the first's dev.json and router stay."""
+    second = subprocess.run([*CELLCTL, "dev", "up", "--free-ports"], cwd=running.folder, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert (True, True, 200) == (second.returncode != 0,
+                              (running.folder / ".cellchat" / "dev.json").exists(),
+                              httpx.get(f"{running.dev['router']}/_router/health").status_code)
+
+
+def test_router_and_control_plane_come_back_after_sigkill(running: Running) -> None:
+    """SIGKILL the router and the control plane under dev up: both answer again by themselves and
+    clients recover (the figure is printed; a few seconds on a loaded machine, under 2 s idle)."""
+    children = psutil.Process(running.pid).children()
+    killed = [p for p in children if any(m in _command(p) for m in ("router.server", "control_plane.server"))]
+    for proc in killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    started = time.monotonic()
+    while time.monotonic() - started < 30 and not any(
+            "router.server" in _command(p) and p.pid not in {k.pid for k in killed}
+            for p in psutil.Process(running.pid).children()):
+        time.sleep(0.02)
+    noticed = time.monotonic() - started
+    router = _back(f"{running.dev['router']}/_router/health")
+    control_plane = _back(f"{running.dev['control_plane']}/v1/health")
+    print(f"new router process after {noticed:.2f}s; router back after {router:.2f}s more, control plane after "
+          f"{control_plane:.2f}s more "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    ws = running.dev["workspaces"][0]
+    client = WebClient(token=ws["users"][0]["token"], base_url=f"{running.dev['router']}/api/")
+    assert (2, ws["id"], "us-1") == (len(killed), client.auth_test()["team_id"],
+                                     _create(running, "--name", "after", "--region", "us")["workspace"]["cell"])
