@@ -144,6 +144,9 @@ class Router:
             if path == "/api/api.test":
                 await answer(send, 200, {"ok": True, "args": {}})
                 return
+            if path in OPENAPI:
+                await self.openapi(path, scope, body, send)
+                return
             token = identify.token_of(authorization, query_token, body, content_type or "")
             await answer(send, *unknown(path, token is not None))
             return
@@ -190,6 +193,27 @@ class Router:
             return
         await relay(response, send)
 
+    async def openapi(self, path: str, scope: Scope, body: bytes, send: Send) -> None:
+        """The API documents through the router: the cells' (every cell serves the same one; the
+        first that answers does) and the control plane's."""
+        if path == OPENAPI[1]:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                try:
+                    got = await client.get(f"{self.settings.control_plane_url.rstrip('/')}/v1/openapi.json")
+                except httpx.HTTPError:
+                    await answer(send, 503, {"ok": False, "error": "control_plane_unavailable"})
+                    return
+            await answer(send, got.status_code, got.json())
+            return
+        for cell in sorted(self.cache.table.cells.values(), key=lambda c: c.name):
+            try:
+                response = await self.forwarder.send(cell, scope, body)
+            except CellUnreachable:
+                continue
+            await relay(response, send)
+            return
+        await answer(send, 503, {"ok": False, "error": "cell_unavailable"})
+
     async def moved(self, scope: Scope, body: bytes, workspace: str, cell: CellRoute,
                     response: CellResponse) -> CellResponse:
         """The cell no longer owns the workspace: refresh the table and retry once where it lives now."""
@@ -211,6 +235,10 @@ class Router:
 def _quiet(path: str) -> bool:
     """Probes and scrapes: no access line each (they come every few seconds)."""
     return path in ("/livez", "/readyz", "/metrics")
+
+
+# The cells' OpenAPI document, and the control plane's, through the router.
+OPENAPI = ("/v1/openapi.json", "/v1/control-plane/openapi.json")
 
 
 class RouterApp:

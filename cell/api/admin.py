@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 
 from cell.actions import auth, directory
 from cell.api import rest
+from cell.api.openapi import document
 from cell.api.responses import JSON, ok
 from cell.api.rest import Body
 from cell.domain.rows import UserRow
@@ -190,11 +190,16 @@ async def health(request: Request) -> Response:
     return ok({"cell": services.settings.name, "region": services.settings.region, "redis": redis})
 
 
-_schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Cellchat cell admin API", "version": "1"}})
+BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/v1/workspaces", "post"): NewWorkspace,
+    ("/v1/workspaces/{workspace_id}/users", "post"): NewUser,
+    ("/v1/workspaces/{workspace_id}/bots", "post"): NewBot,
+    ("/v1/auth/signin", "post"): SignIn,
+}
 
 
 async def openapi(request: Request) -> Response:
-    return JSON(_schemas.get_schema(routes=request.app.routes))
+    return JSON(document(request.app.routes, BODIES))
 
 
 routes = [

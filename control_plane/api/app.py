@@ -9,16 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 
 from cell import logs
 from cell.api.guard import Guard
+from cell.api.openapi import document
 from cell.api.responses import JSON
 from cell.domain import tokens
 from control_plane import bootstrap, orchestrator
@@ -69,11 +70,25 @@ async def whoami(request: Request) -> Response:
     return ok({"name": actor.name, "roles": list(actor.roles)})
 
 
-_schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Cellchat control plane", "version": "1"}})
+# The body model of each endpoint that takes one: request schemas in the OpenAPI document.
+BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/v1/cells/apply", "post"): cells.ApplyBody,
+    ("/v1/cells/{name}/provision", "post"): cells.ProvisionBody,
+    ("/v1/cells/{name}/drain", "post"): cells.DrainBody,
+    ("/v1/cells/{name}/undrain", "post"): cells.DrainBody,
+    ("/v1/migrations", "post"): moves_api.StartBody,
+    ("/v1/migrations/drain", "post"): moves_api.DrainBody,
+    ("/v1/migrations/gc", "post"): moves_api.GcBody,
+    ("/v1/migrations/{id}/abort", "post"): moves_api.AbortBody,
+    ("/v1/migrations/{id}/resume", "post"): moves_api.ResumeBody,
+    ("/v1/workspaces", "post"): workspaces.CreateBody,
+    ("/v1/workspaces/{workspace_id}/pin", "post"): workspaces.PinBody,
+    ("/v1/workspaces/{workspace_id}/unpin", "post"): workspaces.UnpinBody,
+}
 
 
 async def openapi(request: Request) -> Response:
-    schema = _schemas.get_schema(routes=request.app.routes)
+    schema = document(request.app.routes, BODIES, title="Cellchat control plane", slack=False)
     return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 

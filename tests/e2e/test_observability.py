@@ -38,6 +38,7 @@ class Run:
     answer_request_id: str | None = None
     secrets: list[str] = field(default_factory=list)
     logs: dict[str, list[str]] = field(default_factory=dict)
+    openapi: dict[str, Any] = field(default_factory=dict)  # "cell", "control-plane": through the router
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             cells = httpx.get(f"{dev['control_plane']}/v1/cells", headers={"Authorization": f"Bearer {operator}"})
             assert cells.status_code == 200
             result.during = {role: scrape(url) for role, url in roles.items()}
+        result.openapi = {name: httpx.get(f"{dev['router']}{path}", timeout=10).json() for name, path in (
+            ("cell", "/v1/openapi.json"), ("control-plane", "/v1/control-plane/openapi.json"))}
         result.secrets = [token, PASSWORD, SECRET_TEXT, user["token"], *json.loads(
             (folder / ".cellchat" / "secrets.json").read_text()).values()]
     finally:
@@ -150,3 +153,24 @@ def test_no_secret_reaches_any_log(run: Run) -> None:
     leaks = [f"{name}: {secret[:12]}…" for name, lines in run.logs.items() for line in lines
              for secret in run.secrets if secret and secret in line]
     assert leaks == []
+
+
+def test_openapi_documents_are_complete_and_reachable_through_the_router(run: Run) -> None:
+    """Both documents come through the router. The cell's has every Slack method of the registry
+    with its arguments' schema; in both, every endpoint that takes a body has its schema, and
+    every answer has a schema."""
+    from cell.api import methods
+    from cell.api.registry import METHODS
+
+    methods.load()
+    cell, cp = run.openapi["cell"], run.openapi["control-plane"]
+    assert {f"/api/{name}" for name in METHODS} <= set(cell["paths"])
+    assert "channel" in cell["paths"]["/api/chat.postMessage"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]
+    for doc, with_body in ((cell, ["/v1/auth/signin", "/v1/workspaces"]),
+                           (cp, ["/v1/cells/apply", "/v1/migrations", "/v1/cells/{name}/undrain"])):
+        for path in with_body:
+            assert "properties" in doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        missing = [f"{verb} {path}" for path, ops in doc["paths"].items() for verb, op in ops.items()
+                   if not op.get("responses") or any("content" not in a for a in op["responses"].values())]
+        assert missing == []
