@@ -58,6 +58,7 @@ from bench._support import (
     table,
     wait_outbox_drained,
 )
+from cell.domain.audience import Audience
 from cell.domain.channels import channel_type
 from cell.domain.mentions import parse_mentions
 from cell.domain.messages import to_slack
@@ -132,7 +133,7 @@ async def post_direct(conn: Conn, world: World, seq: int) -> bool:
             return False
         await messages.insert_mentions(conn, ws, channel_id, ts, parse_mentions(text, None).targets)
         message = to_slack(row)
-        await outbox.append(conn, ws, channel_id, "message", {
+        await outbox.append(conn, ws, Audience.conversation(channel_id), "message", {
             "type": "message", "channel": channel_id, "channel_type": channel_type(channel["kind"]),
             **message, "event_ts": message["ts"],
         })
@@ -164,8 +165,8 @@ WITH m AS (
        OR EXISTS (SELECT 1 FROM users u WHERE u.workspace_id = %(w)s AND u.user_id = t.target AND NOT u.deleted)
     ON CONFLICT DO NOTHING
 ), event AS (
-    INSERT INTO outbox (workspace_id, channel_id, event_type, payload)
-    SELECT %(w)s, %(c)s, 'message', %(payload)s FROM m
+    INSERT INTO outbox (workspace_id, audience, channel_id, event_type, payload)
+    SELECT %(w)s, 'conversation', %(c)s, 'message', %(payload)s FROM m
 )
 SELECT ts FROM m
 """

@@ -33,6 +33,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cell.domain.audience import Audience
 from cell.domain.messages import to_slack
 from cell.store import channels, messages, outbox
 
@@ -49,7 +50,7 @@ async def insert(pool: AsyncConnectionPool[Any], post: dict[str, Any]) -> dict[s
         })
         assert row is not None
         message = {**to_slack(row), "channel": post["channel"], "channel_type": "C"}
-        await outbox.append(conn, post["workspace"], post["channel"], "message", message)
+        await outbox.append(conn, post["workspace"], Audience.conversation(post["channel"]), "message", message)
     return message
 
 

@@ -1,16 +1,17 @@
 """Conversations: channels, DMs and group DMs; who is in them and what they look like.
 
-Every state change commits its outbox events in its own transaction. The
-outbox row's ``channel_id`` is the event's **topic**, i.e. who receives it:
+Every state change commits its outbox events in its own transaction. Each
+event states its **audience** (:class:`cell.domain.audience.Audience`), i.e. who
+receives it:
 
-- a conversation id (``C…``/``D…``/``G…``): that conversation's members;
-- a user id (``U…``): only that user's connections. Used for what concerns one
+- a conversation: that conversation's members;
+- a person: only that user's connections. Used for what concerns one
   person's own view: a conversation entering or leaving their sidebar
   (``channel_joined``/``group_joined``/``channel_left``/``group_left``,
   ``im_created``/``mpim_joined``, ``im_open``/``im_close``/``mpim_*``) and their
   read cursor (``channel_marked``/``group_marked``/``im_marked``). A gateway
   learns from these which conversation topics to follow for that user;
-- NULL: everyone in the workspace. Used for public channels' lifecycle
+- the workspace: everyone in it. Used for public channels' lifecycle
   (``channel_created``/``channel_rename``/``channel_archive``/
   ``channel_unarchive``), since every member of the workspace can see those
   channels. Private channels' lifecycle (``group_*``) goes to their own topic.
@@ -32,6 +33,7 @@ from cell.actions.auth import Actor
 from cell.domain import channels as domain
 from cell.domain import ids, names
 from cell.domain import messages as message_domain
+from cell.domain.audience import Audience
 from cell.domain.rows import ChannelRow
 from cell.errors import CellError, SlackErrorCode
 from cell.store import channels, directory, messages, outbox
@@ -45,17 +47,17 @@ DM_KINDS = ("im", "mpim")
 
 
 async def _to_channel(conn: Conn, row: ChannelRow, event: dict[str, Any]) -> None:
-    await outbox.append(conn, row["workspace_id"], row["channel_id"], event["type"], event)
+    await outbox.append(conn, row["workspace_id"], Audience.conversation(row["channel_id"]), event["type"], event)
 
 
 async def _to_user(conn: Conn, workspace_id: str, user_id: str, event: dict[str, Any]) -> None:
-    await outbox.append(conn, workspace_id, user_id, event["type"], event)
+    await outbox.append(conn, workspace_id, Audience.person(user_id), event["type"], event)
 
 
 async def _to_watchers(conn: Conn, row: ChannelRow, event: dict[str, Any]) -> None:
     """A public channel's lifecycle is news for the whole workspace; a private one's for its members."""
-    topic = None if row["kind"] == "public" else row["channel_id"]
-    await outbox.append(conn, row["workspace_id"], topic, event["type"], event)
+    audience = Audience.workspace() if row["kind"] == "public" else Audience.conversation(row["channel_id"])
+    await outbox.append(conn, row["workspace_id"], audience, event["type"], event)
 
 
 def _refuse_dms(row: ChannelRow) -> None:
@@ -90,7 +92,7 @@ async def create(db: Database, actor: Actor, name: str, *, is_private: bool) -> 
         row["is_member"] = True
         if not is_private:
             # A private channel's existence is only told to its members.
-            await outbox.append(conn, actor.workspace_id, None, "channel_created",
+            await outbox.append(conn, actor.workspace_id, Audience.workspace(), "channel_created",
                                 {"type": "channel_created", "channel": {
                                     "id": channel_id, "name": name, "created": row["created"],
                                     "creator": actor.user_id}})
@@ -313,7 +315,7 @@ async def set_topic_or_purpose(
             "thread_ts": None, "reply_broadcast": False, "client_msg_id": None,
         })
         assert message is not None
-        await outbox.append(conn, actor.workspace_id, channel_id, subtype, {
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), subtype, {
             **message_domain.to_slack(message), field: value, "channel": channel_id,
             "channel_type": domain.channel_type(row["kind"]),
         })

@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from cell.actions.auth import hash_password, issue_token
 from cell.domain import ids, names, tokens
+from cell.domain.audience import Audience
 from cell.domain.rows import NewUser, UserRow, WorkspaceRow
 from cell.errors import CellError
 from cell.settings import CellSettings
@@ -91,7 +92,7 @@ async def create_workspace(
              "name": GENERAL, "creator": owner_id, "dm_key": None},
         )
         await channels.add_member(conn, workspace_id, general["channel_id"], owner_id)
-        await outbox.append(conn, workspace_id, None, "team_created", {"team": workspace_id, "name": name})
+        await outbox.append(conn, workspace_id, Audience.workspace(), "team_created", {"team": workspace_id, "name": name})
     token = await issue_token(db, workspace_id, owner_id, tokens.USER_TOKEN)
     return {"workspace": workspace, "owner": owner, "token": token, "general": general["channel_id"]}
 
@@ -111,7 +112,7 @@ async def _join_general(conn: Conn, workspace_id: str, user_id: str) -> None:
     general = await channels.find_by_name(conn, workspace_id, GENERAL)
     if general is not None and await channels.add_member(conn, workspace_id, general["channel_id"], user_id):
         await outbox.append(
-            conn, workspace_id, general["channel_id"], "member_joined_channel",
+            conn, workspace_id, Audience.conversation(general["channel_id"]), "member_joined_channel",
             {"type": "member_joined_channel", "user": user_id, "channel": general["channel_id"],
              "channel_type": "C", "team": workspace_id},
         )
@@ -134,7 +135,7 @@ async def create_user(
         except Conflict as exc:
             raise CellError("email_taken") from exc
         await _join_general(conn, workspace_id, user_id)
-        await outbox.append(conn, workspace_id, None, "team_join", {"type": "team_join", "user": user_id})
+        await outbox.append(conn, workspace_id, Audience.workspace(), "team_join", {"type": "team_join", "user": user_id})
     token = await issue_token(db, workspace_id, user_id, tokens.USER_TOKEN)
     return {"user": user, "token": token}
 

@@ -31,6 +31,7 @@ from cell.actions.access import visible_channel
 from cell.actions.auth import Actor, check_workspace_status
 from cell.domain import files as domain
 from cell.domain import ids
+from cell.domain.audience import Audience
 from cell.errors import CellError, SlackErrorCode
 from cell.settings import CellSettings
 from cell.storage import Storage
@@ -228,7 +229,7 @@ async def _store_upload(ctx: FileContext, row: Row, staging: str, body: AsyncIte
                                              mimetype=mimetype, filetype=filetype, preview=preview):
                 raise UploadRefused("upload_url_used", 409, "this upload URL was already used")
             # Slack's file_created, to the uploader; the preview worker starts from it too.
-            await outbox.append(conn, workspace_id, row["user_id"], "file_created", {
+            await outbox.append(conn, workspace_id, Audience.person(row["user_id"]), "file_created", {
                 "type": "file_created", "file_id": file_id, "file": {"id": file_id},
                 "user_id": row["user_id"], "event_ts": message_actions.event_ts(),
             })
@@ -288,7 +289,7 @@ async def complete(ctx: FileContext, actor: Actor, items: list[tuple[str, str | 
                 render_files=sharer(channel_id),
             )
             for file in message.get("files", ()):
-                await outbox.append(conn, actor.workspace_id, channel_id, "file_shared", {
+                await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "file_shared", {
                     "type": "file_shared", "file_id": file["id"], "file": {"id": file["id"]},
                     "user_id": actor.user_id, "channel_id": channel_id, "event_ts": message["ts"],
                 })
@@ -347,7 +348,7 @@ async def delete(ctx: FileContext, actor: Actor, file_id: str) -> None:
         await store.delete(conn, actor.workspace_id, file_id)
         now = message_actions.event_ts()
         for channel_id in sorted({s["channel_id"] for s in shares}):
-            await outbox.append(conn, actor.workspace_id, channel_id, "file_deleted", {
+            await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "file_deleted", {
                 "type": "file_deleted", "file_id": file_id, "channel_ids": [channel_id], "event_ts": now,
             })
     if row["sha256"]:

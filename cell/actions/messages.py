@@ -19,6 +19,7 @@ from typing import Any
 from cell.actions.access import channel_type, visible_channel, writable_channel
 from cell.actions.auth import Actor
 from cell.domain import channels as channel_domain
+from cell.domain.audience import Audience
 from cell.domain.mentions import parse_mentions
 from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
 from cell.domain.rows import ChannelRow, MessageRow
@@ -197,17 +198,17 @@ async def post_in(
     if render_files is not None:
         row = {**row, "files": await render_files(conn, ts, root["ts"] if root else None)}
     message = to_slack(row)
-    await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+    await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
         channel, None, **message, event_ts=message["ts"]
     ))
     if channel["kind"] in ("im", "mpim"):
         # A new message brings a closed DM back to its members' sidebars, as in Slack.
         for member in await channels.reopen_for_members(conn, actor.workspace_id, channel_id):
             event = channel_domain.dm_opened(channel, member)
-            await outbox.append(conn, actor.workspace_id, member, event["type"], event)
+            await outbox.append(conn, actor.workspace_id, Audience.person(member), event["type"], event)
     if root is not None:
         parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
-        await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
             channel, "message_replied", message=await with_reactions(conn, parent)
         ))
     return message
@@ -255,7 +256,7 @@ async def update_message(
             conn, actor.workspace_id, channel_id, row["ts"], parse_mentions(new_text, new_blocks).targets
         )
         message = await with_reactions(conn, row)
-        await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
             channel, "message_changed", message=message, previous_message=previous
         ))
     return channel_id, message
@@ -296,11 +297,11 @@ async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | 
             await messages.delete(conn, actor.workspace_id, channel_id, root["ts"])
             changed_root = None
         for message in gone:
-            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+            await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
                 channel, "message_deleted", deleted_ts=message["ts"], previous_message=message
             ))
         if changed_root is not None:
-            await outbox.append(conn, actor.workspace_id, channel_id, "message", _message_event(
+            await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
                 channel, "message_changed", message=changed_root[0], previous_message=changed_root[1]
             ))
 

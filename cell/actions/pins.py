@@ -7,6 +7,7 @@ from typing import Any
 from cell.actions.access import visible_channel
 from cell.actions.auth import Actor
 from cell.actions.messages import attachable_message, event_ts, with_reactions
+from cell.domain.audience import Audience
 from cell.domain.messages import group_reactions, to_slack
 from cell.errors import CellError
 from cell.store import messages, outbox
@@ -26,7 +27,7 @@ async def add(db: Database, actor: Actor, channel_id: str, ts: int) -> None:
         if pin is None:
             raise CellError("already_pinned")
         item = _item(channel_id, await with_reactions(conn, row), pin["created"], actor.user_id)
-        await outbox.append(conn, actor.workspace_id, channel_id, "pin_added", {
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "pin_added", {
             "type": "pin_added", "user": actor.user_id, "channel_id": channel_id, "item": item,
             "event_ts": event_ts(),
         })
@@ -39,7 +40,7 @@ async def remove(db: Database, actor: Actor, channel_id: str, ts: int) -> None:
         if not await messages.remove_pin(conn, actor.workspace_id, channel_id, ts):
             raise CellError("no_pin")
         item = {"type": "message", "channel": channel_id, "message": await with_reactions(conn, row)}
-        await outbox.append(conn, actor.workspace_id, channel_id, "pin_removed", {
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "pin_removed", {
             "type": "pin_removed", "user": actor.user_id, "channel_id": channel_id, "item": item,
             "has_pins": await messages.has_pins(conn, actor.workspace_id, channel_id),
             "event_ts": event_ts(),

@@ -6,6 +6,7 @@ from typing import Any
 
 from cell.actions.auth import Actor
 from cell.actions.messages import attachable_message, event_ts, readable_message, with_reactions
+from cell.domain.audience import Audience
 from cell.domain.messages import reaction_name
 from cell.domain.rows import MessageRow
 from cell.domain.ts import format_ts
@@ -36,7 +37,7 @@ async def add(db: Database, actor: Actor, channel_id: str, ts: int, name: str) -
         _, message = await attachable_message(conn, actor, channel_id, ts)
         if not await messages.add_reaction(conn, actor.workspace_id, channel_id, ts, name, actor.user_id):
             raise CellError("already_reacted")
-        await outbox.append(conn, actor.workspace_id, channel_id, "reaction_added",
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "reaction_added",
                             _event("reaction_added", actor, name, message))
 
 
@@ -47,7 +48,7 @@ async def remove(db: Database, actor: Actor, channel_id: str, ts: int, name: str
         _, message = await attachable_message(conn, actor, channel_id, ts)
         if not await messages.remove_reaction(conn, actor.workspace_id, channel_id, ts, name, actor.user_id):
             raise CellError("no_reaction")
-        await outbox.append(conn, actor.workspace_id, channel_id, "reaction_removed",
+        await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "reaction_removed",
                             _event("reaction_removed", actor, name, message))
 
 

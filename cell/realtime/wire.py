@@ -37,8 +37,6 @@ def new_epoch() -> str:
     """A fresh epoch: positions of different epochs (databases) are incomparable."""
     return secrets.token_hex(4)
 
-CONVERSATION_PREFIXES = ("C", "D", "G")
-
 # Membership changes a gateway follows (docs/realtime.md, "Membership follows events").
 MEMBER_EVENTS = {"member_joined_channel": "join", "member_left_channel": "leave"}
 SELF_JOINS = frozenset({"channel_joined", "group_joined", "im_created", "im_open", "mpim_joined", "mpim_open"})
@@ -101,28 +99,28 @@ class Route:
         })
 
 
-def _conversation_id(value: Any) -> str | None:
+def _channel_of(value: Any) -> str | None:
+    """The conversation a membership event's payload names (an id, or an object with one)."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, str) and value[:1] in CONVERSATION_PREFIXES:
-        return value
-    return None
+    return value if isinstance(value, str) and value else None
 
 
 def route_of(row: dict[str, Any]) -> Route:
-    """The route of an outbox row with a position (``position, workspace_id, channel_id, event_type, payload``)."""
-    topic: str | None = row["channel_id"]
-    channel = topic if topic is not None and topic[:1] in CONVERSATION_PREFIXES else None
-    user = topic if topic is not None and channel is None else None
+    """The route of an outbox row with a position
+    (``position, workspace_id, audience, channel_id, event_type, payload``)."""
+    audience, target = row["audience"], row["channel_id"]
+    channel: str | None = target if audience == "conversation" else None
+    user: str | None = target if audience == "person" else None
     payload: dict[str, Any] = row["payload"] if isinstance(row["payload"], dict) else {}
     kind = row["event_type"]
     membership: Membership | None = None
     if kind in MEMBER_EVENTS:
-        who, where = payload.get("user"), _conversation_id(payload.get("channel")) or channel
+        who, where = payload.get("user"), _channel_of(payload.get("channel")) or channel
         if isinstance(who, str) and where is not None:
             membership = Membership(MEMBER_EVENTS[kind], who, where)
     elif user is not None and (kind in SELF_JOINS or kind in SELF_LEAVES):
-        where = _conversation_id(payload.get("channel"))
+        where = _channel_of(payload.get("channel"))
         if where is not None:
             membership = Membership(JOIN if kind in SELF_JOINS else LEAVE, user, where)
     return Route(int(row["position"]), row["workspace_id"], channel, user, membership)

@@ -1,28 +1,38 @@
-"""Outbox rows: one per state change, written inside the change's own transaction."""
+"""Outbox rows: one per state change, written inside the change's own transaction.
+
+Each row states its audience (``audience`` and ``channel_id``: a conversation, a
+person, or the workspace). The relay numbers rows (``position``); gateways,
+resume and the named consumers (``outbox_consumers``, docs/outbox.md) read them
+in position order.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
+from cell.domain.audience import WORKSPACE, Audience
 from cell.store.db import Conn
 
 _APPEND = """
-INSERT INTO outbox (workspace_id, channel_id, event_type, payload)
-VALUES (%(workspace_id)s, %(channel_id)s, %(event_type)s, %(payload)s)
+INSERT INTO outbox (workspace_id, audience, channel_id, event_type, payload)
+VALUES (%(workspace_id)s, %(audience)s, %(audience_id)s, %(event_type)s, %(payload)s)
 RETURNING id
 """
 
 
 async def append(
-    conn: Conn, workspace_id: str, channel_id: str | None, event_type: str, payload: dict[str, Any]
+    conn: Conn, workspace_id: str, audience: Audience | None, event_type: str, payload: dict[str, Any]
 ) -> int:
+    """Append an event for ``audience`` (None: the whole workspace); its id."""
+    to = audience if audience is not None else WORKSPACE
     cur = await conn.execute(
         _APPEND,
         {
             "workspace_id": workspace_id,
-            "channel_id": channel_id,
+            "audience": to.kind,
+            "audience_id": to.id,
             "event_type": event_type,
             "payload": Jsonb(payload),
         },
@@ -32,11 +42,9 @@ async def append(
     return int(row["id"])
 
 
-
 # --- delivery (docs/realtime.md): the relay's and the gateways' queries --------------------
 
 Row = dict[str, Any]
-EVENT_COLUMNS = "position, workspace_id, channel_id, event_type, payload"
 RELAY_LOCK_KEY = 0x72656C6179  # "relay": held by the one relay that assigns and publishes
 
 
@@ -58,7 +66,7 @@ async def ensure_state(conn: Conn, epoch: str) -> Row:
     return row
 
 
-_ASSIGN = f"""
+_ASSIGN = """
 WITH marked AS (
     UPDATE outbox SET published_at = now()
     WHERE published_at IS NULL AND position IS NOT NULL AND position <= %(published)s
@@ -73,11 +81,14 @@ WITH marked AS (
     UPDATE realtime_state SET last_position = last_position + (SELECT count(*) FROM batch)
     WHERE EXISTS (SELECT 1 FROM batch)
     RETURNING last_position - (SELECT count(*) FROM batch) AS base
+), woken AS MATERIALIZED (
+    -- wakes the outbox consumers (LISTEN cell_outbox_numbered) when this commits
+    SELECT pg_notify('cell_outbox_numbered', '') FROM counter
 )
 UPDATE outbox o SET position = counter.base + batch.n
-FROM batch, counter
+FROM batch, counter, woken
 WHERE o.workspace_id = batch.workspace_id AND o.id = batch.id
-RETURNING {', '.join('o.' + c.strip() for c in EVENT_COLUMNS.split(','))}
+RETURNING o.position, o.workspace_id, o.audience, o.channel_id, o.event_type, o.payload
 """
 
 
@@ -96,8 +107,8 @@ async def assign_positions(conn: Conn, limit: int, published: int = 0) -> list[R
 async def positioned_unpublished(conn: Conn, after: int, limit: int) -> list[Row]:
     """Rows numbered but never marked published (a leader died between the two)."""
     cur = await conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM outbox WHERE published_at IS NULL AND position > %(after)s"
-        " ORDER BY position LIMIT %(limit)s",
+        "SELECT position, workspace_id, audience, channel_id, event_type, payload FROM outbox"
+        " WHERE published_at IS NULL AND position > %(after)s ORDER BY position LIMIT %(limit)s",
         {"after": after, "limit": limit},
     )
     return await cur.fetchall()
@@ -112,18 +123,22 @@ async def mark_published(conn: Conn, upto: int) -> None:
 
 
 async def events_after(conn: Conn, after: int, limit: int) -> list[Row]:
-    """Every numbered row after ``after``, all workspaces, in position order (a gateway's catch-up)."""
+    """Every numbered row after ``after``, all workspaces, in position order (a gateway's catch-up,
+    a consumer's batch)."""
     cur = await conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM outbox WHERE position > %(after)s ORDER BY position LIMIT %(limit)s",
+        "SELECT position, workspace_id, audience, channel_id, event_type, payload FROM outbox"
+        " WHERE position > %(after)s ORDER BY position LIMIT %(limit)s",
         {"after": after, "limit": limit},
     )
     return await cur.fetchall()
 
 
-_BACKLOG = f"""
-SELECT {EVENT_COLUMNS} FROM outbox
+_BACKLOG = """
+SELECT position, workspace_id, audience, channel_id, event_type, payload FROM outbox
 WHERE workspace_id = %(w)s AND position > %(after)s AND position <= %(upto)s
-  AND (channel_id IS NULL OR channel_id = %(u)s OR channel_id = ANY(%(channels)s)
+  AND (audience = 'workspace'
+       OR (audience = 'person' AND channel_id = %(u)s)
+       OR (audience = 'conversation' AND channel_id = ANY(%(channels)s))
        OR (event_type IN ('member_joined_channel', 'member_left_channel') AND payload->>'user' = %(u)s))
 ORDER BY position
 LIMIT %(limit)s
@@ -173,9 +188,13 @@ WITH head AS (
 ), fresh AS (
     SELECT min(position) AS first FROM head
     WHERE published_at IS NULL OR published_at >= now() - make_interval(secs => %(age)s)
+), unread AS (
+    -- the slowest consumer that pruning waits for has handled everything up to here
+    SELECT min(position) AS upto FROM outbox_consumers WHERE state <> 'skipped'
 ), cut AS (
     SELECT coalesce(max(position), 0) AS upto FROM head
     WHERE position < coalesce((SELECT first FROM fresh), 9223372036854775807)
+      AND position <= coalesce((SELECT upto FROM unread), 9223372036854775807)
 ), gone AS (
     DELETE FROM outbox WHERE position <= (SELECT upto FROM cut) RETURNING 1
 ), state AS (
@@ -189,6 +208,7 @@ SELECT (SELECT count(*) FROM gone) AS deleted
 async def prune(conn: Conn, older_than_seconds: float, chunk: int) -> int:
     """Delete the oldest published rows (a prefix of positions) older than the retention; the count.
 
+    Never a row after the position of a consumer that is not skipped.
     ``realtime_state.pruned_through`` records the last deleted position, below
     which resuming is impossible.
     """
@@ -202,3 +222,134 @@ async def prune(conn: Conn, older_than_seconds: float, chunk: int) -> int:
         {"age": older_than_seconds},
     )
     return deleted
+
+
+# --- named consumers (docs/outbox.md) --------------------------------------------------------
+
+CONSUMER_LOCK_SPACE = 0x6F7574  # "out": first key of a consumer's two-key advisory lock
+
+
+async def try_lock_consumer(conn: Conn, name: str) -> bool:
+    """Become the one runner of consumer ``name`` (a session lock: it ends with the connection)."""
+    cur = await conn.execute(
+        "SELECT pg_try_advisory_lock(%(space)s, hashtext(%(name)s)) AS ok",
+        {"space": CONSUMER_LOCK_SPACE, "name": name},
+    )
+    row = await cur.fetchone()
+    return bool(row and row["ok"])
+
+
+_REGISTER = """
+WITH head AS (
+    SELECT CASE WHEN %(start)s = 'earliest' THEN pruned_through ELSE last_position END AS position
+    FROM realtime_state
+)
+INSERT INTO outbox_consumers (name, position)
+SELECT %(name)s, coalesce((SELECT position FROM head), 0)
+ON CONFLICT (name) DO NOTHING
+"""
+
+
+async def register_consumer(conn: Conn, name: str, start: Literal["latest", "earliest"]) -> Row:
+    """The consumer's row, created at the newest (``latest``) or oldest kept (``earliest``) position."""
+    await conn.execute(_REGISTER, {"name": name, "start": start})
+    cur = await conn.execute(
+        "SELECT name, position, state, heartbeat_at, skipped_at, skipped_position, resyncs"
+        " FROM outbox_consumers WHERE name = %(name)s",
+        {"name": name},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def advance_consumer(conn: Conn, name: str, old: int, new: int) -> bool:
+    """Commit-to-be position ``new`` (inside the batch's transaction); False if the consumer was
+    skipped, or moved by someone else, meanwhile."""
+    cur = await conn.execute(
+        "UPDATE outbox_consumers SET position = %(new)s, heartbeat_at = now(), state = 'active'"
+        " WHERE name = %(name)s AND position = %(old)s AND state <> 'skipped' RETURNING 1",
+        {"name": name, "old": old, "new": new},
+    )
+    return await cur.fetchone() is not None
+
+
+async def heartbeat_consumer(conn: Conn, name: str) -> str | None:
+    """The consumer is alive (a stalled one is active again); its state, None if it has no row."""
+    cur = await conn.execute(
+        "UPDATE outbox_consumers SET heartbeat_at = now(),"
+        " state = CASE WHEN state = 'stalled' THEN 'active' ELSE state END"
+        " WHERE name = %(name)s RETURNING state",
+        {"name": name},
+    )
+    row = await cur.fetchone()
+    return str(row["state"]) if row is not None else None
+
+
+_RESYNC = """
+UPDATE outbox_consumers c SET
+    position = (SELECT last_position FROM realtime_state), state = 'active', heartbeat_at = now(),
+    resyncs = c.resyncs + 1
+WHERE c.name = %(name)s AND c.state = 'skipped'
+RETURNING c.position, c.skipped_position AS skipped_after, c.resyncs
+"""
+
+
+async def resync_consumer(conn: Conn, name: str) -> Row | None:
+    """A skipped consumer continues from the newest position: ``position``, ``skipped_after``,
+    ``resyncs``; None when it was not skipped."""
+    cur = await conn.execute(_RESYNC, {"name": name})
+    return await cur.fetchone()
+
+
+async def mark_stalled(conn: Conn, stall_seconds: float) -> list[Row]:
+    """Active consumers without a heartbeat for ``stall_seconds`` become stalled; those rows."""
+    cur = await conn.execute(
+        "UPDATE outbox_consumers SET state = 'stalled'"
+        " WHERE state = 'active' AND heartbeat_at < now() - make_interval(secs => %(s)s)"
+        " RETURNING name, position",
+        {"s": stall_seconds},
+    )
+    return await cur.fetchall()
+
+
+_SKIP = """
+UPDATE outbox_consumers c SET state = 'skipped', skipped_at = now(), skipped_position = c.position
+FROM realtime_state s
+WHERE c.state = 'stalled' AND s.last_position - c.position > %(cap)s
+RETURNING c.name, c.position, s.last_position - c.position AS lag
+"""
+
+
+async def skip_stalled(conn: Conn, cap: int) -> list[Row]:
+    """Stalled consumers more than ``cap`` events behind become skipped; those rows (with ``lag``)."""
+    cur = await conn.execute(_SKIP, {"cap": cap})
+    return await cur.fetchall()
+
+
+_REPORT = """
+WITH oldest AS (
+    SELECT position, published_at FROM outbox WHERE position IS NOT NULL ORDER BY position LIMIT 1
+)
+SELECT c.name, c.state, c.position, coalesce(s.last_position - c.position, 0) AS lag,
+       (c.state <> 'skipped' AND EXISTS (
+           SELECT 1 FROM oldest o WHERE o.position > c.position
+             AND o.published_at < now() - make_interval(secs => %(age)s))) AS holding
+FROM outbox_consumers c LEFT JOIN realtime_state s ON true
+ORDER BY c.name
+"""
+
+
+async def consumer_report(conn: Conn, retention_seconds: float) -> list[Row]:
+    """Every consumer: ``name, state, position, lag``, and ``holding`` (it alone keeps rows past
+    retention: the oldest row left is past it and the consumer has not handled it)."""
+    cur = await conn.execute(_REPORT, {"age": retention_seconds})
+    return await cur.fetchall()
+
+
+async def consumers(conn: Conn) -> list[Row]:
+    cur = await conn.execute(
+        "SELECT name, position, state, heartbeat_at, skipped_at, skipped_position, resyncs"
+        " FROM outbox_consumers ORDER BY name"
+    )
+    return await cur.fetchall()

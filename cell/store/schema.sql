@@ -169,7 +169,21 @@ CREATE TABLE public.outbox (
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     published_at timestamp with time zone,
-    "position" bigint
+    "position" bigint,
+    audience text NOT NULL,
+    CONSTRAINT outbox_audience CHECK ((((audience = 'workspace'::text) AND (channel_id IS NULL)) OR ((audience = ANY (ARRAY['conversation'::text, 'person'::text])) AND (channel_id IS NOT NULL))))
+);
+
+CREATE TABLE public.outbox_consumers (
+    name text NOT NULL,
+    "position" bigint NOT NULL,
+    state text DEFAULT 'active'::text NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    skipped_at timestamp with time zone,
+    skipped_position bigint,
+    resyncs integer DEFAULT 0 NOT NULL,
+    CONSTRAINT outbox_consumers_state_check CHECK ((state = ANY (ARRAY['active'::text, 'stalled'::text, 'skipped'::text])))
 );
 
 ALTER TABLE public.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -289,6 +303,9 @@ ALTER TABLE ONLY public.mentions
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (workspace_id, channel_id, ts);
+
+ALTER TABLE ONLY public.outbox_consumers
+    ADD CONSTRAINT outbox_consumers_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (workspace_id, id);

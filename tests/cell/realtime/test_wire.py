@@ -10,8 +10,10 @@ from cell.realtime.wire import Membership, frame_of, parse_position, route_from_
 
 
 def row(channel: str | None, event_type: str, payload: dict[str, Any], position: int = 7) -> dict[str, Any]:
-    return {"position": position, "workspace_id": "TW", "channel_id": channel, "event_type": event_type,
-            "payload": payload}
+    # The writer states the audience; these tests name conversations C/D/G and people U.
+    audience = "workspace" if channel is None else "conversation" if channel[0] in "CDG" else "person"
+    return {"position": position, "workspace_id": "TW", "audience": audience, "channel_id": channel,
+            "event_type": event_type, "payload": payload}
 
 
 def test_a_conversation_event_goes_to_its_channel_topic() -> None:
