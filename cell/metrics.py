@@ -35,7 +35,11 @@ CONSUMER_RESYNCS = Counter(
 CONSUMER_SKIPS = Counter(
     "cellchat_outbox_consumer_skips_total", "Times pruning skipped a stalled consumer past the cap", ["consumer"]
 )
+CONSUMER_STATE = Gauge(
+    "cellchat_outbox_consumer_state", "1 for a consumer's current state (active, stalled, skipped)",
+    ["consumer", "state"],
+)
 PRUNE_HELD = Gauge(
-    "cellchat_outbox_prune_held_events",
-    "Outbox events past retention kept only because this consumer has not read them", ["consumer"],
+    "cellchat_outbox_prune_held",
+    "1 while outbox rows past retention are kept only because this consumer has not read them", ["consumer"],
 )

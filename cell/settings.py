@@ -83,6 +83,15 @@ class RealtimeSettings(BaseModel):
     relay_prune_seconds: float = 60.0
 
 
+class OutboxSettings(BaseModel):
+    """Outbox consumers and the worker that runs them (docs/outbox.md)."""
+
+    poll_seconds: float = 2.0  # safety net under LISTEN cell_outbox_numbered
+    heartbeat_seconds: float = 10.0
+    stall_seconds: float = 300.0  # no progress nor heartbeat for this long: stalled (an alarm)
+    skip_after_events: int = 1_000_000  # a stalled consumer further behind is skipped and must resync
+
+
 class SearchSettings(BaseModel):
     """``search.*`` (docs/search.md)."""
 
@@ -137,6 +146,7 @@ class CellSettings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     sign_in: SignInSettings = Field(default_factory=SignInSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
 
 

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from cell import metrics
 from cell.realtime.backoff import Backoff
 from cell.realtime.wire import encode, frame_of, new_epoch, route_of
+from cell.relay import pruning
 from cell.settings import CellSettings
 from cell.store import outbox
 
@@ -38,6 +39,7 @@ class Relay:
         self.dsn = settings.database.dsn
         self.redis = redis
         self.config = settings.realtime
+        self.outbox_config = settings.outbox
         self.leading = asyncio.Event()
         self.published = 0  # events published since start (for health and tests)
         self.epoch = ""
@@ -138,5 +140,4 @@ class Relay:
         return True
 
     async def _prune(self, conn: Connection) -> None:
-        while await outbox.prune(conn, self.config.retention_seconds, chunk=5000) >= 5000:
-            pass
+        await pruning.prune(conn, self.config, self.outbox_config)

@@ -1,19 +1,45 @@
-"""The ``worker`` role: hosts the outbox consumers (docs/outbox.md)."""
+"""The ``worker`` role: hosts the outbox consumers of :mod:`cell.worker.registry` (docs/outbox.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 
 from cell.bootstrap import Services
+from cell.consumers.base import Consumer
+from cell.realtime.backoff import Backoff
+from cell.worker import registry
+from cell.worker.runner import ConsumerRunner
+
+log = logging.getLogger(__name__)
 
 
 class Worker:
-    """Run with :meth:`run` as a named task; cancel it to stop."""
+    """Run with :meth:`run` as a named task; cancel it to stop every consumer."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, services: Services, consumers: Sequence[Consumer] | None = None) -> None:
+        chosen = list(registry.consumers(services) if consumers is None else consumers)
+        names = [c.name for c in chosen]
+        if len(set(names)) != len(names):
+            raise ValueError(f"outbox consumer names must be unique, got {names}")
+        self.runners = {c.name: ConsumerRunner(c, services.db, services.settings.outbox) for c in chosen}
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
-        self.ready.set()
-        await asyncio.Event().wait()
+        async with asyncio.TaskGroup() as group:
+            for name, runner in self.runners.items():
+                group.create_task(self._supervise(runner), name=f"consumer:{name}")
+            self.ready.set()
+            await asyncio.Event().wait()  # consumers run until cancelled
+
+    async def _supervise(self, runner: ConsumerRunner) -> None:
+        backoff = Backoff(base=0.5, cap=30.0)
+        while True:
+            try:
+                await runner.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker: consumer %s crashed; restarting it", runner.name)
+                await asyncio.sleep(backoff.next())
