@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote
 import httpx
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -289,6 +290,13 @@ async def route_of(request: Request) -> Response:
                  "version": router.cache.version}, status_code=200 if cell else 404)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own refusals (no such path, wrong verb) in the envelope, not plain text.
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return JSON({"ok": False, "error": code}, status_code=exc.status_code)
+
+
 def create_app(settings: RouterSettings) -> RouterApp:
     """The router's app. Refuses (``SystemExit``) an empty or published default token unless ``settings.dev``."""
     if not settings.dev and tokens.known_default(settings.control_plane_token.get_secret_value()):
@@ -321,6 +329,7 @@ def create_app(settings: RouterSettings) -> RouterApp:
                 Route("/_router/routes/{workspace_id}", route_of, methods=["GET"]),
                 *metrics.routes],
         lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
     )
     admin.state.router = router
     return RouterApp(router, admin)

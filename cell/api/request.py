@@ -111,8 +111,10 @@ async def multipart_form(request: Request) -> FormData:
     """A multipart body parsed as it streams in (file parts spool to disk); the caller closes it."""
     try:
         return await request.form(max_files=10, max_fields=100)
-    except MultiPartException as exc:
-        raise CellError("invalid_form_data") from exc
+    except (MultiPartException, HTTPException) as exc:
+        # Starlette answers a bad multipart body (no boundary, too many parts) with plain text.
+        detail = exc.message if isinstance(exc, MultiPartException) else exc.detail
+        raise CellError("invalid_form_data", detail=detail) from exc
 
 
 def form_values(form: FormData) -> dict[str, Any]:

@@ -103,6 +103,12 @@ def test_multipart_without_boundary_is_invalid_form_data(edge: Edge, made: Made)
         headers={"Content-Type": "multipart/form-data"})
 
 
+def test_file_upload_multipart_without_boundary_is_invalid_form_data(edge: Edge, made: Made) -> None:
+    """files.upload (streamed multipart) without a boundary answers invalid_form_data too."""
+    assert ("invalid_form_data", True) == _refused(
+        edge, "files.upload", made.token, content=b"--x\r\n\r\n", headers={"Content-Type": "multipart/form-data"})
+
+
 def test_multipart_with_5000_fields_is_invalid_form_data(edge: Edge, made: Made) -> None:
     """A multipart body of 5,000 fields answers invalid_form_data in JSON."""
     parts = b"".join(b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(5000))

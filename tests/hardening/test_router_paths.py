@@ -80,3 +80,9 @@ def test_a_server_error_costs_nobody_else(edge: Edge) -> None:
         finally:
             conn.execute("ALTER TABLE pins_away RENAME TO pins")
     assert [(500, "internal_error", True)] * 20 == answers
+
+
+def test_router_unknown_paths_answer_json(edge: Edge) -> None:
+    """A path the router does not serve answers JSON 404, not plain text."""
+    answer = edge.http.get(f"{edge.router.url}/_router/nowhere")
+    assert (404, {"ok": False, "error": "not_found"}) == (answer.status_code, answer.json())
