@@ -30,7 +30,7 @@ from cell.actions import messages as message_actions
 from cell.actions.access import visible_channel
 from cell.actions.auth import Actor, check_workspace_status
 from cell.domain import files as domain
-from cell.domain import ids
+from cell.domain import ids, names
 from cell.domain.audience import Audience
 from cell.errors import CellError, SlackErrorCode
 from cell.settings import CellSettings
@@ -104,8 +104,10 @@ async def hydrate(ctx: FileContext, workspace_id: str, messages: list[dict[str, 
 async def upload_url(ctx: FileContext, actor: Actor, *, filename: str, length: int, alt_txt: str | None,
                      snippet_type: str | None) -> tuple[str, str]:
     """A pending file and its upload URL: ``(upload_url, file_id)``."""
+    filename = names.normalized(filename)
     if not domain.valid_name(filename):
-        raise CellError("invalid_arguments", detail="filename must be 1-255 characters without / \\ or control characters")
+        raise CellError("invalid_arguments", detail="filename must be 1-255 characters without / \\, control, "
+                                                    "invisible or text-reordering characters")
     limits = ctx.settings.files
     if length < 1:
         raise CellError("invalid_length", detail="length must be a positive number of bytes")
@@ -264,6 +266,8 @@ async def complete(ctx: FileContext, actor: Actor, items: list[tuple[str, str | 
     if len(initial_comment) > ctx.settings.api.max_text_chars:
         raise CellError("msg_too_long")
     file_ids = [file_id for file_id, _ in items]
+    if any(title and names.deceptive(title) for _, title in items):
+        raise CellError("invalid_arguments", detail="a title must not hold control, invisible or text-reordering characters")
     async with ctx.db.transaction() as conn:
         for file_id, title in items:
             row = await store.get(conn, actor.workspace_id, file_id, lock=True) if ids.is_id(file_id, ids.FILE) else None

@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from cell.domain import names
 from cell.domain.ts import format_ts
 
 MAX_NAME_CHARS = 255
@@ -66,10 +67,11 @@ def sniff(head: bytes, name: str) -> tuple[str, str]:
 
 
 def valid_name(name: str) -> bool:
-    """A file name we store: 1-255 characters, no path separators, no control characters."""
+    """A file name we store (``names.normalized`` first): 1-255 characters, no path separators, nothing
+    invisible or text-reordering (``invoice\u202efdp.exe`` would show as ``invoiceexe.pdf``)."""
     if not name or len(name) > MAX_NAME_CHARS or name in (".", ".."):
         return False
-    return not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    return not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in name) and not names.deceptive(name)
 
 
 def disposition(name: str, mimetype: str, *, download: bool) -> str:

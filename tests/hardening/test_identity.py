@@ -70,6 +70,14 @@ def clients() -> Iterator[Callable[[], httpx.Client]]:
         client.close()
 
 
+@pytest.mark.parametrize("filename", ["invoice\u202efdp.exe", "report\u200b.pdf", "\ufeffnotes.txt"])
+def test_deceptive_file_names_are_refused(edge: Edge, made: Made, filename: str) -> None:
+    """A file name that reorders or hides characters (``invoice<RLO>fdp.exe`` shows as invoiceexe.pdf) is refused."""
+    before = edge.fingerprint()
+    answer = edge.slack("files.getUploadURLExternal", made.token, data={"filename": filename, "length": "10"}).json()
+    assert ("invalid_arguments", True) == (answer["error"], before == edge.fingerprint())
+
+
 def _sign_in(edge: Edge, made: Made, email: str, password: str, client: httpx.Client | None = None) -> httpx.Response:
     return (client or edge.http).post(f"{edge.router.url}/v1/auth/signin",
                                       json={"workspace_id": made.id, "email": email, "password": password})
