@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +18,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.hardening.conftest import Edge, Made
+from tests.support.cellprocs import deployment
 from tests.support.cells import ADMIN_TOKEN
+from tests.support.infra import Infra
 
 
 async def _until_closed(ws: ClientConnection, within: float = 10.0) -> tuple[list[str], int | None]:
@@ -124,3 +127,35 @@ def test_a_waiting_long_poll_answers_token_revoked(edge: Edge) -> None:
             answer: dict[str, Any] = (await asyncio.wait_for(waiting, 10)).json()
             return answer
     assert {"ok": False, "error": "token_revoked"} == asyncio.run(run())
+
+
+def test_every_gateway_closes_the_revoked_tokens_sockets(infra: Infra, tmp_path: Path) -> None:
+    """Sockets of one token on two gateway processes: after auth.revoke, both get tokens_revoked and 4004."""
+    name, dsn = infra.fresh_database()
+    try:
+        with deployment(dsn, infra.redis.url, tmp_path) as procs:
+            ws = procs.cell.workspace()
+            token = ws.owner.token
+            api = procs.cell.api
+
+            async def run() -> list[tuple[list[str], int | None]]:
+                async with httpx.AsyncClient(timeout=30) as http:
+                    urls = []
+                    for index in range(2):
+                        connected = await http.post(api + "rtm.connect", headers={"Authorization": f"Bearer {token}"})
+                        urls.append(procs.on_gateway(index, connected.json()["url"]))
+                    async with connect(urls[0]) as first, connect(urls[1]) as second:
+                        for socket in (first, second):
+                            await _until_hello(socket)
+                        await http.post(api + "auth.revoke", headers={"Authorization": f"Bearer {token}"})
+                        return [await _until_closed(first), await _until_closed(second)]
+            seen = asyncio.run(run())
+    finally:
+        infra.drop_database(name)
+    assert [(["tokens_revoked"], 4004)] * 2 == [(frames[-1:], code) for frames, code in seen]
+
+
+async def _until_hello(ws: ClientConnection) -> None:
+    async with asyncio.timeout(10):
+        while orjson.loads(await ws.recv())["type"] != "hello":
+            pass
