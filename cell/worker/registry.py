@@ -6,10 +6,12 @@ subclass of :class:`cell.consumers.base.Consumer`, and return an instance here.
 
 from __future__ import annotations
 
+from cell.actions.files import FileContext
 from cell.bootstrap import Services
 from cell.consumers.base import Consumer
+from cell.consumers.previews import Previews
 
 
 def consumers(services: Services) -> list[Consumer]:
     """Every consumer the ``worker`` role runs, built over this process's services."""
-    return []
+    return [Previews(FileContext(services.db, services.storage, services.redis, services.settings))]

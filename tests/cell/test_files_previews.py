@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import httpx
 from PIL import Image
@@ -12,7 +13,8 @@ from slack_sdk import WebClient
 from cell.previews import make_preview, preview_file
 from cell.storage import open_storage
 from cell.store.db import Database
-from tests.support.cells import RunningCell
+from tests.support.cells import RunningCell, running_cell
+from tests.support.infra import Infra
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -83,3 +85,19 @@ def test_a_previewed_image_shows_thumbnails_with_signed_urls(cell: RunningCell) 
     assert (thumb.status_code, thumb.headers["content-type"], thumb.content[:8]) == (200, "image/png", b"\x89PNG\r\n\x1a\n")
     tampered = httpx.get(info["thumb_360"].replace("sig=", "sig=0"))
     assert tampered.status_code == 403
+
+
+def test_the_worker_makes_previews_off_the_request_path(infra: Infra) -> None:
+    """With the worker running (role all), an uploaded photo gets its thumbnails without anyone
+    asking: the file_previews consumer made them from the file_created event."""
+    with running_cell(infra, role="all") as cell:
+        ws = cell.workspace()
+        client = WebClient(token=ws.owner.token, base_url=cell.api)
+        file = client.files_upload_v2(channel=ws.general, content=jpeg_rotated_with_gps(100, 50),
+                                      filename="photo.jpg")["file"]
+        deadline = time.monotonic() + 30
+        info = client.files_info(file=file["id"])["file"]
+        while "thumb_64" not in info and time.monotonic() < deadline:
+            time.sleep(0.1)
+            info = client.files_info(file=file["id"])["file"]
+    assert (info.get("thumb_64_w"), info.get("thumb_64_h"), info.get("original_w")) == (32, 64, 50)
