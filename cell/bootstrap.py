@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from cell.realtime.wake import Waker, wake_topic
 from cell.settings import CellSettings
 from cell.storage import Storage, open_storage
 from cell.store.db import Database
@@ -30,14 +31,16 @@ class Services:
 
 
 def build(settings: CellSettings) -> Services:
+    db = Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max)
     # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
     # instead of failing with "too many connections".
     redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
         settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
     ))
+    db.after_commit = Waker(redis, wake_topic(settings.name)).wake  # the relay, after each commit
     return Services(
         settings=settings,
-        db=Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max),
+        db=db,
         redis=redis,
         storage=open_storage(settings.storage),
         limiter=RateLimiter(redis, timeout=settings.redis.limiter_timeout_seconds,

@@ -79,7 +79,7 @@ class RealtimeSettings(BaseModel):
     long_poll_timeout_seconds: float = 25.0
     shutdown_grace_seconds: float = 5.0
     relay_batch: int = 500
-    relay_poll_seconds: float = 2.0  # safety net under LISTEN/NOTIFY
+    relay_poll_seconds: float = 2.0  # safety net under the commit nudges (cell/realtime/wake.py)
     relay_prune_seconds: float = 60.0
 
 

@@ -3,7 +3,8 @@
 One relay per cell leads (a session advisory lock); others wait to take over.
 The leader loops: number the next visible rows (one committed statement, on the
 connection that holds the lock), publish them in position order, mark them
-published. It sleeps on ``LISTEN cell_outbox`` with a slow poll as safety net.
+published. It sleeps until a nudge on Redis from a process that committed outbox rows
+(cell/realtime/wake.py; no NOTIFY inside those transactions), with a slow poll as safety net.
 At-least-once: a crash after numbering re-publishes the same positions.
 """
 
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 
 from cell import metrics
 from cell.realtime.backoff import Backoff
+from cell.realtime.wake import wake_topic
 from cell.realtime.wire import encode, frame_of, new_epoch, route_of
 from cell.relay import pruning
 from cell.settings import CellSettings
@@ -43,21 +45,49 @@ class Relay:
         self.leading = asyncio.Event()
         self.published = 0  # events published since start (for health and tests)
         self.epoch = ""
+        self.topic = wake_topic(settings.name)
+        self._woken = asyncio.Event()
 
     async def run(self) -> None:
         backoff = Backoff()
-        while True:
-            try:
-                conn = await Connection.connect(self.dsn, autocommit=True, row_factory=dict_row)
+        listener = asyncio.create_task(self._listen(), name="relay-wake")
+        try:
+            while True:
                 try:
-                    await self._lead(conn, backoff)
-                finally:
-                    self.leading.clear()
-                    metrics.RELAY_LEADING.set(0)
-                    await conn.close()
-            except psycopg.Error as exc:
-                log.warning("relay: database unavailable (%s); retrying", exc)
+                    conn = await Connection.connect(self.dsn, autocommit=True, row_factory=dict_row)
+                    try:
+                        await self._lead(conn, backoff)
+                    finally:
+                        self.leading.clear()
+                        metrics.RELAY_LEADING.set(0)
+                        await conn.close()
+                except psycopg.Error as exc:
+                    log.warning("relay: database unavailable (%s); retrying", exc)
+                    await asyncio.sleep(backoff.next())
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """Nudges from processes that committed outbox rows (cell/realtime/wake.py) set ``_woken``."""
+        backoff = Backoff(base=0.2, cap=5.0)
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.topic)
+                backoff.reset()
+                self._woken.set()  # anything committed while we were not listening
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._woken.set()
+            except (RedisError, OSError) as exc:
+                log.warning("relay: no wake-ups from redis (%s); polling every %ss", exc,
+                            self.config.relay_poll_seconds)
                 await asyncio.sleep(backoff.next())
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
 
     async def _lead(self, conn: Connection, backoff: Backoff) -> None:
         while True:
@@ -66,7 +96,6 @@ class Relay:
             await asyncio.sleep(1.0)
         state = await outbox.ensure_state(conn, new_epoch())
         self.epoch = state["epoch"]
-        await conn.execute("LISTEN cell_outbox")
         self.leading.set()
         metrics.RELAY_LEADING.set(1)
         backoff.reset()
@@ -78,6 +107,7 @@ class Relay:
         next_prune = time.monotonic()
         unmarked = 0  # published, to be marked by the next statement (one commit per cycle)
         while True:
+            self._woken.clear()  # a nudge from now on means: look again
             rows = await outbox.assign_positions(conn, self.config.relay_batch, unmarked)
             unmarked = 0
             if rows and redis_ok:
@@ -99,7 +129,7 @@ class Relay:
                 wait = self.config.relay_poll_seconds
                 if not redis_ok:
                     wait = max(0.0, min(wait, retry_at - time.monotonic()))
-                await self._wait(conn, wait)
+                await self._wait(wait)
 
     async def _publish_leftovers(self, conn: Connection) -> bool:
         """Publish, in order, every row numbered but not published; False if Redis failed."""
@@ -113,12 +143,10 @@ class Relay:
             after = rows[-1]["position"]
             await outbox.mark_published(conn, after)
 
-    async def _wait(self, conn: Connection, seconds: float) -> None:
-        # Closed explicitly: the generator holds the connection's lock until it is finalised.
-        waiting = conn.notifies(timeout=seconds, stop_after=1)
-        async with contextlib.aclosing(waiting):
-            async for _ in waiting:
-                pass
+    async def _wait(self, seconds: float) -> None:
+        """Until a nudge, or ``seconds`` (the poll that catches a lost one)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), seconds)
 
     async def _publish(self, rows: list[dict[str, Any]]) -> bool:
         """Publish rows in position order; False when Redis refused (they are published later)."""

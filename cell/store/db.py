@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -50,6 +50,9 @@ class Database:
             kwargs={"row_factory": dict_row, "autocommit": True},
             name="cell",
         )
+        # Called after every committed transaction() (the composition root wakes the relay with it:
+        # cell/realtime/wake.py). Never inside the transaction, so it serialises no commits.
+        self.after_commit: Callable[[], None] | None = None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -72,6 +75,8 @@ class Database:
             if exc.sqlstate == GUARD_SQLSTATE:
                 raise _guard_error(exc) from exc
             raise
+        if self.after_commit is not None:
+            self.after_commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:

@@ -45,15 +45,6 @@ CREATE FUNCTION public.cellchat_search_vector(workspace_id text, subtype text, b
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN (subtype IS NULL) THEN (to_tsvector('simple'::regconfig, regexp_replace(public.cellchat_search_text(body), '(\S+)'::text, (substr(md5(workspace_id), 1, 6) || '\1'::text), 'g'::text)) || array_to_tsvector(ARRAY[workspace_id])) ELSE NULL::tsvector END;
 
-CREATE FUNCTION public.outbox_notify() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM pg_notify('cell_outbox', '');
-    RETURN NULL;
-END
-$$;
-
 CREATE FUNCTION public.outbox_replicated() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -398,8 +389,6 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.reactions
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
-
-CREATE TRIGGER outbox_notify AFTER INSERT ON public.outbox FOR EACH STATEMENT EXECUTE FUNCTION public.outbox_notify();
 
 CREATE TRIGGER outbox_replicated BEFORE INSERT OR UPDATE ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_replicated();
 

@@ -13,6 +13,8 @@ import redis
 import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 
+from cell import bootstrap
+from cell.realtime.wake import wake_topic
 from cell.realtime.wire import decode, workspace_topic
 from cell.relay.relay import Relay
 from cell.store import outbox
@@ -151,17 +153,42 @@ async def test_a_standby_relay_takes_over_when_the_leader_stops(infra: Infra, ds
     assert (False, True) == (both_led, b"after failover" in published["frame"])
 
 
-async def test_notify_wakes_the_relay_without_waiting_for_the_poll(infra: Infra, dsn: str) -> None:
-    """With a five-minute safety poll, a committed row is still published (LISTEN/NOTIFY woke the relay)."""
-    async with listening(infra) as found, running_relay(infra, dsn, relay_poll_seconds=300) as relay:
-        await asyncio.wait_for(relay.leading.wait(), 10)
-        conn = await connect(dsn)
-        try:
-            await outbox.append(conn, TEAM, None, "wake up", {})
-        finally:
-            await conn.close()
-        published = await next_published(found)
+async def subscribed(url: str, topic: str) -> None:
+    """Until someone (the relay) listens on ``topic``."""
+    probe = aioredis.Redis.from_url(url)
+    try:
+        for _ in range(2000):
+            if (await probe.pubsub_numsub(topic))[0][1] >= 1:
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await probe.aclose()
+
+
+async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(infra: Infra, dsn: str) -> None:
+    """With a five-minute safety poll, a row committed through the cell's Database is still
+    published: the commit nudged the relay through Redis (no NOTIFY in the transaction)."""
+    settings = cell_settings(dsn, infra.redis.url)
+    services = bootstrap.build(settings)
+    await services.open()
+    try:
+        async with listening(infra) as found, running_relay(infra, dsn, relay_poll_seconds=300) as relay:
+            await asyncio.wait_for(relay.leading.wait(), 10)
+            await subscribed(infra.redis.url, wake_topic(settings.name))
+            async with services.db.transaction() as conn:
+                await outbox.append(conn, TEAM, None, "wake up", {})
+            published = await next_published(found)
+    finally:
+        await services.close()
     assert b"wake up" in published["frame"]
+
+
+def test_no_trigger_notifies_inside_outbox_transactions(dsn: str) -> None:
+    """The outbox has no NOTIFY trigger any more: it serialised every posting transaction's commit."""
+    with psycopg.connect(dsn) as conn:
+        triggers = [r[0] for r in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'outbox'::regclass AND NOT tgisinternal").fetchall()]
+    assert "outbox_notify" not in triggers
 
 
 async def test_retention_deletes_a_prefix_and_records_it(infra: Infra, dsn: str) -> None:
