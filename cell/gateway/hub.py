@@ -60,6 +60,7 @@ class LocalUser:
 class _Registration:
     sink: Sink
     done: asyncio.Future[int]
+    fresh: bool  # no resume: starts at the cell's current position, not at ``processed``
 
 
 class Hub:
@@ -92,10 +93,15 @@ class Hub:
 
     # --- registry (called from connection tasks) -------------------------------------------
 
-    async def register(self, sink: Sink) -> int:
-        """Add a sink; returns the position from which the dispatcher delivers to it live."""
+    async def register(self, sink: Sink, *, fresh: bool = False) -> int:
+        """Add a sink; returns the position from which the dispatcher delivers to it live.
+
+        ``fresh`` (a socket without ``resume``): the cell's current position, even when this
+        gateway's own ``processed`` lags behind it (nobody here was subscribed to what happened
+        meanwhile); nothing at or before it reaches the sink.
+        """
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._registrations.append(_Registration(sink, done))
+        self._registrations.append(_Registration(sink, done, fresh))
         self._inbox.put_nowait(("wake",))
         return await done
 
@@ -301,16 +307,24 @@ class Hub:
         batch = [r for r in batch if not r.sink.closed and not r.done.done()]
         strangers = sorted({(r.sink.workspace, r.sink.user) for r in batch} - self.users.keys())
         snapshot: dict[tuple[str, str], set[str]] = {person: set() for person in strangers}
-        if strangers:
+        current = self.processed
+        if strangers or any(r.fresh for r in batch):
             try:
                 async with self.db.read() as conn:
-                    rows = await outbox.conversations_of(conn, strangers)
+                    rows = await outbox.conversations_of(conn, strangers) if strangers else []
+                    state = await outbox.realtime_state(conn)
             except Exception as exc:
                 for registration in batch:
                     registration.done.set_exception(exc)
                 return
             for row in rows:
                 snapshot[(row["workspace_id"], row["user_id"])].add(row["channel_id"])
+            if state is not None:
+                current = max(current, int(state["last_position"]))
+        if not self.users:
+            # Nobody was served here, so nothing between ``processed`` and now is owed to anyone:
+            # skip it rather than read it all back (a long quiet spell must not end in a reset).
+            self.processed = current
         for registration in batch:
             sink = registration.sink
             key = (sink.workspace, sink.user)
@@ -324,7 +338,9 @@ class Hub:
                     self.channels.setdefault((sink.workspace, channel), set()).add(local)
                 self._topics_dirty = self._joining = True
             local.sinks.add(sink)
-            registration.done.set_result(self.processed)
+            if registration.fresh:
+                sink.floor = max(sink.floor, current)
+            registration.done.set_result(current if registration.fresh else self.processed)
 
     def _wanted(self) -> set[str]:
         wanted = {channel_topic(w, c) for (w, c) in self.channels}

@@ -211,10 +211,11 @@ class Gateway:
         self.sockets.add(sink)
         self._track(who.token_id, sink)
         try:
-            start = await self.hub.register(sink)
+            resume = ws.query_params.get("resume")
+            start = await self.hub.register(sink, fresh=resume is None)
             with contextlib.suppress(RedisError, OSError):  # presence is best-effort
                 await self.presence.connected(sink.workspace, sink.user, presence_id)
-            await self._open(sink, ws.query_params.get("resume"), start)
+            await self._open(sink, resume, start)
             await self._read(ws, sink)
         finally:
             self.sockets.discard(sink)
@@ -378,7 +379,7 @@ class Gateway:
         self.polls.add(sink)
         self._track(token_id, sink)
         try:
-            start = await self.hub.register(sink)
+            start = await self.hub.register(sink, fresh=pos is None)
             if pos is not None:
                 rows, problem = await self._backlog(sink, pos, start)
                 if problem is not None:
