@@ -68,7 +68,7 @@ def test_api_serves_through_a_redis_stall(cell: RunningCell, stalled_redis: Embe
     acked: list[str] = []
     slow: list[Any] = []
     errors: list[dict[str, Any]] = []
-    during: list[dict[str, Any]] = []  # rtm.connect while Redis is stopped: tickets live there
+    during: list[dict[str, Any]] = []  # rtm.connect and presence while Redis is stopped: they live there
 
     async def run() -> Recorder:
         async with httpx.AsyncClient(timeout=GIVE_UP, limits=httpx.Limits(max_connections=200)) as http, \
@@ -102,7 +102,8 @@ def test_api_serves_through_a_redis_stall(cell: RunningCell, stalled_redis: Embe
                     assert stalled_redis.pid is not None
                     os.kill(stalled_redis.pid, signal.SIGSTOP)
                     await asyncio.sleep(3.0)
-                    during.append(await _call(http, cell.api + "rtm.connect", ws.owner.token, slow))
+                    for method in ("rtm.connect", "users.getPresence", "users.setPresence"):
+                        during.append(await _call(http, cell.api + method, ws.owner.token, slow, presence="away"))
                     await asyncio.sleep(STALL_SECONDS - 3.0)
                     os.kill(stalled_redis.pid, signal.SIGCONT)
 
@@ -126,5 +127,5 @@ def test_api_serves_through_a_redis_stall(cell: RunningCell, stalled_redis: Embe
     assert ([], [], len(acked), set(acked)) == (
         slow, errors, len(set(acked)), {ts for ts in in_history if ts in set(acked)})
     assert len(in_history) == len(set(in_history))
-    assert ["service_unavailable"] == [answer["error"] for answer in during]
+    assert ["service_unavailable"] * 3 == [answer["error"] for answer in during]
     assert set(acked) <= {m["ts"] for m in recorder.messages(ws.general)}

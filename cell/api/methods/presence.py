@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from cell.api.registry import Args, Context, method
 from cell.domain import ids
-from cell.errors import CellError
+from cell.errors import CellError, ServiceUnavailable
 from cell.realtime.presence import PresenceStore
 from cell.store import directory
+
+REDIS_WAIT_SECONDS = 1.0
 
 
 def _store(ctx: Context) -> PresenceStore:
@@ -28,7 +33,11 @@ async def get_presence(ctx: Context, args: GetPresenceArgs) -> dict[str, Any]:
         async with ctx.services.db.read() as conn:
             if await directory.get_user(conn, ctx.actor.workspace_id, user) is None:
                 raise CellError("user_not_found")
-    [found] = await _store(ctx).get(ctx.actor.workspace_id, [user])
+    try:
+        async with asyncio.timeout(REDIS_WAIT_SECONDS):  # presence lives only in Redis: do not hang on it
+            [found] = await _store(ctx).get(ctx.actor.workspace_id, [user])
+    except (TimeoutError, RedisError, OSError) as exc:
+        raise ServiceUnavailable("presence is briefly unavailable; retry shortly") from exc
     body: dict[str, Any] = {"presence": found.presence, "online": found.online, "status": found.status}
     if user == ctx.actor.user_id:
         body.update(auto_away=False, manual_away=found.manual_away, connection_count=found.connection_count)
@@ -43,5 +52,9 @@ class SetPresenceArgs(Args):
 async def set_presence(ctx: Context, args: SetPresenceArgs) -> dict[str, Any]:
     if args.presence not in ("auto", "away"):
         raise CellError("invalid_presence")
-    await _store(ctx).set_manual_away(ctx.actor.workspace_id, ctx.actor.user_id, args.presence == "away")
+    try:
+        async with asyncio.timeout(REDIS_WAIT_SECONDS):
+            await _store(ctx).set_manual_away(ctx.actor.workspace_id, ctx.actor.user_id, args.presence == "away")
+    except (TimeoutError, RedisError, OSError) as exc:
+        raise ServiceUnavailable("presence is briefly unavailable; retry shortly") from exc
     return {}
