@@ -86,7 +86,7 @@ def test_a_cell_in_the_image_migrates_and_answers_health(
     name, dsn = infra.fresh_database()
     port = _free_port()
     env = {"CELLCHAT_DATABASE__DSN": dsn, "CELLCHAT_REDIS__URL": infra.redis.url, "CELLCHAT_NAME": "img-1",
-           "CELLCHAT_REGION": "eu", "CELLCHAT_API__PORT": str(port)}
+           "CELLCHAT_REGION": "eu", "CELLCHAT_API__PORT": str(port), "CELLCHAT_ADMIN_TOKEN": "image-test-admin-token"}
     migrated = run_in(container, "python", "-m", "cell.store.migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     env_args = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
@@ -104,7 +104,7 @@ def test_a_cell_in_the_image_migrates_and_answers_health(
                 if server.poll() is not None:
                     break
                 time.sleep(0.1)
-        assert body == {"ok": True, "cell": "img-1", "region": "eu"}, log.read_text()
+        assert body == {"ok": True, "cell": "img-1", "region": "eu", "redis": "up"}, log.read_text()
     finally:
         server.terminate()
         server.wait(timeout=30)
