@@ -12,9 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
+from cell.domain.audience import AudienceKind
+
 ChannelKind = Literal["public", "private", "im", "mpim"]
 WorkspaceStatus = Literal["active", "frozen", "moved"]
 TokenKind = Literal["xoxp", "xoxb"]
+ConsumerState = Literal["active", "stalled", "skipped"]
 
 
 # --- channels --------------------------------------------------------------------
@@ -176,3 +179,66 @@ class AuthRow(TypedDict):
     workspace_status: WorkspaceStatus
     moved_to: str | None
     incoming: bool
+
+
+# --- the outbox and its readers --------------------------------------------------
+
+
+class EventRow(TypedDict):
+    """A numbered outbox row, as the relay, the gateways and the consumers read it."""
+
+    position: int
+    workspace_id: str
+    audience: AudienceKind
+    channel_id: str | None
+    event_type: str
+    payload: dict[str, Any]
+
+
+class RealtimeStateRow(TypedDict):
+    epoch: str
+    last_position: int
+    pruned_through: int
+
+
+class MembershipRow(TypedDict):
+    workspace_id: str
+    user_id: str
+    channel_id: str
+
+
+class ConsumerRow(TypedDict):
+    """A named outbox consumer (``outbox_consumers``)."""
+
+    name: str
+    position: int
+    state: ConsumerState
+    heartbeat_at: datetime | None
+    skipped_at: datetime | None
+    skipped_position: int | None
+    resyncs: int
+
+
+class ResyncedRow(TypedDict):
+    position: int
+    skipped_after: int  # the position it was skipped at (set whenever a consumer is skipped)
+    resyncs: int
+
+
+class StalledRow(TypedDict):
+    name: str
+    position: int
+
+
+class SkippedRow(TypedDict):
+    name: str
+    position: int
+    lag: int
+
+
+class ConsumerReportRow(TypedDict):
+    name: str
+    state: ConsumerState
+    position: int
+    lag: int
+    holding: bool

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from cell.bootstrap import Services
+from cell.domain.rows import EventRow
 from cell.gateway.hub import Hub
 from cell.gateway.revocations import RevocationWatch, tokens_revoked_frame
 from cell.gateway.sinks import PollSink, Sink, SocketSink
@@ -242,7 +243,7 @@ class Gateway:
                     sink.write(frame_of(row, epoch).decode(), int(row["position"]))
         sink.ungate()
 
-    async def _backlog(self, sink: Sink, resume: str, start: int) -> tuple[list[dict[str, Any]], str | None]:
+    async def _backlog(self, sink: Sink, resume: str, start: int) -> tuple[list[EventRow], str | None]:
         parsed = parse_position(resume)
         if parsed is None or parsed[0] != self.hub.epoch:
             return [], "position_unknown"

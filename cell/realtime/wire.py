@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from cell.domain.rows import EventRow
+
 
 class CloseCode(IntEnum):
     """WebSocket close codes a gateway sends (docs/realtime.md, "Closing")."""
@@ -106,7 +108,7 @@ def _channel_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def route_of(row: dict[str, Any]) -> Route:
+def route_of(row: EventRow) -> Route:
     """The route of an outbox row with a position
     (``position, workspace_id, audience, channel_id, event_type, payload``)."""
     audience, target = row["audience"], row["channel_id"]
@@ -146,7 +148,7 @@ def parse_position(token: str) -> tuple[str, int] | None:
     return epoch, int(number)
 
 
-def frame_of(row: dict[str, Any], epoch: str) -> bytes:
+def frame_of(row: EventRow, epoch: str) -> bytes:
     """The RTM frame of an outbox row: its payload, a ``type``, and its ``pos``."""
     payload = row["payload"]
     body: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {"data": payload}

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from redis.exceptions import RedisError
 
 from cell import metrics
+from cell.domain.rows import EventRow
 from cell.realtime.backoff import Backoff
 from cell.realtime.wake import wake_topic
 from cell.realtime.wire import encode, frame_of, new_epoch, route_of
@@ -148,7 +149,7 @@ class Relay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._woken.wait(), seconds)
 
-    async def _publish(self, rows: list[dict[str, Any]]) -> bool:
+    async def _publish(self, rows: list[EventRow]) -> bool:
         """Publish rows in position order; False when Redis refused (they are published later)."""
         messages: list[tuple[str, bytes]] = []
         for row in rows:

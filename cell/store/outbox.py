@@ -13,7 +13,17 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 
 from cell.domain.audience import WORKSPACE, Audience
-from cell.store.db import Conn
+from cell.domain.rows import (
+    ConsumerReportRow,
+    ConsumerRow,
+    EventRow,
+    MembershipRow,
+    RealtimeStateRow,
+    ResyncedRow,
+    SkippedRow,
+    StalledRow,
+)
+from cell.store.db import Conn, typed_cursor
 
 _APPEND = """
 INSERT INTO outbox (workspace_id, audience, channel_id, event_type, payload)
@@ -44,7 +54,6 @@ async def append(
 
 # --- delivery (docs/realtime.md): the relay's and the gateways' queries --------------------
 
-Row = dict[str, Any]
 RELAY_LOCK_KEY = 0x72656C6179  # "relay": held by the one relay that assigns and publishes
 
 
@@ -55,12 +64,15 @@ async def try_lead(conn: Conn) -> bool:
     return bool(row and row["ok"])
 
 
-async def ensure_state(conn: Conn, epoch: str) -> Row:
+_STATE = "SELECT epoch, last_position, pruned_through FROM realtime_state"
+
+
+async def ensure_state(conn: Conn, epoch: str) -> RealtimeStateRow:
     """The ``realtime_state`` row (created with ``epoch`` the first time): epoch, last_position, pruned_through."""
     await conn.execute(
         "INSERT INTO realtime_state (epoch) VALUES (%(epoch)s) ON CONFLICT DO NOTHING", {"epoch": epoch}
     )
-    cur = await conn.execute("SELECT epoch, last_position, pruned_through FROM realtime_state")
+    cur = await typed_cursor(conn, RealtimeStateRow).execute(_STATE)
     row = await cur.fetchone()
     assert row is not None
     return row
@@ -92,7 +104,7 @@ RETURNING o.position, o.workspace_id, o.audience, o.channel_id, o.event_type, o.
 """
 
 
-async def assign_positions(conn: Conn, limit: int, published: int = 0) -> list[Row]:
+async def assign_positions(conn: Conn, limit: int, published: int = 0) -> list[EventRow]:
     """Number the next visible, unnumbered rows in id order; committed on return (one statement).
 
     A row whose id committed late is simply unnumbered until a later call: no
@@ -100,13 +112,13 @@ async def assign_positions(conn: Conn, limit: int, published: int = 0) -> list[R
     ``published`` as published (one commit per relay cycle). Only the relay
     leader calls this, on its lock's connection.
     """
-    cur = await conn.execute(_ASSIGN, {"limit": limit, "published": published})
+    cur = await typed_cursor(conn, EventRow).execute(_ASSIGN, {"limit": limit, "published": published})
     return sorted(await cur.fetchall(), key=lambda r: r["position"])
 
 
-async def positioned_unpublished(conn: Conn, after: int, limit: int) -> list[Row]:
+async def positioned_unpublished(conn: Conn, after: int, limit: int) -> list[EventRow]:
     """Rows numbered but never marked published (a leader died between the two)."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, EventRow).execute(
         "SELECT position, workspace_id, audience, channel_id, event_type, payload FROM outbox"
         " WHERE published_at IS NULL AND position > %(after)s ORDER BY position LIMIT %(limit)s",
         {"after": after, "limit": limit},
@@ -122,10 +134,10 @@ async def mark_published(conn: Conn, upto: int) -> None:
     )
 
 
-async def events_after(conn: Conn, after: int, limit: int) -> list[Row]:
+async def events_after(conn: Conn, after: int, limit: int) -> list[EventRow]:
     """Every numbered row after ``after``, all workspaces, in position order (a gateway's catch-up,
     a consumer's batch)."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, EventRow).execute(
         "SELECT position, workspace_id, audience, channel_id, event_type, payload FROM outbox"
         " WHERE position > %(after)s ORDER BY position LIMIT %(limit)s",
         {"after": after, "limit": limit},
@@ -147,18 +159,18 @@ LIMIT %(limit)s
 
 async def backlog(
     conn: Conn, workspace_id: str, user_id: str, channels: list[str], after: int, upto: int, limit: int
-) -> list[Row]:
+) -> list[EventRow]:
     """What one user missed in ``(after, upto]``: their conversations, their own topic, the workspace's."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, EventRow).execute(
         _BACKLOG,
         {"w": workspace_id, "u": user_id, "channels": channels, "after": after, "upto": upto, "limit": limit},
     )
     return await cur.fetchall()
 
 
-async def conversations_of(conn: Conn, people: list[tuple[str, str]]) -> list[Row]:
+async def conversations_of(conn: Conn, people: list[tuple[str, str]]) -> list[MembershipRow]:
     """``(workspace_id, user_id, channel_id)`` of every membership of these ``(workspace, user)`` pairs."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, MembershipRow).execute(
         "SELECT m.workspace_id, m.user_id, m.channel_id FROM channel_members m"
         " JOIN unnest(%(ws)s::text[], %(us)s::text[]) AS p(workspace_id, user_id)"
         "   ON m.workspace_id = p.workspace_id AND m.user_id = p.user_id",
@@ -176,8 +188,8 @@ async def member_count(conn: Conn, workspace_id: str, channel_id: str) -> int:
     return int(row["n"]) if row else 0
 
 
-async def realtime_state(conn: Conn) -> Row | None:
-    cur = await conn.execute("SELECT epoch, last_position, pruned_through FROM realtime_state")
+async def realtime_state(conn: Conn) -> RealtimeStateRow | None:
+    cur = await typed_cursor(conn, RealtimeStateRow).execute(_STATE)
     return await cur.fetchone()
 
 
@@ -250,10 +262,10 @@ ON CONFLICT (name) DO NOTHING
 """
 
 
-async def register_consumer(conn: Conn, name: str, start: Literal["latest", "earliest"]) -> Row:
+async def register_consumer(conn: Conn, name: str, start: Literal["latest", "earliest"]) -> ConsumerRow:
     """The consumer's row, created at the newest (``latest``) or oldest kept (``earliest``) position."""
     await conn.execute(_REGISTER, {"name": name, "start": start})
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, ConsumerRow).execute(
         "SELECT name, position, state, heartbeat_at, skipped_at, skipped_position, resyncs"
         " FROM outbox_consumers WHERE name = %(name)s",
         {"name": name},
@@ -295,16 +307,16 @@ RETURNING c.position, c.skipped_position AS skipped_after, c.resyncs
 """
 
 
-async def resync_consumer(conn: Conn, name: str) -> Row | None:
+async def resync_consumer(conn: Conn, name: str) -> ResyncedRow | None:
     """A skipped consumer continues from the newest position: ``position``, ``skipped_after``,
     ``resyncs``; None when it was not skipped."""
-    cur = await conn.execute(_RESYNC, {"name": name})
+    cur = await typed_cursor(conn, ResyncedRow).execute(_RESYNC, {"name": name})
     return await cur.fetchone()
 
 
-async def mark_stalled(conn: Conn, stall_seconds: float) -> list[Row]:
+async def mark_stalled(conn: Conn, stall_seconds: float) -> list[StalledRow]:
     """Active consumers without a heartbeat for ``stall_seconds`` become stalled; those rows."""
-    cur = await conn.execute(
+    cur = await typed_cursor(conn, StalledRow).execute(
         "UPDATE outbox_consumers SET state = 'stalled'"
         " WHERE state = 'active' AND heartbeat_at < now() - make_interval(secs => %(s)s)"
         " RETURNING name, position",
@@ -321,9 +333,9 @@ RETURNING c.name, c.position, s.last_position - c.position AS lag
 """
 
 
-async def skip_stalled(conn: Conn, cap: int) -> list[Row]:
+async def skip_stalled(conn: Conn, cap: int) -> list[SkippedRow]:
     """Stalled consumers more than ``cap`` events behind become skipped; those rows (with ``lag``)."""
-    cur = await conn.execute(_SKIP, {"cap": cap})
+    cur = await typed_cursor(conn, SkippedRow).execute(_SKIP, {"cap": cap})
     return await cur.fetchall()
 
 
@@ -340,15 +352,15 @@ ORDER BY c.name
 """
 
 
-async def consumer_report(conn: Conn, retention_seconds: float) -> list[Row]:
+async def consumer_report(conn: Conn, retention_seconds: float) -> list[ConsumerReportRow]:
     """Every consumer: ``name, state, position, lag``, and ``holding`` (it alone keeps rows past
     retention: the oldest row left is past it and the consumer has not handled it)."""
-    cur = await conn.execute(_REPORT, {"age": retention_seconds})
+    cur = await typed_cursor(conn, ConsumerReportRow).execute(_REPORT, {"age": retention_seconds})
     return await cur.fetchall()
 
 
-async def consumers(conn: Conn) -> list[Row]:
-    cur = await conn.execute(
+async def consumers(conn: Conn) -> list[ConsumerRow]:
+    cur = await typed_cursor(conn, ConsumerRow).execute(
         "SELECT name, position, state, heartbeat_at, skipped_at, skipped_position, resyncs"
         " FROM outbox_consumers ORDER BY name"
     )

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from cell import metrics
 from cell.consumers.base import Consumer, Event
 from cell.domain.audience import Audience
+from cell.domain.rows import EventRow
 from cell.realtime.backoff import Backoff
 from cell.settings import OutboxSettings
 from cell.store import outbox
@@ -38,7 +39,7 @@ class _Skipped(Exception):
     """The consumer was marked skipped while it handled a batch: roll back, resync."""
 
 
-def event_of(row: dict[str, Any]) -> Event:
+def event_of(row: EventRow) -> Event:
     return Event(int(row["position"]), row["workspace_id"], Audience.of_row(row["audience"], row["channel_id"]),
                  row["event_type"], row["payload"])
 
