@@ -203,9 +203,11 @@ async def search_messages(db: Database, actor: Actor, request: Request, limits: 
     """Slack's ``messages`` object for ``request``: ``total``, ``matches``, ``paging``, ``pagination``.
 
     ``no_query`` for an empty query, ``invalid_arguments`` for one over 1,000 characters,
-    ``request_timeout`` when the statement timeout stops it. ``total`` is exact up to
-    ``limits.max_matches`` (or as deep as the page asked for); past that it is the statistics'
-    estimate (never less than what was counted). ``sort=score`` ranks the newest that many.
+    ``request_timeout`` when the statement timeout stops it. ``total`` is exact when the GIN
+    index found the matches; when the newest messages were walked (common words) it is exact
+    up to ``limits.max_matches`` (or as deep as the page asked for) and past that the
+    statistics' estimate; without words it stops at that many. ``sort=score`` ranks the
+    newest that many.
     """
     now_us = time.time_ns() // 1000
     window = _window(request, limits)
@@ -224,8 +226,8 @@ async def search_messages(db: Database, actor: Actor, request: Request, limits: 
                 offset=(request.page - 1) * request.count, limit=request.count,
                 window=window, now_us=now_us,
             )
-            if total >= window and filters.tsquery is not None:
-                total = max(total, int(share * workspace_messages))
+            if total >= window and filters.tsquery is not None and filters.plan == "walk":
+                total = max(total, int(share * workspace_messages))  # the walk stopped counting
     marks = search_query.highlight_words(query, words) if request.highlight else None
     return {"matches": [_match(row, actor, limits, marks) for row in rows], **_paging(total, request)}
 

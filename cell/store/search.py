@@ -172,12 +172,13 @@ async def search(
     conn: Conn, workspace_id: str, user_id: str, filters: Filters, *,
     sort: Sort, descending: bool, offset: int, limit: int, window: int, now_us: int,
 ) -> tuple[int, list[Row]]:
-    """``(total, page)``: matches visible to ``user_id``, at most ``window`` of them.
+    """``(total, page)``: matches visible to ``user_id``.
 
     ``sort=timestamp`` orders the matches by ts; ``sort=score`` takes the ``window`` newest
-    matches and orders them by relevance times recency (``score``). ``total`` counts the
-    matches up to ``window``. Page rows are message rows with the channel's ``kind``,
-    ``name``, ``dm_key``, the author's ``username`` and ``score``.
+    matches and orders them by relevance times recency (``score``). ``total`` counts every
+    match when the GIN index found them (``plan=index``: it hands them all over anyway), else
+    up to ``window``. Page rows are message rows with the channel's ``kind``, ``name``,
+    ``dm_key``, the author's ``username`` and ``score``.
     """
     direction = sql.SQL("DESC" if descending else "ASC")
     window_order = sql.SQL("ASC" if sort == "timestamp" and not descending else "DESC")
@@ -186,19 +187,21 @@ async def search(
         order = sql.SQL("h.score {d}, h.ts {d}, h.channel_id {d}").format(d=direction)
     else:
         order = sql.SQL("h.ts {d}, h.channel_id {d}").format(d=direction)
+    counted_all = filters.tsquery is not None and filters.plan == "index"
+    bound = sql.SQL("") if counted_all else sql.SQL("ORDER BY m.ts {wo} LIMIT %(window)s").format(wo=window_order)
     query = sql.SQL("""
-        WITH hits AS MATERIALIZED (
-            SELECT m.channel_id, m.ts, {score} AS score
-            FROM messages m
-            WHERE {where}
-            ORDER BY m.ts {window_order}
-            LIMIT %(window)s
+        WITH matched AS MATERIALIZED (
+            SELECT m.channel_id, m.ts FROM messages m WHERE {where} {bound}
+        ), hits AS MATERIALIZED (
+            SELECT x.channel_id, x.ts, {score} AS score
+            FROM (SELECT channel_id, ts FROM matched ORDER BY ts {window_order} LIMIT %(window)s) x
+            JOIN messages m ON m.workspace_id = %(w)s AND m.channel_id = x.channel_id AND m.ts = x.ts
         ), page AS (
             SELECT h.channel_id, h.ts, h.score, row_number() OVER (ORDER BY {order}) AS n
             FROM hits h ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s
         )
         SELECT t.total, p.*
-        FROM (SELECT count(*) AS total FROM hits) t
+        FROM (SELECT count(*) AS total FROM matched) t
         LEFT JOIN (
             SELECT {columns}, page.score, page.n, c.kind, c.name, c.dm_key, u.name AS username
             FROM page
@@ -209,7 +212,7 @@ async def search(
         ORDER BY p.n
     """).format(
         score=score, where=sql.SQL(" AND ").join(_conditions(filters)), window_order=window_order,
-        order=order, columns=MESSAGE_COLUMNS,
+        order=order, columns=MESSAGE_COLUMNS, bound=bound,
     )
     params = {
         "w": workspace_id, "u": user_id, "q": filters.tsquery, "channels": filters.channels,
