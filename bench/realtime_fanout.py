@@ -89,7 +89,7 @@ async def run(running: Stack, args: argparse.Namespace) -> None:
     gateway = running.gateway("all" if args.layout == "all" else "gateway")
     api_port = running.procs["all" if args.layout == "all" else "api"].port
     assert api_port is not None
-    tickets = await tickets_for(running.redis.url, team.workspace, online)
+    tickets = await tickets_for(running.redis.url, team.workspace, online, running.dsn)
     receivers = Receivers([f"{gateway}?ticket={t}" for t in tickets], hello=True, complete_at=len(online))
     await receivers.start()
     await asyncio.sleep(2.0)

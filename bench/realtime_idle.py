@@ -78,7 +78,7 @@ async def run(running: Stack, args: argparse.Namespace) -> None:
     floor.popen.terminate()
 
     gateway = running.cell("gateway", "gateway")
-    tickets = await tickets_for(running.redis.url, team.workspace, team.users[:count])
+    tickets = await tickets_for(running.redis.url, team.workspace, team.users[:count], running.dsn)
     url = running.gateway("gateway")
     rss, cpu = await hold("gateway (role gateway)", gateway, [f"{url}?ticket={t}" for t in tickets],
                           args.idle_seconds, hello=True)

@@ -158,7 +158,7 @@ async def run(running: Stack, args: argparse.Namespace) -> None:
     gateway = running.gateway("all" if args.layout == "all" else "gateway")
     api_port = running.procs["all" if args.layout == "all" else "api"].port
     assert api_port is not None
-    tickets = await tickets_for(running.redis.url, team.workspace, team.users[:clients])
+    tickets = await tickets_for(running.redis.url, team.workspace, team.users[:clients], running.dsn)
     receivers = Receivers([f"{gateway}?ticket={t}" for t in tickets], hello=True)
     await receivers.start()
     await asyncio.sleep(1.0)

@@ -193,11 +193,24 @@ def seed(dsn: str, *, people: int, channels: dict[str, list[int]], with_tokens: 
     return Team(workspace, general, users, issued), channel_ids
 
 
-async def tickets_for(redis_url: str, workspace: str, users: Sequence[str]) -> list[str]:
-    """One gateway ticket per user, straight into Redis (what rtm.connect does, minus HTTP)."""
+async def tickets_for(redis_url: str, workspace: str, users: Sequence[str], dsn: str) -> list[str]:
+    """One gateway ticket per user, straight into Redis (what rtm.connect does, minus HTTP).
+
+    Each names a real token of its user (one made here, by COPY): the gateway refuses a ticket
+    whose token does not exist or was revoked.
+    """
+    token_ids = []
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy("COPY tokens (workspace_id, token_id, user_id, kind, secret_hash) FROM STDIN") as copy:
+            for user in users:
+                _token, parts = tokens.mint(tokens.USER_TOKEN, workspace)
+                token_ids.append(parts.token_id)
+                copy.write_row((workspace, parts.token_id, user, parts.kind, tokens.hash_secret(parts.secret)))
+        conn.commit()
     client = aioredis.Redis.from_url(redis_url)
     try:
-        return [await tickets.issue(client, tickets.Ticket(workspace, user, "KBENCH00000"), 600) for user in users]
+        return [await tickets.issue(client, tickets.Ticket(workspace, user, token_id), 600)
+                for user, token_id in zip(users, token_ids, strict=True)]
     finally:
         await client.aclose()
 
