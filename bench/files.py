@@ -168,15 +168,22 @@ async def measure(args: argparse.Namespace, api: str, token: str, channel: str, 
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=600) as client:
         await routed_transfer(client, api, token, CHUNK)  # warm-up: connections, caches
-        bare_up = await upload(client, f"{bare}/up", total)
-        bare_down, _ = await download(client, f"{bare}/down")
+        runs: dict[str, list[float]] = {k: [] for k in ("bare_up", "bare_down", "routed_up", "routed_down",
+                                                         "direct_up", "direct_down")}
         with peak_rss(cell_pid) as rss_big:
-            routed_up, routed_down = await routed_transfer(client, api, token, total)
+            for _ in range(args.repeat):  # interleaved, so that the machine's moods hit every path alike
+                runs["bare_up"].append(await upload(client, f"{bare}/up", total))
+                runs["bare_down"].append((await download(client, f"{bare}/down"))[0])
+                routed_up, routed_down = await routed_transfer(client, api, token, total)
+                runs["routed_up"].append(routed_up)
+                runs["routed_down"].append(routed_down)
+                direct_up, direct_down = await routed_transfer(client, api, token, total, direct=cell_url)
+                runs["direct_up"].append(direct_up)
+                runs["direct_down"].append(direct_down)
         with peak_rss(cell_pid) as rss_small:
             await routed_transfer(client, api, token, small)
-        direct_up, direct_down = await routed_transfer(client, api, token, total, direct=cell_url)
-        results.update(bare_up=bare_up, bare_down=bare_down, routed_up=routed_up, routed_down=routed_down,
-                       direct_up=direct_up, direct_down=direct_down, rss_big=rss_big, rss_small=rss_small)
+        results.update({k: statistics.median(v) for k, v in runs.items()})
+        results.update(rss_big=rss_big, rss_small=rss_small)
         stop = asyncio.Event()
         alone_task = asyncio.create_task(post_latencies(client, api, token, channel, stop, at_least=200))
         await asyncio.sleep(0)
@@ -212,6 +219,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=100, help="size of the big file")
     parser.add_argument("--small-mib", type=int, default=10, help="size of the small file (RSS comparison)")
     parser.add_argument("--uploads", type=int, default=4, help="concurrent uploads while posting")
+    parser.add_argument("--repeat", type=int, default=3, help="transfers per path (medians are printed)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -250,7 +258,8 @@ def main() -> None:
     up_ratio = found["bare_up"] / found["routed_up"]
     down_ratio = found["bare_down"] / found["routed_down"]
     print()
-    print(f"                        upload MiB/s   download MiB/s   ({mib} MiB, one client, httpx)")
+    print(f"                        upload MiB/s   download MiB/s   ({mib} MiB, one client, httpx; "
+          f"median of {args.repeat}, interleaved)")
     print(f"  bare Starlette        {mib / found['bare_up']:12.1f}   {mib / found['bare_down']:14.1f}")
     print(f"  router -> cell        {mib / found['routed_up']:12.1f}   {mib / found['routed_down']:14.1f}")
     print(f"  ratio                 {up_ratio:12.2f}   {down_ratio:14.2f}   (goal >= 0.70)")
@@ -259,7 +268,7 @@ def main() -> None:
     print()
     mb = 1024 * 1024
     print(f"  cell RSS: {found['rss_big']['start'] / mb:.0f} MiB before; peak {found['rss_big']['peak'] / mb:.0f} MiB "
-          f"moving {mib} MiB, {found['rss_small']['peak'] / mb:.0f} MiB moving {args.small_mib} MiB, "
+          f"moving {mib} MiB files, {found['rss_small']['peak'] / mb:.0f} MiB moving {args.small_mib} MiB, "
           f"{found['rss_busy']['peak'] / mb:.0f} MiB with {args.uploads} x {mib} MiB at once  (goal: flat)")
     alone, busy = found["alone"], found["busy"]
     print()
