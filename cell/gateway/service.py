@@ -294,7 +294,12 @@ class Gateway:
         try:
             if kind == "ping":
                 extra = {k: v for k, v in frame.items() if k not in ("type", "id")}
-                sink.write(_text({**extra, "type": "pong", "reply_to": reply_to}))
+                try:
+                    pong = _text({**extra, "type": "pong", "reply_to": reply_to})
+                except orjson.JSONEncodeError:  # nested deeper than orjson writes: it parsed, it does not echo
+                    pong = _text({"type": "error", "reply_to": reply_to,
+                                  "error": {"code": 2, "msg": "invalid_json: nested too deeply"}})
+                sink.write(pong)
             elif kind == "typing":
                 await self._typing(sink, frame.get("channel"))
             elif kind in ("presence_sub", "presence_query"):

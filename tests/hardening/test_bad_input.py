@@ -133,6 +133,23 @@ def test_websocket_resume_with_odd_digits_gets_hello_and_resync(edge: Edge, made
     assert ["hello", "resync_required"] == asyncio.run(run())
 
 
+def test_websocket_frames_nested_deep_answer_an_error_and_keep_the_socket(edge: Edge, made: Made) -> None:
+    """A ping with a 500-deep payload gets an error frame (not a dropped socket); the next ping gets its pong."""
+    async def run() -> list[str]:
+        url = edge.slack("rtm.connect", made.token).json()["url"]
+        async with connect(url) as ws:
+            await ws.send('{"type": "ping", "id": 1, "x": ' + "[" * 500 + "]" * 500 + "}")
+            await ws.send('{"type": "ping", "id": 2}')
+            seen: list[str] = []
+            async with asyncio.timeout(10):
+                while len(seen) < 2:
+                    frame = orjson.loads(await ws.recv())
+                    if frame.get("reply_to") in (1, 2):
+                        seen.append(frame["type"])
+            return seen
+    assert ["error", "pong"] == asyncio.run(run())
+
+
 @pytest.mark.parametrize("path", ["/v1/cells/a%00b", "/v1/workspaces/T%00", "/v1/audit?actor=%00"])
 def test_control_plane_refuses_nul_in_paths_and_queries(edge: Edge, path: str) -> None:
     """The control plane answers a NUL in a path or query with 400 invalid_arguments in JSON."""
