@@ -90,16 +90,16 @@ async def _filters(conn: Conn, actor: Actor, query: search_query.Query, words: d
     return filters
 
 
-_STATS: dict[int, tuple[float, store.WordStats]] = {}
+_STATS: dict[str, tuple[float, store.WordStats]] = {}  # by database (its DSN)
 STATS_SECONDS = 300.0
 
 
 async def _word_stats(conn: Conn, db: Database) -> store.WordStats:
     """The statistics, read at most every ``STATS_SECONDS`` per database (ANALYZE moves slowly)."""
-    cached = _STATS.get(id(db))
+    cached = _STATS.get(db.dsn)
     if cached is None or time.monotonic() - cached[0] > STATS_SECONDS:
         cached = (time.monotonic(), await store.word_stats(conn))
-        _STATS[id(db)] = cached
+        _STATS[db.dsn] = cached
     return cached[1]
 
 
