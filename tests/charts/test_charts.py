@@ -36,7 +36,8 @@ PRODUCTION_CELL: dict[str, Any] = {
 VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
     ("cell", "default"): {},
     ("cell", "production"): PRODUCTION_CELL,
-    ("cell", "combined"): {"combined": True, "roles": {"api": {"replicas": 1}}},
+    ("cell", "combined"): {"combined": True, "roles": {"api": {"replicas": 1}},
+                           "storage": {"backend": "local", "local": {"existingClaim": "cell-files"}}},
     ("cell", "inline-secrets"): {"secrets": {"create": True, "values": {
         "databaseDsn": "postgresql://cellchat:pw@pg:5432/cellchat", "redisUrl": "redis://redis:6379/0",
         "adminToken": "dev-cluster-admin-token"}}, "cell": {"name": "dev-1", "region": "dev", "maxBodyBytes": 4194304}},
@@ -159,6 +160,7 @@ def test_production_cell_shape(rendered: dict[tuple[str, str], Rendered]) -> Non
     refs = {e["valueFrom"]["secretKeyRef"]["name"]
             for e in charts.containers(deployments["cell-eu-2-api"])[-1]["env"] if "valueFrom" in e}
     assert refs == {"cell-eu-2-stores"}
+    assert cell.named("ConfigMap", "cell-eu-2")["data"]["CELLCHAT_STORAGE__BACKEND"] == "s3"
 
 
 @pytest.mark.parametrize("chart", ["cell", "router", "control-plane"])

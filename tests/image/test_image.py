@@ -82,11 +82,13 @@ def _free_port() -> int:
 def test_a_cell_in_the_image_migrates_and_answers_health(
         container: str, infra: infra_mod.Infra, tmp_path: Path) -> None:
     """The cell's init step migrates a real database, then the cell process in the image answers
-    /v1/health ready from its region, over the host's loopback."""
+    /v1/health and /readyz ready from its region, over the host's loopback, logging JSON lines."""
     name, dsn = infra.fresh_database()
     port = _free_port()
     env = {"CELLCHAT_DATABASE__DSN": dsn, "CELLCHAT_REDIS__URL": infra.redis.url, "CELLCHAT_NAME": "img-1",
-           "CELLCHAT_REGION": "eu", "CELLCHAT_API__PORT": str(port), "CELLCHAT_ADMIN_TOKEN": "image-test-admin-token"}
+           "CELLCHAT_REGION": "eu", "CELLCHAT_API__PORT": str(port),
+           "CELLCHAT_ADMIN_TOKEN": "image-test-admin-token",
+           "CELLCHAT_STORAGE__ROOT": "/tmp/files"}  # as the chart gives local storage its volume
     migrated = run_in(container, "python", "-m", "cell.store.migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     env_args = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
@@ -95,16 +97,19 @@ def test_a_cell_in_the_image_migrates_and_answers_health(
         server = subprocess.Popen(["buildah", "run", *env_args, container, "--", "python", "-m", "cell.server",
                                    "--role", "all"], env=ENV, stdout=out, stderr=subprocess.STDOUT)
     try:
-        body = None
+        body: dict[str, object] | None = None
         for _ in range(300):
             try:
                 body = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).json()
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
                 break
             except httpx.HTTPError:
                 if server.poll() is not None:
                     break
                 time.sleep(0.1)
         assert body == {"ok": True, "cell": "img-1", "region": "eu", "redis": "up"}, log.read_text()
+        assert ready.status_code == 200, log.read_text()
+        assert all(line.startswith("{") for line in log.read_text().splitlines() if line.strip())  # JSON logs
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -39,6 +39,9 @@ OPERATOR_SECRET_VALUES = {
     "control-plane-token": "operator-provided-viewer-token",
     "tokens": '[{"name": "alice", "roles": ["sre"], "token": "operator-provided-sre-token"}]',
     "cell-admin-token": "operator-provided-cell-admin-token",
+    "files-signing-key": "operator-provided-signing-key",
+    "s3-access-key-id": "AKIAEXAMPLE",
+    "s3-secret-access-key": "operator-provided-s3-secret",
 }
 
 
@@ -99,6 +102,8 @@ def container_env(rendered: Rendered, container: dict[str, Any]) -> dict[str, st
             continue
         ref = item["valueFrom"]["secretKeyRef"]
         made = secrets.get(ref["name"])
+        if made is not None and ref["key"] not in made and ref.get("optional"):
+            continue  # an optional key the Secret does not have: the variable is not set
         env[item["name"]] = made[ref["key"]] if made is not None else OPERATOR_SECRET_VALUES[ref["key"]]
     return env
 

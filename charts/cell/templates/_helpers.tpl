@@ -48,6 +48,14 @@ cellchat.io/role: {{ .role }}
   valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: redis-url}}
 - name: CELLCHAT_ADMIN_TOKEN
   valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: admin-token}}
+- name: CELLCHAT_FILES__SIGNING_KEY
+  valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: files-signing-key, optional: true}}
+{{- if eq .Values.storage.backend "s3" }}
+- name: CELLCHAT_STORAGE__ACCESS_KEY_ID
+  valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: s3-access-key-id, optional: true}}
+- name: CELLCHAT_STORAGE__SECRET_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: s3-secret-access-key, optional: true}}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -147,9 +155,20 @@ spec:
             {{- toYaml $root.Values.securityContext | nindent 12 }}
           volumeMounts:
             - {name: tmp, mountPath: /tmp}
+            {{- if eq $root.Values.storage.backend "local" }}
+            - {name: files, mountPath: /var/lib/cellchat/files}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
+        {{- if eq $root.Values.storage.backend "local" }}
+        - name: files
+          {{- if $root.Values.storage.local.existingClaim }}
+          persistentVolumeClaim: {claimName: {{ $root.Values.storage.local.existingClaim }}}
+          {{- else }}
+          emptyDir: {}  # only for a single combined pod: files are lost with it
+          {{- end }}
+        {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector: {{- toYaml . | nindent 8 }}
       {{- end }}
