@@ -83,6 +83,7 @@ def create_app(settings: CellSettings, *, role: str = "all") -> Starlette:
         middleware=api.middleware,
         exception_handlers=api.exception_handlers,
     )
+    app.router.redirect_slashes = False  # a redirect has no envelope: an unknown path is a JSON 404
     app.state.services = services
     app.state.runtime = runtime
     app.state.readiness = readiness

@@ -331,5 +331,6 @@ def create_app(settings: RouterSettings) -> RouterApp:
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )
+    admin.router.redirect_slashes = False  # a redirect has no envelope: an unknown path is a JSON 404
     admin.state.router = router
     return RouterApp(router, admin)

@@ -134,5 +134,6 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
                     Middleware(probes.Metrics)],
         exception_handlers={ControlPlaneError: _error, HTTPException: _http_error},
     )
+    app.router.redirect_slashes = False  # a redirect has no envelope: an unknown path is a JSON 404
     app.state.services = services
     return app
