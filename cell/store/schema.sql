@@ -43,7 +43,7 @@ CREATE FUNCTION public.cellchat_search_text(body text) RETURNS text
 
 CREATE FUNCTION public.cellchat_search_vector(workspace_id text, subtype text, body text) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN (subtype IS NULL) THEN (to_tsvector('simple'::regconfig, regexp_replace(public.cellchat_search_text(body), '(\S+)'::text, (substr(md5(workspace_id), 1, 6) || '\1'::text), 'g'::text)) || array_to_tsvector(ARRAY[workspace_id])) ELSE NULL::tsvector END;
+    RETURN CASE WHEN (subtype IS NULL) THEN (to_tsvector('simple'::regconfig, regexp_replace(public.cellchat_search_text(body), '(\S+)'::text, (('w'::text || substr(md5(workspace_id), 1, 6)) || '\1'::text), 'g'::text)) || array_to_tsvector(ARRAY[workspace_id])) ELSE NULL::tsvector END;
 
 CREATE FUNCTION public.outbox_replicated() RETURNS trigger
     LANGUAGE plpgsql

@@ -53,8 +53,8 @@ class WordStats:
 
 
 def scope(workspace_id: str) -> str:
-    """The prefix a workspace's words are stored under (``cellchat_search_vector``, 0009)."""
-    return hashlib.md5(workspace_id.encode()).hexdigest()[:6]
+    """The prefix a workspace's words are stored under (``cellchat_search_vector``, 0013)."""
+    return "w" + hashlib.md5(workspace_id.encode()).hexdigest()[:6]
 
 
 async def word_stats(conn: Conn) -> WordStats:

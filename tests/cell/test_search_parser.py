@@ -94,3 +94,17 @@ def test_python_words_are_the_stored_words(world: World, text: str) -> None:
             " cellchat_search_text(%s))) v, unnest(v.positions) p(pos)), '{}')", (text,)).fetchone()
     assert row is not None
     assert list(row[0]) == [w.lexeme for w in search_text.words(text)]
+
+
+@pytest.mark.parametrize("workspace_id", ["T0000000046", "T0000000048", "T0000000056", "TABCDEFGHIJ"])
+def test_stored_words_are_whole_under_any_workspace_prefix(world: World, workspace_id: str) -> None:
+    """Each word is stored whole under the workspace's prefix, also when the prefix's hex digits read
+    as a number in exponent notation (md5 of these ids starts 9e9…, 443e3…, 60e1…)."""
+    from cell.store.search import scope
+
+    with psycopg.connect(world.cell.dsn) as conn:
+        row = conn.execute("SELECT tsvector_to_array(cellchat_search_vector(%s, NULL, 'cavani 4012 東'))",
+                           (workspace_id,)).fetchone()
+    assert row is not None
+    prefix = scope(workspace_id)
+    assert sorted([workspace_id, prefix + "cavani", prefix + "4012", prefix + "東"]) == sorted(row[0])
