@@ -518,6 +518,12 @@ async def run(args: argparse.Namespace) -> None:
             seeded = conn.execute("SELECT to_regclass('bench_search_meta') IS NOT NULL").fetchone()
         if not (seeded and seeded[0]):
             seed(stack, args)
+        elif args.vacuum:
+            # After a migration rewrote the vectors: dead rows gone, statistics of the new words.
+            began = time.perf_counter()
+            with psycopg.connect(stack.dsn, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE messages")
+            print(f"VACUUM ANALYZE messages: {time.perf_counter() - began:.0f}s", flush=True)
         world, spaces = load_world(stack, args)
         if args.seed_only:
             return
@@ -567,6 +573,7 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--skip-tantivy", action="store_true")
     parser.add_argument("--seed-only", action="store_true", help="seed (or check the seeded corpus) and stop")
+    parser.add_argument("--vacuum", action="store_true", help="VACUUM ANALYZE a kept corpus first (after a migration)")
     asyncio.run(run(parser.parse_args()))
 
 
