@@ -37,8 +37,12 @@ def _control_plane_pid(dev_pid: int) -> int:
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     folder = tmp_path_factory.mktemp("outage")
     run = DevUp(folder)
+    dev: dict[str, Any] = {}
     try:
         dev = run.start()
+        # dev up starts a dead control plane again within a second (its heal loop): hold dev up
+        # itself still so that the outage lasts as long as the fixture needs it.
+        os.kill(dev["pid"], signal.SIGSTOP)
         os.kill(_control_plane_pid(dev["pid"]), signal.SIGKILL)
         deadline = time.monotonic() + 30
         while httpx.get(f"{dev['router']}/_router/health").json()["control_plane"] != "down":
@@ -52,6 +56,8 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
         exit_code = cellctl(folder, "cells", "list").returncode
         yield Outage(dev, answers, status, unseen, exit_code)
     finally:
+        if dev:
+            os.kill(dev["pid"], signal.SIGCONT)
         run.interrupt()
 
 
