@@ -58,7 +58,20 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     finally:
         if dev:
             os.kill(dev["pid"], signal.SIGCONT)
+            _wait_until_healed(dev)
         run.interrupt()
+
+
+def _wait_until_healed(dev: dict[str, Any]) -> None:
+    """Let dev up finish starting its control plane again before Ctrl-C reaches it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{dev['control_plane']}/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
 
 
 def test_both_workspaces_still_answer(outage: Outage) -> None:
