@@ -169,6 +169,11 @@ async def resume(services: Services, actor: Actor, move_id: int, *, reason: str 
                 raise Refused("invalid_state", f"migration {move_id} is {row['status']}; only failed or running "
                               "migrations resume")
             await store.set_status(conn, move_id, "running", error=None)
+            if row["status"] == "failed" and row["phase"] == "replicating":
+                # A copy cut short by a failure (the target's server died, say) starts again from a
+                # clean slate: the subscription it left may be in any state after a crash, and
+                # ``preparing`` removes it, its slot and any rows it brought.
+                await store.set_phase(conn, move_id, "preparing")
             await audit.append(conn, actor, "migrations.resume", row["workspace_id"], reason=reason,
                                role=actor.role_for(frozenset({"sre"})),
                                details={"migration": move_id, "phase": row["phase"], "status": row["status"]})
