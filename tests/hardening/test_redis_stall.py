@@ -71,7 +71,10 @@ def test_api_serves_through_a_redis_stall(cell: RunningCell, stalled_redis: Embe
     during: list[dict[str, Any]] = []  # rtm.connect and presence while Redis is stopped: they live there
 
     async def run() -> Recorder:
-        async with httpx.AsyncClient(timeout=GIVE_UP, limits=httpx.Limits(max_connections=200)) as http, \
+        # Idle connections expire on our side first (the cell's uvicorn closes them after 5 s): a
+        # request sent on a connection the server is closing at that moment never reaches it.
+        limits = httpx.Limits(max_connections=200, keepalive_expiry=2.0)
+        async with httpx.AsyncClient(timeout=GIVE_UP, limits=limits) as http, \
                 client(cell, ws.owner.token) as rtm:
             recorder = Recorder(rtm, "owner")
             async with recorder:
