@@ -1,4 +1,4 @@
-"""``cellctl cells``: list, show, apply, provision, drain, undrain."""
+"""``cellctl cells``: list, show, apply, provision, drain, undrain, decommission."""
 
 from __future__ import annotations
 
@@ -198,3 +198,42 @@ def undrain(
     result = connect(ctx).call("POST", f"/v1/cells/{name}/undrain", json={"dry_run": dry_run, "reason": reason})
     emit(result, output, title=f"{name}: {result.get('would_be') or result['status']}"
          + (" (dry run: nothing changed)" if dry_run else "" if result["changed"] else " (unchanged)"))
+
+
+@app.command("decommission", epilog=examples(
+    "cellctl cells decommission us-3 --dry-run   # what would happen; nothing changes",
+    "cellctl cells decommission us-3 --reason 'hardware retired'",
+    "cellctl cells drain us-3 --yes && cellctl cells decommission us-3 --yes   # empty it first",
+))
+@handles_errors
+def decommission(
+    ctx: typer.Context,
+    name: CellArg,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the backend to remove the cell.")] = 900.0,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    reason: ReasonOption = None,
+    output: OutputOption = Format.table,
+) -> None:
+    """Retire an empty cell for good and take it down with its backend (asks first).
+
+    A cell that still hosts workspaces is refused (drain it first), and so is one with a move
+    from or to it. The backend removes it: local deletes its folder and data, kubernetes
+    uninstalls its Helm release (the namespace and your Secret stay), endpoints stops routing to
+    it. A retired cell's name is never used again.
+    """
+    cp = connect(ctx)
+    if dry_run or not yes:
+        # The question names what would happen; with --yes the request goes straight in (and a refusal
+        # of it is audited, as every refused change is).
+        plan = cp.call("POST", f"/v1/cells/{name}/decommission", json={"dry_run": True, "reason": reason})
+        if dry_run or not plan.get("would_be"):
+            emit(plan, output, title=f"{name}: {plan.get('would_be') or plan['status']}"
+                 + (" (dry run: nothing changed)" if dry_run else " (unchanged)"))
+            return
+        confirm(f"Decommission {name} ({plan['backend']} backend, now {plan['status']})? "
+                "This removes the cell and its data for good.", yes)
+    with Status(f"decommissioning {name}…", console=err):
+        result = cp.call("POST", f"/v1/cells/{name}/decommission", json={"dry_run": False, "reason": reason},
+                         timeout=timeout)
+    emit(result, output, title=f"{name}: {result['status']}")

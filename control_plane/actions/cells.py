@@ -15,6 +15,15 @@ from control_plane.store import cells as store
 from control_plane.store import moves as moves_store
 from control_plane.store import routes
 
+DECOMMISSION_STEPS = ("decommissioning", "decommission_failed")
+
+
+def refuse_if_decommissioning(row: dict[str, Any]) -> None:
+    """A cell being decommissioned (``control_plane.actions.decommission``) is not provisioned or undrained."""
+    if row["status"] != "retired" and row["provisioning"].get("step") in DECOMMISSION_STEPS:
+        raise Refused("invalid_state", f"cell {row['name']} is being decommissioned; run "
+                      f"`cellctl cells decommission {row['name']}` again to finish it")
+
 
 def cell_json(row: dict[str, Any]) -> dict[str, Any]:
     spec = row["spec"]
@@ -174,6 +183,7 @@ async def undrain(services: Services, actor: Actor, name: str, *, dry_run: bool,
                 return {"cell": name, "status": row["status"], "changed": False, "dry_run": dry_run}
             if row["status"] == "retired":
                 raise Refused("invalid_state", f"cell {name} is retired")
+            refuse_if_decommissioning(row)
             running = await moves_store.running_drain(conn, name)
             if dry_run:
                 return {"cell": name, "status": row["status"], "would_be": "active", "changed": False,

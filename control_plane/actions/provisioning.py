@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from control_plane.actions import audit
-from control_plane.actions.cells import cell_json, publish_cell
+from control_plane.actions.cells import cell_json, publish_cell, refuse_if_decommissioning
 from control_plane.bootstrap import Services
 from control_plane.domain.roles import SYSTEM, Actor
 from control_plane.errors import ControlPlaneError, NotFound, Refused
@@ -45,6 +45,7 @@ async def request(
                 raise NotFound("unknown_cell", f"no cell named {name!r}")
             if row["status"] not in PROVISIONABLE:
                 raise Refused("invalid_state", f"cell {name} is {row['status']}; a retired cell is not provisioned")
+            refuse_if_decommissioning(row)
             state = dict(row["provisioning"])
             if dry_run:
                 return {"cell": name, "backend": row["backend"], "dry_run": True,

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from control_plane.actions import cells, provisioning
+from control_plane.actions import cells, decommission, provisioning
 from control_plane.api.common import Body, authorize, body, ok, services_of
 from control_plane.domain.roles import OPERATE, READ
 
@@ -104,6 +104,22 @@ async def undrain_cell(request: Request) -> Response:
     return ok(await cells.undrain(services_of(request), actor, name, dry_run=args.dry_run, reason=args.reason))
 
 
+async def decommission_cell(request: Request) -> Response:
+    """
+    summary: Retire an empty cell for good and remove it with its backend (sre); a cell that still hosts workspaces, or has a move from or to it, is refused.
+    responses:
+      200: {description: "retired (or, with dry_run, what would happen); a retired cell answers unchanged"}
+      404: {description: "unknown_cell"}
+      409: {description: "cell_not_empty (drain it first), moves_in_progress, provisioning_in_progress"}
+      502: {description: "decommission_failed: the backend could not remove it; it stays drained, retry"}
+    """
+    name = request.path_params["name"]
+    actor = await authorize(request, OPERATE, "cells.decommission", name)
+    args = await body(request, DrainBody)
+    return ok(await decommission.decommission(services_of(request), actor, name, dry_run=args.dry_run,
+                                              reason=args.reason))
+
+
 routes = [
     Route("/v1/cells", list_cells, methods=["GET"]),
     Route("/v1/cells/apply", apply_inventory, methods=["POST"]),
@@ -111,4 +127,5 @@ routes = [
     Route("/v1/cells/{name}/provision", provision_cell, methods=["POST"]),
     Route("/v1/cells/{name}/drain", drain_cell, methods=["POST"]),
     Route("/v1/cells/{name}/undrain", undrain_cell, methods=["POST"]),
+    Route("/v1/cells/{name}/decommission", decommission_cell, methods=["POST"]),
 ]

@@ -4,7 +4,9 @@ A backend turns a ``CellSpec`` into ``Endpoints`` once the cell answers its
 health check. Every backend is resumable: called again for the same cell after
 an interruption, it picks up what is already there instead of starting over.
 ``local`` runs the cell on this machine; ``endpoints`` adopts a cell that runs
-elsewhere (it only checks health). A kubernetes backend comes later.
+elsewhere (it only checks health); ``kubernetes`` installs a Helm release of the
+cell chart. ``remove`` undoes ``provision`` for a decommissioned cell, and is
+idempotent too (removing what is already gone succeeds).
 """
 
 from __future__ import annotations
@@ -35,4 +37,8 @@ class Backend(Protocol):
 
     async def provision(self, spec: CellSpec, previous: dict[str, Any] | None, progress: Progress) -> Endpoints:
         """Bring the cell up (or adopt what already runs) and return its endpoints once healthy."""
+        ...
+
+    async def remove(self, spec: CellSpec) -> None:
+        """Take the cell down for good (decommission); nothing there is no error."""
         ...

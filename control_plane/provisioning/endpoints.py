@@ -21,3 +21,6 @@ class EndpointsBackend:
         await wait_ready(spec.endpoints.api, spec.region, within=self.ready_timeout)
         await progress("healthy", {"api": spec.endpoints.api})
         return Endpoints(api=spec.endpoints.api, gateway=spec.endpoints.gateway)
+
+    async def remove(self, spec: CellSpec) -> None:
+        """An adopted cell runs elsewhere, under someone else's care: decommission only stops routing to it."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,11 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import psutil
 
 from cell.embedded.process import free_port
 from control_plane.inventory import CellSpec
-from control_plane.provisioning import Endpoints, Progress
+from control_plane.provisioning import Endpoints, Progress, ProvisioningFailed
 from control_plane.provisioning.health import wait_ready
 
 SUPERVISOR_MODULE = "control_plane.provisioning.local_cell"
@@ -218,6 +220,18 @@ class LocalBackend:
         await wait_ready(plan.api, plan.region, within=self.ready_timeout, gave_up=lambda: self.failure(plan.name))
         await progress("healthy", plan.public())
         return Endpoints(api=plan.api, gateway=plan.gateway)
+
+    async def remove(self, spec: CellSpec) -> None:
+        """Stop the cell and delete its folder (its PostgreSQL, Redis and object store data, its logs)."""
+        await anyio.to_thread.run_sync(self._remove, spec.name)
+
+    def _remove(self, name: str) -> None:
+        self.stop(name)
+        cell_dir = self.cell_dir(name)
+        if supervisor_process(cell_dir) is not None:
+            raise ProvisioningFailed(f"cell {name}'s supervisor did not stop; its folder {cell_dir} is kept")
+        if cell_dir.exists():
+            shutil.rmtree(cell_dir)
 
     def stop(self, name: str, timeout: float = 30.0) -> None:
         """Stop the cell (supervisor, then it stops cell, Redis, PostgreSQL); data is kept."""

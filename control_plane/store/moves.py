@@ -226,3 +226,26 @@ async def cancel_queued(conn: Conn, drain_id: int, error: str) -> int:
         {"id": drain_id, "error": error},
     )
     return cur.rowcount
+
+
+# --- decommission ------------------------------------------------------------------------------
+
+
+async def blocking_for_cell(conn: Conn, cell: str) -> list[Row]:
+    """Moves queued, running or failed from or to ``cell`` (a decommission must wait for them)."""
+    cur = await conn.execute(
+        _SELECT + sql.SQL(" WHERE (m.source = %(cell)s OR m.target = %(cell)s) AND m.status = ANY(%(blocking)s)"
+                          " ORDER BY m.id"),
+        {"cell": cell, "blocking": list(BLOCKING)},
+    )
+    return await cur.fetchall()
+
+
+async def forget_old_copies(conn: Conn, cell: str) -> int:
+    """Done moves off ``cell`` whose old copy gc has not deleted yet: it goes with the cell; nothing to collect."""
+    cur = await conn.execute(
+        "UPDATE moves SET cleaned_at = now(), updated_at = now()"
+        " WHERE source = %(cell)s AND status = 'done' AND cleaned_at IS NULL",
+        {"cell": cell},
+    )
+    return cur.rowcount

@@ -40,6 +40,7 @@ class Story:
     health: dict[str, Any]
     supervisors: int
     cli_exit: int
+    decommissioned: tuple[int, str, bool, int]  # exit code, status, folder still there, supervisors
     left: list[str]
 
 
@@ -71,8 +72,14 @@ def story(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
                 finished = _cell(second)
                 health = httpx.get(f"{finished['api']}/v1/health").json()
                 supervisors = int(supervisor_process(state / "ap-1") is not None)
+                gone = CliRunner().invoke(app, ["--control-plane", second.url, "--token", SRE, "cells",
+                                                "decommission", "ap-1", "--yes"])
+                decommissioned = (gone.exit_code, _cell(second)["status"], (state / "ap-1").exists(),
+                                  int(supervisor_process(state / "ap-1") is not None))
+                left = leftovers(state)  # right after the decommission, before anything else stops
         LocalBackend(state, cell_admin_token=ADMIN_TOKEN).stop_all()
-        yield Story(steps, interrupted, finished, health, supervisors, result.exit_code, leftovers(state))
+        yield Story(steps, interrupted, finished, health, supervisors, result.exit_code, decommissioned,
+                    left + leftovers(state))
     finally:
         LocalBackend(state, cell_admin_token=ADMIN_TOKEN).stop_all()
 
@@ -107,6 +114,7 @@ def test_one_supervisor_only(story: Story) -> None:
     assert 1 == story.supervisors
 
 
-def test_nothing_left_after_stop(story: Story) -> None:
-    """Stopping the cell leaves no process running from its folder."""
-    assert [] == story.left
+def test_nothing_left_after_decommission(story: Story) -> None:
+    """Decommissioning the (empty) local cell stops it and deletes its folder: no process is left
+    running from it, and it is retired."""
+    assert ([], (0, "retired", False, 0)) == (story.left, story.decommissioned)
