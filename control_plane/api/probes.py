@@ -3,12 +3,15 @@
 ``/readyz`` fails while the catalog does not answer or is not migrated to this code's schema.
 ``/metrics``: request counts and latency per route, the cells by status, and per running move
 its phase (``cellchat_move_phase{move, workspace, source, target, phase} 1``), replication lag
-and when it entered that phase (as first seen by this process), for "move stuck" alerts.
+and when it entered that phase, for "move stuck" alerts. That time is the catalog's own record
+(``progress.phases``, written in the transaction that entered the phase), so a restarted or
+another control plane replica reports the same clock: a restart does not reset the alert.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -32,9 +35,7 @@ MOVE_PHASE = Gauge("cellchat_move_phase", "1 for the current phase of each runni
 MOVE_LAG_BYTES = Gauge("cellchat_move_replication_lag_bytes", "WAL bytes the target has not applied", ["move"])
 MOVE_LAG_SECONDS = Gauge("cellchat_move_replication_lag_seconds", "How far behind the target applies", ["move"])
 MOVE_PHASE_STARTED = Gauge("cellchat_move_phase_started_timestamp_seconds",
-                           "When this process first saw the move in its current phase", ["move", "phase"])
-
-_phase_seen: dict[int, tuple[str, float]] = {}
+                           "When the move entered its current phase (from the catalog)", ["move", "phase"])
 
 
 def _route(scope: Scope) -> str:
@@ -85,6 +86,18 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"ok": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
+def _phase_started(move: dict[str, Any], progress: dict[str, Any], phase: str) -> float:
+    """When ``move`` entered ``phase``: ``progress.phases`` (set with the phase); else when it started."""
+    entered = (progress.get("phases") or {}).get(phase)
+    if isinstance(entered, str):
+        try:
+            return datetime.fromisoformat(entered).timestamp()
+        except ValueError:
+            pass
+    when: datetime = move["started_at"] or move["created_at"]
+    return when.timestamp()
+
+
 async def _observe(request: Request) -> None:
     async with services_of(request).db.read() as conn:
         cells = await cells_store.list_cells(conn)
@@ -94,25 +107,16 @@ async def _observe(request: Request) -> None:
         CELLS.labels(status).set(sum(1 for c in cells if c["status"] == status))
     for gauge in (MOVE_ACTIVE, MOVE_PHASE, MOVE_LAG_BYTES, MOVE_LAG_SECONDS, MOVE_PHASE_STARTED):
         gauge.clear()
-    now = time.time()
-    live: set[int] = set()
     for move in running:
-        move_id, phase = int(move["id"]), str(move["phase"])
-        live.add(move_id)
-        seen = _phase_seen.get(move_id)
-        if seen is None or seen[0] != phase:
-            _phase_seen[move_id] = seen = (phase, now)
-        key = str(move_id)
+        key, phase = str(move["id"]), str(move["phase"])
+        progress: dict[str, Any] = move.get("progress") or {}
         MOVE_ACTIVE.labels(key).set(1)
         MOVE_PHASE.labels(key, move["workspace_id"], move["source"], move["target"], phase).set(1)
-        MOVE_PHASE_STARTED.labels(key, phase).set(seen[1])
-        progress: dict[str, Any] = move.get("progress") or {}
+        MOVE_PHASE_STARTED.labels(key, phase).set(_phase_started(move, progress, phase))
         if progress.get("lag_bytes") is not None:
             MOVE_LAG_BYTES.labels(key).set(float(progress["lag_bytes"]))
         if progress.get("lag_seconds") is not None:
             MOVE_LAG_SECONDS.labels(key).set(float(progress["lag_seconds"]))
-    for gone in set(_phase_seen) - live:
-        del _phase_seen[gone]
 
 
 async def metrics(request: Request) -> Response:
