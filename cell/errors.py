@@ -100,6 +100,9 @@ SlackErrorCode = Literal[
     # search
     "no_query",
     "request_timeout",
+    # compliance: legal holds, retention
+    "hold_exists",
+    "hold_not_found",
     # people
     "email_taken",
     "no_user",

@@ -35,7 +35,7 @@ from cell.domain.audience import Audience
 from cell.errors import CellError, SlackErrorCode
 from cell.settings import CellSettings
 from cell.storage import Storage
-from cell.store import directory, outbox
+from cell.store import directory, holds, outbox
 from cell.store import files as store
 from cell.store.db import Conn, Database
 
@@ -342,13 +342,15 @@ async def delete(ctx: FileContext, actor: Actor, file_id: str) -> None:
     """Delete a file for good, its bytes included once no other file of the workspace has them.
 
     The uploader or a workspace admin may. Messages that carried it show a tombstone;
-    ``file_deleted`` goes to every channel it was shared in.
+    ``file_deleted`` goes to every channel it was shared in. Under a legal hold its row is kept
+    in ``held_files`` and its bytes stay (docs/compliance.md).
     """
     async with ctx.db.transaction() as conn:
         row = await readable(conn, actor, file_id)
         if row["user_id"] != actor.user_id and not actor.is_admin:
             raise CellError("cant_delete_file")
         shares = await store.shares_of(conn, actor.workspace_id, [file_id])
+        await holds.keep_file(conn, actor.workspace_id, file_id, deleted_by=actor.user_id)
         await store.delete(conn, actor.workspace_id, file_id)
         now = message_actions.event_ts()
         for channel_id in sorted({s["channel_id"] for s in shares}):

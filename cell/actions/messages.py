@@ -25,7 +25,7 @@ from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
 from cell.domain.rows import ChannelRow, MessageRow
 from cell.domain.ts import format_ts
 from cell.errors import CellError
-from cell.store import channels, messages, outbox
+from cell.store import channels, holds, messages, outbox
 from cell.store.db import Conn, Database
 
 MAX_TS = 2**62
@@ -248,6 +248,9 @@ async def update_message(
         new_attachments = old["attachments"] if attachments is None else (attachments or None)
         _check_content(new_text, new_blocks, new_attachments, max_chars)
         previous = await with_reactions(conn, old)
+        # Under a legal hold the text as it was is kept for the compliance export.
+        await holds.keep_messages(conn, actor.workspace_id, channel_id, [old["ts"]], state="edited",
+                                  changed_by=actor.user_id, revision=_now_us())
         row = await messages.update_content(
             conn, actor.workspace_id, channel_id, old["ts"], text=new_text, blocks=new_blocks,
             attachments=new_attachments, edited_ts=_now_us(), edited_by=actor.user_id,
@@ -264,6 +267,9 @@ async def update_message(
 
 async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | None) -> None:
     """Delete a message for good: the author or a workspace admin may.
+
+    Under a legal hold (its conversation or its author) it goes for users all the same, but a
+    copy is kept for the compliance export (``cell.store.holds``, docs/compliance.md).
 
     Its reactions, pins and mentions go with it. Deleting a reply recounts its root's
     ``reply_count``, ``reply_users`` and ``latest_reply`` (and emits ``message_changed`` for
@@ -284,6 +290,8 @@ async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | 
             target = await messages.get(conn, actor.workspace_id, channel_id, target["ts"], lock="update")
             if target is None:
                 raise CellError("message_not_found")
+            await holds.keep_messages(conn, actor.workspace_id, channel_id, [target["ts"]], state="deleted",
+                                      changed_by=actor.user_id, revision=_now_us())
             gone = [await with_reactions(conn, target)]
             await messages.delete(conn, actor.workspace_id, channel_id, target["ts"])
             previous_root = await with_reactions(conn, root)
@@ -292,6 +300,8 @@ async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | 
                 await with_reactions(conn, root), previous_root
             )
         else:
+            await holds.keep_messages(conn, actor.workspace_id, channel_id, [root["ts"]], thread=root["ts"],
+                                      state="deleted", changed_by=actor.user_id, revision=_now_us())
             gone = [to_slack(r) for r in await messages.delete_replies(conn, actor.workspace_id, channel_id, root["ts"])]
             gone.append(await with_reactions(conn, root))
             await messages.delete(conn, actor.workspace_id, channel_id, root["ts"])

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cell import logs
-from cell.api import admin, control, file_control, file_routes, methods
+from cell.api import admin, compliance, control, file_control, file_routes, methods
 from cell.api.guard import Guard
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
@@ -50,7 +50,7 @@ def routes() -> list[BaseRoute]:
     """``/api/<method>`` and ``/v1/...`` (the method registry is loaded on first call)."""
     methods.load()
     return [Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes,
-            *file_routes.routes, *file_control.routes]
+            *file_routes.routes, *file_control.routes, *compliance.routes]
 
 
 health_routes: list[BaseRoute] = [Route("/v1/health", admin.health, methods=["GET"])]

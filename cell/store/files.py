@@ -84,9 +84,11 @@ async def delete(conn: Conn, workspace_id: str, file_id: str) -> None:
 
 
 async def content_in_use(conn: Conn, workspace_id: str, sha256: str) -> bool:
-    """True while any file of the workspace still has this content."""
+    """True while any file of the workspace still has this content, or a legal hold keeps a
+    deleted file that had it (``held_files``)."""
     cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM files WHERE workspace_id = %(w)s AND sha256 = %(s)s) AS used",
+        "SELECT (EXISTS (SELECT 1 FROM files WHERE workspace_id = %(w)s AND sha256 = %(s)s)"
+        " OR EXISTS (SELECT 1 FROM held_files WHERE workspace_id = %(w)s AND sha256 = %(s)s)) AS used",
         {"w": workspace_id, "s": sha256},
     )
     row = await cur.fetchone()

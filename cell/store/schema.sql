@@ -117,9 +117,67 @@ CREATE TABLE public.files (
     CONSTRAINT files_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'uploaded'::text, 'complete'::text])))
 );
 
+CREATE TABLE public.held_files (
+    workspace_id text NOT NULL,
+    file_id text NOT NULL,
+    user_id text NOT NULL,
+    name text NOT NULL,
+    title text NOT NULL,
+    mimetype text,
+    filetype text,
+    size bigint,
+    sha256 text,
+    channel_ids text[] DEFAULT '{}'::text[] NOT NULL,
+    posted_at timestamp with time zone NOT NULL,
+    deleted_by text NOT NULL,
+    held_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.held_messages (
+    workspace_id text NOT NULL,
+    channel_id text NOT NULL,
+    ts bigint NOT NULL,
+    revision bigint NOT NULL,
+    state text NOT NULL,
+    user_id text NOT NULL,
+    bot_id text,
+    subtype text,
+    text text NOT NULL,
+    blocks jsonb,
+    attachments jsonb,
+    thread_ts bigint,
+    files text[],
+    edited_ts bigint,
+    reactions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    changed_by text NOT NULL,
+    posted_at timestamp with time zone NOT NULL,
+    held_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT held_messages_state_check CHECK ((state = ANY (ARRAY['edited'::text, 'deleted'::text])))
+);
+
 CREATE TABLE public.incoming_workspaces (
     workspace_id text NOT NULL,
     since timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.legal_hold_targets (
+    workspace_id text NOT NULL,
+    hold_id text NOT NULL,
+    kind text NOT NULL,
+    target_id text NOT NULL,
+    CONSTRAINT legal_hold_targets_kind_check CHECK ((kind = ANY (ARRAY['user'::text, 'conversation'::text])))
+);
+
+CREATE TABLE public.legal_holds (
+    workspace_id text NOT NULL,
+    hold_id text NOT NULL,
+    name text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    released_at timestamp with time zone,
+    released_by text,
+    release_reason text,
+    CONSTRAINT legal_holds_check CHECK (((released_at IS NULL) = (released_by IS NULL)))
 );
 
 CREATE TABLE public.mentions (
@@ -211,6 +269,27 @@ CREATE TABLE public.realtime_state (
     CONSTRAINT realtime_state_singleton_check CHECK (singleton)
 );
 
+CREATE TABLE public.retention_policies (
+    workspace_id text NOT NULL,
+    scope text NOT NULL,
+    channel_id text DEFAULT ''::text NOT NULL,
+    keep_days integer,
+    set_by text NOT NULL,
+    set_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT retention_policies_check CHECK (((scope = 'conversation'::text) = (channel_id <> ''::text))),
+    CONSTRAINT retention_policies_keep_days_check CHECK (((keep_days IS NULL) OR (keep_days > 0))),
+    CONSTRAINT retention_policies_scope_check CHECK ((scope = ANY (ARRAY['workspace'::text, 'dms'::text, 'conversation'::text])))
+);
+
+CREATE TABLE public.retention_runs (
+    workspace_id text NOT NULL,
+    run_id text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone DEFAULT now() NOT NULL,
+    counts jsonb NOT NULL,
+    collected_at timestamp with time zone
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -286,8 +365,20 @@ ALTER TABLE ONLY public.file_shares
 ALTER TABLE ONLY public.files
     ADD CONSTRAINT files_pkey PRIMARY KEY (workspace_id, file_id);
 
+ALTER TABLE ONLY public.held_files
+    ADD CONSTRAINT held_files_pkey PRIMARY KEY (workspace_id, file_id);
+
+ALTER TABLE ONLY public.held_messages
+    ADD CONSTRAINT held_messages_pkey PRIMARY KEY (workspace_id, channel_id, ts, revision);
+
 ALTER TABLE ONLY public.incoming_workspaces
     ADD CONSTRAINT incoming_workspaces_pkey PRIMARY KEY (workspace_id);
+
+ALTER TABLE ONLY public.legal_hold_targets
+    ADD CONSTRAINT legal_hold_targets_pkey PRIMARY KEY (workspace_id, hold_id, kind, target_id);
+
+ALTER TABLE ONLY public.legal_holds
+    ADD CONSTRAINT legal_holds_pkey PRIMARY KEY (workspace_id, hold_id);
 
 ALTER TABLE ONLY public.mentions
     ADD CONSTRAINT mentions_pkey PRIMARY KEY (workspace_id, channel_id, ts, target);
@@ -309,6 +400,12 @@ ALTER TABLE ONLY public.reactions
 
 ALTER TABLE ONLY public.realtime_state
     ADD CONSTRAINT realtime_state_pkey PRIMARY KEY (singleton);
+
+ALTER TABLE ONLY public.retention_policies
+    ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (workspace_id, scope, channel_id);
+
+ALTER TABLE ONLY public.retention_runs
+    ADD CONSTRAINT retention_runs_pkey PRIMARY KEY (workspace_id, run_id);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -344,6 +441,10 @@ CREATE INDEX files_unfinished ON public.files USING btree (upload_expires_at) WH
 
 CREATE INDEX files_user ON public.files USING btree (workspace_id, user_id, created_at);
 
+CREATE INDEX held_files_sha256 ON public.held_files USING btree (workspace_id, sha256) WHERE (sha256 IS NOT NULL);
+
+CREATE INDEX legal_hold_targets_target ON public.legal_hold_targets USING btree (workspace_id, target_id);
+
 CREATE INDEX mentions_target ON public.mentions USING btree (workspace_id, target, ts);
 
 CREATE INDEX messages_by_time ON public.messages USING btree (workspace_id, ts) WHERE (subtype IS NULL);
@@ -362,6 +463,8 @@ CREATE INDEX outbox_unpublished ON public.outbox USING btree (id) WHERE (publish
 
 CREATE INDEX outbox_workspace_position ON public.outbox USING btree (workspace_id, "position");
 
+CREATE INDEX retention_runs_uncollected ON public.retention_runs USING btree (finished_at) WHERE (collected_at IS NULL);
+
 CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (workspace_id, email, at);
 
 CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
@@ -378,6 +481,14 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.file_shar
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.files FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.held_files FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.held_messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.legal_hold_targets FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.legal_holds FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.mentions FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
@@ -385,6 +496,10 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.messages 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.pins FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.reactions FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.retention_policies FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.retention_runs FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
@@ -414,6 +529,18 @@ ALTER TABLE ONLY public.files
 ALTER TABLE ONLY public.files
     ADD CONSTRAINT files_workspace_id_user_id_fkey FOREIGN KEY (workspace_id, user_id) REFERENCES public.users(workspace_id, user_id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.held_files
+    ADD CONSTRAINT held_files_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.held_messages
+    ADD CONSTRAINT held_messages_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.legal_hold_targets
+    ADD CONSTRAINT legal_hold_targets_workspace_id_hold_id_fkey FOREIGN KEY (workspace_id, hold_id) REFERENCES public.legal_holds(workspace_id, hold_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.legal_holds
+    ADD CONSTRAINT legal_holds_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.mentions
     ADD CONSTRAINT mentions_workspace_id_channel_id_ts_fkey FOREIGN KEY (workspace_id, channel_id, ts) REFERENCES public.messages(workspace_id, channel_id, ts) ON DELETE CASCADE;
 
@@ -425,6 +552,12 @@ ALTER TABLE ONLY public.pins
 
 ALTER TABLE ONLY public.reactions
     ADD CONSTRAINT reactions_workspace_id_channel_id_ts_fkey FOREIGN KEY (workspace_id, channel_id, ts) REFERENCES public.messages(workspace_id, channel_id, ts) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.retention_policies
+    ADD CONSTRAINT retention_policies_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.retention_runs
+    ADD CONSTRAINT retention_runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.tokens
     ADD CONSTRAINT tokens_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;

@@ -21,6 +21,12 @@ TENANT_TABLES: tuple[str, ...] = (
     "mentions",
     "files",
     "file_shares",
+    "legal_holds",
+    "legal_hold_targets",
+    "held_messages",
+    "held_files",
+    "retention_policies",
+    "retention_runs",
 )
 
 NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts"})

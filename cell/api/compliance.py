@@ -1,0 +1,78 @@
+"""``/v1/control/workspaces/{W}/holds`` and ``.../retention``: what the control plane's compliance
+operations ask of the workspace's cell (admin token only; docs/compliance.md).
+
+The control plane checks the caller's role and writes the audit entry; the cell validates
+against its own tables (people, conversations) and applies the change in one transaction.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cell.api import rest
+from cell.api.responses import ok
+from cell.api.rest import Body
+from cell.compliance import holds
+
+
+class PlaceHold(Body):
+    name: str = Field(min_length=1, max_length=200)
+    users: list[str] = Field(default_factory=list, max_length=holds.MAX_TARGETS)
+    conversations: list[str] = Field(default_factory=list, max_length=holds.MAX_TARGETS)
+    created_by: str = Field(min_length=1, max_length=100)
+
+
+class ReleaseHold(Body):
+    released_by: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+async def place_hold(request: Request) -> Response:
+    """
+    summary: Place a legal hold on people and/or conversations of a workspace (admin token; the control plane's compliance role decides).
+    responses:
+      200: {description: "the hold"}
+    """
+    rest.require_admin(request)
+    body: PlaceHold = await rest.json_body(request, PlaceHold)
+    hold = await holds.place_hold(
+        rest.services(request).db, request.path_params["workspace_id"], request.path_params["hold_id"],
+        name=body.name, users=body.users, conversations=body.conversations, created_by=body.created_by)
+    return ok({"hold": hold})
+
+
+async def release_hold(request: Request) -> Response:
+    """
+    summary: Release an active legal hold, with the reason (admin token).
+    responses:
+      200: {description: "the released hold"}
+    """
+    rest.require_admin(request)
+    body: ReleaseHold = await rest.json_body(request, ReleaseHold)
+    hold = await holds.release_hold(
+        rest.services(request).db, request.path_params["workspace_id"], request.path_params["hold_id"],
+        released_by=body.released_by, reason=body.reason)
+    return ok({"hold": hold})
+
+
+async def list_holds(request: Request) -> Response:
+    """
+    summary: A workspace's legal holds, oldest first; ?all=true includes released ones (admin token).
+    responses:
+      200: {description: "holds"}
+    """
+    rest.require_admin(request)
+    every = request.query_params.get("all", "false").lower() in ("1", "true", "yes")
+    found = await holds.list_holds(rest.services(request).db, request.path_params["workspace_id"],
+                                   include_released=every)
+    return ok({"holds": found})
+
+
+routes: list[BaseRoute] = [
+    Route("/v1/control/workspaces/{workspace_id}/holds", list_holds, methods=["GET"]),
+    Route("/v1/control/workspaces/{workspace_id}/holds/{hold_id}", place_hold, methods=["PUT"]),
+    Route("/v1/control/workspaces/{workspace_id}/holds/{hold_id}/release", release_hold, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""Compliance: legal holds and retention (docs/compliance.md)."""
