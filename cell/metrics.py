@@ -28,6 +28,8 @@ CONSUMER_FAILURES = Counter(
     "cellchat_outbox_consumer_failures_total", "Batches a consumer failed (retried from the same position)",
     ["consumer"],
 )
+JOB_RUNS = Counter("cellchat_worker_job_runs_total", "Completed runs of a periodic worker job", ["job"])
+JOB_FAILURES = Counter("cellchat_worker_job_failures_total", "Runs of a periodic worker job that failed", ["job"])
 CONSUMER_RESYNCS = Counter(
     "cellchat_outbox_consumer_resyncs_total", "Times a skipped consumer resynced and jumped to the head",
     ["consumer"],

@@ -102,6 +102,16 @@ class SearchSettings(BaseModel):
     permalink: str = "https://{domain}.cellchat.invalid/archives/{channel}/p{ts}"
 
 
+class RetentionSettings(BaseModel):
+    """The retention job (docs/compliance.md): how often it runs and how gently it deletes."""
+
+    interval_seconds: float = 3600.0  # between runs (the worker's periodic job)
+    batch: int = 500  # rows per transaction
+    pause_seconds: float = 0.05  # between batches: live traffic goes first
+    lock_timeout_ms: int = 2000  # a batch gives up (and the run goes on next time) rather than wait longer
+    statement_timeout_ms: int = 10_000
+
+
 class StorageSettings(BaseModel):
     """The cell's object store (cell.storage): the local filesystem by default, or S3-compatible."""
 
@@ -148,6 +158,7 @@ class CellSettings(BaseSettings):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
 
     storage: StorageSettings = Field(default_factory=StorageSettings)

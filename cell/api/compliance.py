@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from cell.api import rest
 from cell.api.responses import ok
 from cell.api.rest import Body
-from cell.compliance import holds
+from cell.compliance import holds, retention
 
 
 class PlaceHold(Body):
@@ -71,7 +71,84 @@ async def list_holds(request: Request) -> Response:
     return ok({"holds": found})
 
 
+class SetPolicy(Body):
+    scope: str = Field(min_length=1, max_length=20)
+    conversation: str | None = Field(default=None, min_length=1, max_length=30)
+    keep_days: int | None = None  # None: keep forever
+    set_by: str = Field(min_length=1, max_length=100)
+
+
+class RemovePolicy(Body):
+    scope: str = Field(min_length=1, max_length=20)
+    conversation: str | None = Field(default=None, min_length=1, max_length=30)
+
+
+class Collected(Body):
+    runs: list[tuple[str, str]] = Field(max_length=10_000)
+
+
+async def show_retention(request: Request) -> Response:
+    """
+    summary: A workspace's retention policies (admin token).
+    responses:
+      200: {description: "policies"}
+    """
+    rest.require_admin(request)
+    return ok(await retention.show(rest.services(request).db, request.path_params["workspace_id"]))
+
+
+async def set_retention(request: Request) -> Response:
+    """
+    summary: Set one retention policy of a workspace - its own, its DMs', or a conversation's (admin token).
+    responses:
+      200: {description: "the workspace's policies"}
+    """
+    rest.require_admin(request)
+    body: SetPolicy = await rest.json_body(request, SetPolicy)
+    return ok(await retention.set_policy(
+        rest.services(request).db, request.path_params["workspace_id"], scope=body.scope,
+        conversation=body.conversation, keep_days=body.keep_days, set_by=body.set_by))
+
+
+async def remove_retention(request: Request) -> Response:
+    """
+    summary: Remove one retention policy of a workspace; the next less specific one applies (admin token).
+    responses:
+      200: {description: "the workspace's policies"}
+    """
+    rest.require_admin(request)
+    body: RemovePolicy = await rest.json_body(request, RemovePolicy)
+    return ok(await retention.remove_policy(rest.services(request).db, request.path_params["workspace_id"],
+                                            scope=body.scope, conversation=body.conversation))
+
+
+async def retention_runs(request: Request) -> Response:
+    """
+    summary: What retention runs deleted (counts) that the control plane has not yet copied into its audit log (admin token).
+    responses:
+      200: {description: "runs, oldest first"}
+    """
+    rest.require_admin(request)
+    return ok({"runs": await retention.uncollected_runs(rest.services(request).db)})
+
+
+async def runs_collected(request: Request) -> Response:
+    """
+    summary: The control plane has these retention runs in its audit log now (admin token).
+    responses:
+      200: {description: "how many were marked"}
+    """
+    rest.require_admin(request)
+    body: Collected = await rest.json_body(request, Collected)
+    return ok({"marked": await retention.mark_collected(rest.services(request).db, body.runs)})
+
+
 routes: list[BaseRoute] = [
+    Route("/v1/control/workspaces/{workspace_id}/retention", show_retention, methods=["GET"]),
+    Route("/v1/control/workspaces/{workspace_id}/retention", set_retention, methods=["PUT"]),
+    Route("/v1/control/workspaces/{workspace_id}/retention/remove", remove_retention, methods=["POST"]),
+    Route("/v1/control/retention/runs", retention_runs, methods=["GET"]),
+    Route("/v1/control/retention/runs/collected", runs_collected, methods=["POST"]),
     Route("/v1/control/workspaces/{workspace_id}/holds", list_holds, methods=["GET"]),
     Route("/v1/control/workspaces/{workspace_id}/holds/{hold_id}", place_hold, methods=["PUT"]),
     Route("/v1/control/workspaces/{workspace_id}/holds/{hold_id}/release", release_hold, methods=["POST"]),

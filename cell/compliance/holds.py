@@ -26,6 +26,7 @@ from cell.domain.ts import format_ts
 from cell.errors import CellError
 from cell.store import directory
 from cell.store import holds as store
+from cell.store import retention as retention_store
 from cell.store.db import Conn, Database
 
 MAX_TARGETS = 1000
@@ -61,6 +62,7 @@ async def place_hold(
     async with db.transaction() as conn:
         if not await _workspace_exists(conn, workspace_id):
             raise CellError("team_not_found")
+        await retention_store.lock_holds_exclusive(conn, workspace_id)  # after any retention batch
         found = await store.existing(conn, workspace_id, users, conversations)
         missing_users = [u for u in users if u not in found]
         if missing_users:

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from cell.actions.files import FileContext
 from cell.bootstrap import Services
+from cell.compliance.retention import Retention
 from cell.consumers.base import Consumer
 from cell.consumers.previews import Previews
+from cell.worker.periodic import PeriodicJob
 
 
 def consumers(services: Services) -> list[Consumer]:
     """Every consumer the ``worker`` role runs, built over this process's services."""
     return [Previews(FileContext(services.db, services.storage, services.redis, services.settings))]
+
+
+def jobs(services: Services) -> list[PeriodicJob]:
+    """Every periodic job the ``worker`` role runs (cell/worker/periodic.py)."""
+    return [Retention(services.db, services.storage, services.settings.retention)]
