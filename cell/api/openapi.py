@@ -1,23 +1,28 @@
 """The cell's OpenAPI document (``/v1/openapi.json``, also through the router).
 
 Every Slack Web API method of the registry (``POST /api/<method>``, JSON or form body) with its
-arguments' schema from the method's own pydantic model and Slack's envelope as its answer; every
-``/v1`` endpoint with its summary and answers from its docstring (Starlette's schema generator)
-and, for those that take a body, the body's schema from its model (``BODIES``). JSON Schema
-2020-12 inside OpenAPI 3.1, so the models' schemas go in as they are.
+arguments' schema from the method's own pydantic model, and as its answer either the method's own
+``ok: true`` shape (``cell.api.answers.SLACK``) or Slack's error; every ``/v1`` endpoint with its
+summary and statuses from its docstring (Starlette's schema generator), the body's schema from its
+model (``BODIES``) and its answer's from its ``TypedDict`` (``answers``). JSON Schema 2020-12 inside
+OpenAPI 3.1; the answers' shapes are shared under ``components.schemas``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from starlette.routing import BaseRoute
 from starlette.schemas import SchemaGenerator
 
+from cell.api import answers as shapes
 from cell.api.registry import METHODS
+
+_REF = "#/components/schemas/{model}"
 
 ENVELOPE: dict[str, Any] = {
     "type": "object",
@@ -48,15 +53,29 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _answers(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def components(types: list[type]) -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
+    """The schema of each of ``types`` (a ``$ref``) and the shared definitions they refer to."""
+    unique = list(dict.fromkeys(types))
+    refs, defs = TypeAdapter.json_schemas([(t, "serialization", TypeAdapter(t)) for t in unique], ref_template=_REF)
+    return {t: refs[(t, "serialization")] for t in unique}, dict(defs.get("$defs", {}))
+
+
+def _either(answer: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [answer, error]}
+
+
+def _answers(answer: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
     return {
-        "200": {"description": "ok (or ok: false with Slack's error code)", "content": _json(ENVELOPE)},
-        "429": {"description": "rate limited: retry after Retry-After seconds", "content": _json(ENVELOPE)},
-        **(extra or {}),
+        "200": {"description": "ok, or ok: false with Slack's error code", "content": _json(_either(answer, error))},
+        "429": {"description": "rate limited: retry after Retry-After seconds", "content": _json(error)},
     }
 
 
-def slack_paths() -> dict[str, Any]:
+def slack_paths(refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    missing = sorted(set(METHODS) - set(shapes.SLACK))
+    if missing:
+        raise RuntimeError(f"no answer shape in cell.api.answers.SLACK for {', '.join(missing)}")
+    error = refs[shapes.SlackError]
     paths: dict[str, Any] = {}
     for name, spec in sorted(METHODS.items()):
         schema = schema_of(spec.args)
@@ -71,26 +90,42 @@ def slack_paths() -> dict[str, Any]:
                            "or `token` in the body or query.",
             "security": [{"bearer": []}],
             "requestBody": {"required": False, "content": body},
-            "responses": _answers(),
+            "responses": _answers(refs[shapes.SLACK[name]], error),
         }}
     return paths
 
 
 def document(routes: list[BaseRoute], bodies: dict[tuple[str, str], type[BaseModel]], *,
-             title: str = "Cellchat cell API", slack: bool = True) -> dict[str, Any]:
-    """The whole document for an app with ``routes``; ``bodies`` maps (path, verb) to a body model.
+             answers: dict[tuple[str, str], type] | None = None, error: type = shapes.SlackError,
+             errors_as_200: bool = True, title: str = "Cellchat cell API", slack: bool = True) -> dict[str, Any]:
+    """The whole document for an app with ``routes``; ``bodies`` maps (path, verb) to a body model,
+    ``answers`` to the ``TypedDict`` of its successful answer, ``error`` is the refusal's shape
+    (``errors_as_200``: refusals also come with status 200, as the cell's Slack-style ``/v1`` does).
     ``slack``: with the Slack Web API methods of the registry (the cell's document)."""
+    answers = answers or {}
     generator = SchemaGenerator({"openapi": "3.1.0", "info": {"title": title, "version": "1"}})
     doc: dict[str, Any] = generator.get_schema(routes=routes)
+    refs, defs = components([*answers.values(), error, *(shapes.SLACK.values() if slack else ())])
     for path, operations in doc.get("paths", {}).items():
         for verb, operation in operations.items():
             operation.setdefault("tags", ["Cellchat /v1"])
+            if "{" in path:
+                operation.setdefault("parameters", [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for name in re.findall(r"{(\w+)}", path)])
             model = bodies.get((path, verb))
             if model is not None:
                 operation["requestBody"] = {"required": True, "content": _json(schema_of(model))}
-            for answer in operation.get("responses", {}).values():
-                answer.setdefault("content", _json(ENVELOPE))
+            shape = answers.get((path, verb))
+            for status, answer in operation.get("responses", {}).items():
+                if str(status).startswith("2") and shape is not None:
+                    schema = _either(refs[shape], refs[error]) if errors_as_200 else refs[shape]
+                elif str(status).startswith("2"):
+                    schema = ENVELOPE
+                else:
+                    schema = refs[error]
+                answer.setdefault("content", _json(schema))
     if slack:
-        doc.setdefault("paths", {}).update(slack_paths())
-    doc["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+        doc.setdefault("paths", {}).update(slack_paths(refs))
+    doc["components"] = {"schemas": defs, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
     return doc

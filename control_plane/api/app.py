@@ -26,6 +26,7 @@ from control_plane import bootstrap, orchestrator
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, probes, routes, workspaces
 from control_plane.api import moves as moves_api
+from control_plane.api.answers import Refusal
 from control_plane.api.common import authenticate, error, ok, services_of
 from control_plane.errors import ControlPlaneError
 from control_plane.settings import ControlPlaneSettings
@@ -81,6 +82,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/migrations/gc", "post"): moves_api.GcBody,
     ("/v1/migrations/{id}/abort", "post"): moves_api.AbortBody,
     ("/v1/migrations/{id}/resume", "post"): moves_api.ResumeBody,
+    ("/v1/cells/{name}/decommission", "post"): cells.DrainBody,
     ("/v1/workspaces", "post"): workspaces.CreateBody,
     ("/v1/workspaces/{workspace_id}/pin", "post"): workspaces.PinBody,
     ("/v1/workspaces/{workspace_id}/unpin", "post"): workspaces.UnpinBody,
@@ -88,7 +90,8 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
 
 
 async def openapi(request: Request) -> Response:
-    schema = document(request.app.routes, BODIES, title="Cellchat control plane", slack=False)
+    schema = document(request.app.routes, BODIES, error=Refusal, errors_as_200=False, title="Cellchat control plane",
+                      slack=False)
     return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 

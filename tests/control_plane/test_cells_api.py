@@ -132,3 +132,21 @@ def test_openapi_describes_the_api(cp: RunningControlPlane) -> None:
     expected = {"/v1/cells", "/v1/cells/apply", "/v1/cells/{name}/provision", "/v1/workspaces",
                 "/v1/workspaces/{workspace_id}/pin", "/v1/routes/watch", "/v1/audit/export"}
     assert expected == expected & set(paths)
+
+
+def test_openapi_document_is_valid_and_its_refusals_match_real_ones(cp: RunningControlPlane) -> None:
+    """The control plane's document passes the OpenAPI 3.1 validator, and real refusals (404, 400,
+    401) validate against the schema it documents for them."""
+    import jsonschema
+    from openapi_spec_validator import validate
+
+    doc = cp.http.get(f"{cp.url}/v1/openapi.json").json()
+    validate(doc)
+    refusal = {**doc, "$ref": "#/components/schemas/Refusal"}
+    answers = [cp.request("GET", "/v1/cells/nope"), cp.request("POST", "/v1/cells/apply", json={"yaml": 1}),
+               cp.request("GET", "/v1/cells", token="wrong")]
+    assert [a.status_code for a in answers] == [404, 400, 401]
+    problems = [e.message for a in answers for e in jsonschema.Draft202012Validator(refusal).iter_errors(a.json())]
+    assert problems == []
+    documented = doc["paths"]["/v1/cells/{name}/decommission"]["post"]["responses"]["409"]
+    assert documented["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Refusal"}

@@ -1,0 +1,634 @@
+"""The shapes of the cell's answers, for its OpenAPI document (``cell.api.openapi``).
+
+Each Slack method's ``ok: true`` answer and each ``/v1`` answer is a ``TypedDict`` here, built from
+what the domain's ``to_slack`` functions and the handlers put in it (keys that are only sometimes
+there are ``NotRequired``). They are closed (``additionalProperties: false`` in the schema): a key
+the code sends but this module does not name is a mismatch that
+``tests/cell/test_openapi_answers.py`` catches, by validating real answers against the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+from cell.errors import SlackErrorCode
+
+_CLOSED = ConfigDict(extra="forbid")
+
+
+@with_config(_CLOSED)
+class ResponseMetadata(TypedDict):
+    next_cursor: NotRequired[str]
+    messages: NotRequired[list[str]]
+    warnings: NotRequired[list[str]]
+
+
+@with_config(_CLOSED)
+class Ok(TypedDict):
+    ok: Literal[True]
+    response_metadata: NotRequired[ResponseMetadata]
+
+
+@with_config(_CLOSED)
+class PartialError(TypedDict):
+    user: str
+    ok: Literal[False]
+    error: str
+
+
+@with_config(_CLOSED)
+class SlackError(TypedDict):
+    """Every refusal: Slack's error code, with the reason in ``response_metadata.messages``."""
+    ok: Literal[False]
+    error: SlackErrorCode
+    response_metadata: NotRequired[ResponseMetadata]
+    errors: NotRequired[list[PartialError]]  # conversations.invite: per person
+
+
+# --- Slack objects -------------------------------------------------------------------------------
+
+
+@with_config(_CLOSED)
+class Reaction(TypedDict):
+    name: str
+    users: list[str]
+    count: int
+
+
+@with_config(_CLOSED)
+class Edited(TypedDict):
+    user: str
+    ts: str
+
+
+@with_config(_CLOSED)
+class Share(TypedDict):
+    ts: str
+    thread_ts: NotRequired[str]
+    share_user_id: str
+    team_id: str
+    reply_users: list[str]
+    reply_users_count: int
+    reply_count: int
+
+
+@with_config(_CLOSED)
+class Shares(TypedDict):
+    public: NotRequired[dict[str, list[Share]]]
+    private: NotRequired[dict[str, list[Share]]]
+
+
+@with_config(_CLOSED)
+class File(TypedDict):
+    """Slack's file object (``cell.domain.files.to_slack``); ``thumb_*`` once previews are made."""
+    id: str
+    created: int
+    timestamp: int
+    name: str
+    title: str
+    mimetype: str
+    filetype: str
+    pretty_type: str
+    user: str
+    user_team: str
+    editable: bool
+    size: int
+    mode: Literal["hosted"]
+    is_external: bool
+    external_type: str
+    is_public: bool
+    public_url_shared: bool
+    display_as_bot: bool
+    username: str
+    url_private: str
+    url_private_download: str
+    permalink: str
+    file_access: str
+    alt_txt: NotRequired[str]
+    original_w: NotRequired[int]
+    original_h: NotRequired[int]
+    thumb_64: NotRequired[str]
+    thumb_64_w: NotRequired[int]
+    thumb_64_h: NotRequired[int]
+    thumb_360: NotRequired[str]
+    thumb_360_w: NotRequired[int]
+    thumb_360_h: NotRequired[int]
+    thumb_720: NotRequired[str]
+    thumb_720_w: NotRequired[int]
+    thumb_720_h: NotRequired[int]
+    channels: list[str]
+    groups: list[str]
+    ims: list[str]
+    shares: Shares
+    comments_count: int
+    has_rich_preview: bool
+
+
+@with_config(_CLOSED)
+class Tombstone(TypedDict):
+    """A deleted file, where a message carried it."""
+    id: str
+    mode: Literal["tombstone"]
+
+
+@with_config(_CLOSED)
+class Message(TypedDict):
+    """Slack's message object (``cell.domain.messages.to_slack``)."""
+    type: Literal["message"]
+    user: str
+    text: str
+    ts: str
+    team: str
+    subtype: NotRequired[str]
+    bot_id: NotRequired[str]
+    client_msg_id: NotRequired[str]
+    blocks: NotRequired[list[Any]]
+    attachments: NotRequired[list[Any]]
+    thread_ts: NotRequired[str]
+    reply_count: NotRequired[int]
+    reply_users: NotRequired[list[str]]
+    reply_users_count: NotRequired[int]
+    latest_reply: NotRequired[str]
+    parent_user_id: NotRequired[str]
+    files: NotRequired[list[File | Tombstone]]
+    upload: NotRequired[bool]
+    edited: NotRequired[Edited]
+    reactions: NotRequired[list[Reaction]]
+
+
+@with_config(_CLOSED)
+class TopicOrPurpose(TypedDict):
+    value: str
+    creator: str
+    last_set: int
+
+
+@with_config(_CLOSED)
+class Conversation(TypedDict):
+    """Slack's conversation object (``cell.domain.channels.to_slack``)."""
+    id: str
+    created: int
+    creator: str
+    is_channel: bool
+    is_group: bool
+    is_im: bool
+    is_mpim: bool
+    is_private: bool
+    is_archived: bool
+    context_team_id: str
+    name: NotRequired[str]
+    name_normalized: NotRequired[str]
+    is_general: NotRequired[bool]
+    topic: NotRequired[TopicOrPurpose]
+    purpose: NotRequired[TopicOrPurpose]
+    user: NotRequired[str]  # a 1:1 DM: the other person
+    is_member: NotRequired[bool]
+    is_open: NotRequired[bool]
+    num_members: NotRequired[int]
+    last_read: NotRequired[str]
+    unread_count: NotRequired[int]
+    unread_count_display: NotRequired[int]
+
+
+@with_config(_CLOSED)
+class ConversationId(TypedDict):
+    id: str
+
+
+@with_config(_CLOSED)
+class Profile(TypedDict):
+    real_name: str
+    display_name: str
+    email: str
+    team: str
+    bot_id: NotRequired[str]
+
+
+@with_config(_CLOSED)
+class User(TypedDict):
+    """Slack's user object (``cell.api.methods.users.user_to_slack``)."""
+    id: str
+    team_id: str
+    name: str
+    real_name: str
+    deleted: bool
+    tz: str
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+    is_app_user: bool
+    updated: int
+    profile: Profile
+
+
+@with_config(_CLOSED)
+class SearchChannel(TypedDict):
+    id: str
+    name: str
+    is_channel: bool
+    is_group: bool
+    is_im: bool
+    is_mpim: bool
+    is_private: bool
+    is_shared: bool
+    is_ext_shared: bool
+    is_org_shared: bool
+    pending_shared: list[str]
+    is_pending_ext_shared: bool
+
+
+@with_config(_CLOSED)
+class SearchMatch(TypedDict):
+    """A message found by ``search.messages`` (``text`` carries highlight markers when asked)."""
+    iid: str
+    type: Literal["message"]
+    team: str
+    channel: SearchChannel
+    user: str
+    username: str
+    ts: str
+    text: str
+    permalink: str
+    score: float
+    thread_ts: NotRequired[str]
+    bot_id: NotRequired[str]
+    blocks: NotRequired[list[Any]]
+    attachments: NotRequired[list[Any]]
+    edited: NotRequired[Edited]
+    parent_user_id: NotRequired[str]
+    files: NotRequired[list[File | Tombstone]]
+
+
+@with_config(_CLOSED)
+class Paging(TypedDict):
+    count: int
+    total: int
+    page: int
+    pages: int
+
+
+@with_config(_CLOSED)
+class Pagination(TypedDict):
+    total_count: int
+    page: int
+    per_page: int
+    page_count: int
+    first: int
+    last: int
+
+
+@with_config(_CLOSED)
+class FoundMessages(TypedDict):
+    matches: list[SearchMatch]
+    total: int
+    paging: Paging
+    pagination: Pagination
+
+
+@with_config(_CLOSED)
+class FoundFiles(TypedDict):
+    matches: list[File]
+    total: int
+    paging: Paging
+    pagination: Pagination
+
+
+@with_config(_CLOSED)
+class Posts(TypedDict):
+    total: int
+    matches: list[Any]
+
+
+@with_config(_CLOSED)
+class PinnedItem(TypedDict):
+    type: Literal["message"]
+    channel: str
+    message: Message
+    created: int
+    created_by: str
+
+
+@with_config(_CLOSED)
+class Named(TypedDict):
+    id: str
+    name: str
+
+
+@with_config(_CLOSED)
+class Team(TypedDict):
+    id: str
+    name: str
+    domain: str
+
+
+# --- Slack method answers (``ok: true``) ---------------------------------------------------------
+
+
+@with_config(_CLOSED)
+class ApiTest(Ok):
+    args: NotRequired[dict[str, Any]]
+
+
+@with_config(_CLOSED)
+class AuthTest(Ok):
+    url: str
+    team: str
+    user: str
+    team_id: str
+    user_id: str
+    is_enterprise_install: bool
+    bot_id: NotRequired[str]
+
+
+@with_config(_CLOSED)
+class Revoked(Ok):
+    revoked: bool
+
+
+@with_config(_CLOSED)
+class Posted(Ok):
+    channel: str
+    ts: str
+    message: Message
+
+
+@with_config(_CLOSED)
+class Updated(Posted):
+    text: str
+
+
+@with_config(_CLOSED)
+class Deleted(Ok):
+    channel: str
+    ts: str
+
+
+@with_config(_CLOSED)
+class OneConversation(Ok):
+    channel: Conversation
+
+
+@with_config(_CLOSED)
+class Joined(OneConversation):
+    warning: NotRequired[Literal["already_in_channel"]]
+
+
+@with_config(_CLOSED)
+class Invited(OneConversation):
+    errors: NotRequired[list[PartialError]]
+
+
+@with_config(_CLOSED)
+class Opened(Ok):
+    channel: Conversation | ConversationId
+    no_op: NotRequired[bool]
+    already_open: NotRequired[bool]
+
+
+@with_config(_CLOSED)
+class Closed(Ok):
+    no_op: NotRequired[bool]
+    already_closed: NotRequired[bool]
+
+
+@with_config(_CLOSED)
+class History(Ok):
+    messages: list[Message]
+    has_more: bool
+    pin_count: int
+
+
+@with_config(_CLOSED)
+class Replies(Ok):
+    messages: list[Message]
+    has_more: bool
+
+
+@with_config(_CLOSED)
+class Conversations(Ok):
+    channels: list[Conversation]
+
+
+@with_config(_CLOSED)
+class Members(Ok):
+    members: list[str]
+
+
+@with_config(_CLOSED)
+class Pins(Ok):
+    items: list[PinnedItem]
+
+
+@with_config(_CLOSED)
+class Reactions(Ok):
+    type: Literal["message"]
+    channel: str
+    message: Message
+
+
+@with_config(_CLOSED)
+class Users(Ok):
+    members: list[User]
+    cache_ts: int
+
+
+@with_config(_CLOSED)
+class OneUser(Ok):
+    user: User
+
+
+@with_config(_CLOSED)
+class Presence(Ok):
+    presence: Literal["active", "away"]
+    online: bool
+    status: str
+    auto_away: NotRequired[bool]
+    manual_away: NotRequired[bool]
+    connection_count: NotRequired[int]
+
+
+@with_config(_CLOSED)
+class RtmConnect(Ok):
+    url: str
+    self: Named
+    team: Team
+
+
+@with_config(_CLOSED)
+class UploadUrl(Ok):
+    upload_url: str
+    file_id: str
+
+
+@with_config(_CLOSED)
+class Files(Ok):
+    files: list[File]
+
+
+@with_config(_CLOSED)
+class OneFile(Ok):
+    file: File
+
+
+@with_config(_CLOSED)
+class FileInfo(OneFile):
+    comments: list[Any]
+
+
+@with_config(_CLOSED)
+class FileList(Files):
+    paging: Paging
+
+
+@with_config(_CLOSED)
+class SearchMessages(Ok):
+    query: str
+    messages: FoundMessages
+
+
+@with_config(_CLOSED)
+class SearchFiles(Ok):
+    query: str
+    files: FoundFiles
+
+
+@with_config(_CLOSED)
+class SearchAll(SearchMessages):
+    files: FoundFiles
+    posts: Posts
+
+
+SLACK: dict[str, type] = {
+    "api.test": ApiTest, "auth.test": AuthTest, "auth.revoke": Revoked,
+    "chat.postMessage": Posted, "chat.update": Updated, "chat.delete": Deleted,
+    "conversations.create": OneConversation, "conversations.info": OneConversation,
+    "conversations.rename": OneConversation, "conversations.setTopic": OneConversation,
+    "conversations.setPurpose": OneConversation, "conversations.join": Joined, "conversations.invite": Invited,
+    "conversations.open": Opened, "conversations.close": Closed, "conversations.history": History,
+    "conversations.replies": Replies, "conversations.list": Conversations, "conversations.members": Members,
+    "conversations.leave": Ok, "conversations.kick": Ok, "conversations.archive": Ok,
+    "conversations.unarchive": Ok, "conversations.mark": Ok,
+    "pins.add": Ok, "pins.remove": Ok, "pins.list": Pins,
+    "reactions.add": Ok, "reactions.remove": Ok, "reactions.get": Reactions,
+    "users.list": Users, "users.info": OneUser, "users.lookupByEmail": OneUser,
+    "users.getPresence": Presence, "users.setPresence": Ok, "rtm.connect": RtmConnect,
+    "files.getUploadURLExternal": UploadUrl, "files.completeUploadExternal": Files, "files.info": FileInfo,
+    "files.list": FileList, "files.delete": Ok, "files.upload": OneFile,
+    "search.messages": SearchMessages, "search.files": SearchFiles, "search.all": SearchAll,
+}
+"""Each Slack method's ``ok: true`` answer (a method missing here is a test failure, not a silent gap)."""
+
+
+# --- /v1 answers -------------------------------------------------------------------------------
+
+
+@with_config(_CLOSED)
+class V1Workspace(TypedDict):
+    id: str
+    name: str
+    domain: str
+    region_pin: str | None
+    general: NotRequired[str]
+    status: NotRequired[Literal["active", "frozen", "moved"]]
+    moved_to: NotRequired[str | None]
+
+
+@with_config(_CLOSED)
+class V1User(TypedDict):
+    id: str
+    team_id: str
+    email: str
+    name: str
+    is_admin: bool
+    is_owner: bool
+    is_bot: bool
+
+
+@with_config(_CLOSED)
+class CreatedWorkspace(Ok):
+    workspace: V1Workspace
+    owner: V1User
+    token: str
+
+
+@with_config(_CLOSED)
+class HostedWorkspaces(Ok):
+    workspaces: list[V1Workspace]
+
+
+@with_config(_CLOSED)
+class CreatedUser(Ok):
+    user: V1User
+    token: str
+
+
+@with_config(_CLOSED)
+class CreatedBot(CreatedUser):
+    bot_id: str
+
+
+@with_config(_CLOSED)
+class TokenRevoked(Ok):
+    revoked: Literal[True]
+
+
+@with_config(_CLOSED)
+class Deactivated(Ok):
+    deactivated: Literal[True]
+
+
+@with_config(_CLOSED)
+class SignedIn(Ok):
+    token: str
+    user_id: str
+    workspace_id: str
+
+
+@with_config(_CLOSED)
+class Health(Ok):
+    cell: str
+    region: str
+    redis: str
+
+
+@with_config(_CLOSED)
+class PinState(TypedDict):
+    id: str
+    region_pin: str | None
+    status: Literal["active", "frozen", "moved"]
+
+
+@with_config(_CLOSED)
+class RegionPinSet(Ok):
+    workspace: PinState
+
+
+@with_config(_CLOSED)
+class Receiving(Ok):
+    cell: str
+    region: str
+
+
+@with_config(_CLOSED)
+class HandedOver(Ok):
+    gateways: int
+    cell: str
+
+
+V1: dict[tuple[str, str], type] = {
+    ("/v1/workspaces", "post"): CreatedWorkspace,
+    ("/v1/workspaces", "get"): HostedWorkspaces,
+    ("/v1/workspaces/{workspace_id}/users", "post"): CreatedUser,
+    ("/v1/workspaces/{workspace_id}/bots", "post"): CreatedBot,
+    ("/v1/workspaces/{workspace_id}/tokens/{token_id}/revoke", "post"): TokenRevoked,
+    ("/v1/workspaces/{workspace_id}/users/{user_id}/deactivate", "post"): Deactivated,
+    ("/v1/auth/signin", "post"): SignedIn,
+    ("/v1/health", "get"): Health,
+    ("/v1/control/workspaces/{workspace_id}/region-pin", "put"): RegionPinSet,
+    ("/v1/control/workspaces/{workspace_id}/receive", "post"): Receiving,
+    ("/v1/control/workspaces/{workspace_id}/handover", "post"): HandedOver,
+}
+"""Each cell ``/v1`` endpoint's successful answer, by (path, verb) as the OpenAPI document names it."""
