@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.client import TOKEN_ENV, URL_ENV
-from cli.commands import audit, cells, moves, routes, workspaces
+from cli.commands import audit, cells, holds, moves, retention, routes, workspaces
 from cli.commands import config as config_cmd
 from cli.commands.common import Options
 from cli.config import CONTEXT_ENV
@@ -48,6 +48,8 @@ app.add_typer(cells.app, name="cells")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(routes.app, name="routes")
 app.add_typer(audit.app, name="audit")
+app.add_typer(holds.app, name="holds")
+app.add_typer(retention.app, name="retention")
 app.add_typer(moves.app, name="migrations")
 workspaces.app.command("move", epilog=moves.MOVE_EXAMPLES)(moves.move)
 app.add_typer(dev.app, name="dev")

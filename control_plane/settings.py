@@ -76,6 +76,15 @@ class MoveSettings(BaseModel):
     gc_grace_seconds: float = Field(default=7 * 86_400.0, ge=0)  # the source's old copy is kept this long
 
 
+class ComplianceSettings(BaseModel):
+    """Legal holds, retention and residency reports (docs/compliance.md)."""
+
+    # The Ed25519 key that signs residency reports: PEM (PKCS#8) or base64 of the 32 raw bytes.
+    # Its public half is published at /v1/audit/public-key. None: reports are refused unsigned.
+    signing_key: SecretStr | None = None
+    collect_seconds: float = Field(default=60.0, gt=0)  # cells' retention records -> the audit log
+
+
 class ControlPlaneSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_CP_", env_nested_delimiter="__")
 
@@ -88,3 +97,4 @@ class ControlPlaneSettings(BaseSettings):
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     moves: MoveSettings = Field(default_factory=MoveSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)

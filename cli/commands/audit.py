@@ -89,3 +89,80 @@ def verify(ctx: typer.Context, output: OutputOption = Format.table) -> None:
     emit(verdict, output)
     if not verdict["ok"]:
         raise CliError(Exit.FAILED, f"broken at entry {verdict['broken_at']}: {verdict['problem']}")
+
+
+CELL_COLUMNS = [("cell", "CELL"), ("region", "REGION"), ("arrived_at", "DATA SINCE"), ("left_at", "DELETED AT"),
+                ("home", "SERVED IT"), ("decided", "DECIDED BY")]
+
+
+def _decided(cell: dict[str, Any]) -> str:
+    return "; ".join(f"#{d['seq']} {d['action']} by {d['actor']} ({d['role']})" for d in cell["decisions"])
+
+
+@app.command("residency", epilog=examples(
+    "cellctl audit residency T0123456789",
+    "cellctl audit residency T0123456789 --signed --file residency.json   # for an auditor",
+))
+@handles_errors
+def residency(
+    ctx: typer.Context,
+    workspace: Annotated[str, typer.Argument(help="Workspace id (T…).")],
+    signed: Annotated[bool, typer.Option("--signed", help="Sign it (Ed25519) for offline verification.")] = False,
+    file: Annotated[Path | None, typer.Option("--file", help="Write the JSON report here.")] = None,
+    output: OutputOption = Format.table,
+) -> None:
+    """Every cell (and region) the workspace's data — messages, files, search data, backups — has
+    lived in, with when and who decided, from the audit log; the whole hash chain is verified first
+    (compliance role). Exit code 1 when the chain is broken or data ever left a pinned region."""
+    document = connect(ctx).call("GET", f"/v1/workspaces/{workspace}/residency",
+                                 params={"signed": str(signed).lower()})
+    report = document["report"]
+    if file:
+        file.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        err.print(f"wrote {file}", highlight=False)
+    if output.human:
+        emit(report["cells"], output, columns=CELL_COLUMNS, title=f"Where {workspace}'s data has lived",
+             rows=[{**c, "decided": _decided(c)} for c in report["cells"]])
+        pins = ", ".join(f"{p['region'] or 'none'} (#{p['seq']} by {p['actor']})" for p in report["pins"]) or "never"
+        err.print(f"regions: {', '.join(report['regions'])}; pins: {pins}", highlight=False)
+    elif not file:
+        emit(document, output)
+    chain = report["chain"]
+    if not chain["ok"]:
+        raise CliError(Exit.FAILED, f"the audit chain does not verify: broken at entry {chain['broken_at']}: "
+                                    f"{chain['problem']}; this report cannot be trusted")
+    if report["violations"]:
+        raise CliError(Exit.FAILED, f"data reached a cell outside the pinned region: {report['violations']}")
+    err.print(f"hash chain verified ({chain['entries']} entries, head #{chain['head_seq']})", highlight=False)
+
+
+@app.command("verify-residency", epilog=examples(
+    "cellctl audit verify-residency residency.json --public-key residency-key.pem",
+    "cellctl audit verify-residency residency.json --public-key MCowBQYDK2VwAyEA...   # base64 of the raw key",
+))
+def verify_residency(
+    report: Annotated[Path, typer.Argument(help="A signed report (cellctl audit residency --signed --file).")],
+    public_key: Annotated[str, typer.Option(
+        help="The control plane's public key (GET /v1/audit/public-key): a PEM file, or base64 of the raw 32 bytes.")],
+) -> None:
+    """Check a signed residency report offline, with nothing but the report and the public key:
+    its signature, every audit entry's hash, that the cells listed follow from the entries, and
+    that the chain verified when it was made. Exit code 1 when anything does not."""
+    from control_plane.domain import residency as checks  # offline: no control plane is contacted
+
+    try:
+        document = json.loads(report.read_text(encoding="utf-8"))
+        source = Path(public_key)
+        key = checks.load_public_key(source.read_text(encoding="utf-8") if source.is_file() else public_key)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] cannot read the report or the key: {exc}", highlight=False)
+        raise typer.Exit(int(Exit.BAD_INPUT)) from exc
+    problems = checks.verify(document, key)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]not verified:[/] {problem}", highlight=False)
+        raise typer.Exit(int(Exit.FAILED))
+    body = document["report"]
+    cells = ", ".join(f"{c['cell']} ({c['region']})" for c in body["cells"])
+    err.print(f"verified: {body['workspace']} has lived in {cells}; signed by key {checks.key_id(key)}",
+              highlight=False)

@@ -49,6 +49,38 @@ class CellClient:
         return await self._call("POST", f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/handover",
                                 {"cell": cell})
 
+    # --- compliance: legal holds, retention (docs/compliance.md) ---------------------------------
+
+    def _ws(self, api: str, workspace_id: str) -> str:
+        return f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}"
+
+    async def place_hold(self, api: str, workspace_id: str, hold_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return (await self._call("PUT", f"{self._ws(api, workspace_id)}/holds/{hold_id}", body))["hold"]
+
+    async def release_hold(self, api: str, workspace_id: str, hold_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return (await self._call("POST", f"{self._ws(api, workspace_id)}/holds/{hold_id}/release", body))["hold"]
+
+    async def holds(self, api: str, workspace_id: str, *, include_released: bool) -> list[dict[str, Any]]:
+        every = "true" if include_released else "false"
+        return (await self._call("GET", f"{self._ws(api, workspace_id)}/holds?all={every}", {}))["holds"]
+
+    async def retention(self, api: str, workspace_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"{self._ws(api, workspace_id)}/retention", {})
+
+    async def set_retention(self, api: str, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("PUT", f"{self._ws(api, workspace_id)}/retention", body)
+
+    async def remove_retention(self, api: str, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", f"{self._ws(api, workspace_id)}/retention/remove", body)
+
+    async def retention_runs(self, api: str) -> list[dict[str, Any]]:
+        """What the cell's retention runs deleted (counts) and the audit log does not have yet."""
+        return (await self._call("GET", f"{api.rstrip('/')}/v1/control/retention/runs", {}))["runs"]
+
+    async def retention_collected(self, api: str, runs: list[tuple[str, str]]) -> int:
+        body = {"runs": [list(r) for r in runs]}
+        return int((await self._call("POST", f"{api.rstrip('/')}/v1/control/retention/runs/collected", body))["marked"])
+
     # --- a workspace's file objects (moves and gc) -------------------------------------------------
 
     def _objects(self, api: str, workspace_id: str) -> str:

@@ -23,11 +23,13 @@ from cell.api.openapi import document
 from cell.api.responses import JSON
 from cell.domain import tokens
 from control_plane import bootstrap, orchestrator
+from control_plane.actions import compliance as compliance_actions
 from control_plane.actions import provisioning
-from control_plane.api import audit, cells, probes, routes, workspaces
+from control_plane.api import audit, cells, compliance, probes, routes, workspaces
 from control_plane.api import moves as moves_api
 from control_plane.api.answers import Refusal
 from control_plane.api.common import authenticate, error, ok, services_of
+from control_plane.domain import residency
 from control_plane.errors import ControlPlaneError
 from control_plane.settings import ControlPlaneSettings
 
@@ -86,6 +88,10 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/workspaces", "post"): workspaces.CreateBody,
     ("/v1/workspaces/{workspace_id}/pin", "post"): workspaces.PinBody,
     ("/v1/workspaces/{workspace_id}/unpin", "post"): workspaces.UnpinBody,
+    ("/v1/workspaces/{workspace_id}/holds", "post"): compliance.HoldBody,
+    ("/v1/workspaces/{workspace_id}/holds/{hold_id}/release", "post"): compliance.ReleaseBody,
+    ("/v1/workspaces/{workspace_id}/retention", "put"): compliance.RetentionBody,
+    ("/v1/workspaces/{workspace_id}/retention/remove", "post"): compliance.RemoveRetentionBody,
 }
 
 
@@ -106,6 +112,12 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         raise SystemExit("refusing to start: CELLCHAT_CP_CELL_ADMIN_TOKEN or a token of CELLCHAT_CP_TOKENS is "
                          "unset or a published default; set secrets of your own "
                          "(or CELLCHAT_CP_DEV=true on a development machine)")
+    signing = settings.compliance.signing_key
+    if signing is not None:
+        try:
+            residency.load_private_key(signing.get_secret_value())
+        except ValueError as exc:
+            raise SystemExit(f"refusing to start: CELLCHAT_CP_COMPLIANCE__SIGNING_KEY is not an Ed25519 key ({exc})") from exc
     services = bootstrap.build(settings)
     services.launch_move = functools.partial(orchestrator.launch, services)
 
@@ -119,6 +131,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             moving = await orchestrator.resume_unfinished(services)
             if moving:
                 log.info("resuming migrations %s", ", ".join(map(str, moving)))
+            services.tasks.spawn("retention-records", compliance_actions.collect_forever(services))
             yield
         finally:
             await services.close()
@@ -127,7 +140,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         routes=[
             Route("/v1/health", health, methods=["GET"]),
             Route("/v1/whoami", whoami, methods=["GET"]),
-            *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes, *moves_api.routes,
+            *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes, *moves_api.routes, *compliance.routes,
             Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
             *probes.routes,
         ],

@@ -8,6 +8,9 @@ READ = frozenset({"viewer", "sre", "compliance"})
 OPERATE = frozenset({"sre"})          # cells apply/provision/drain, workspaces create
 PIN = frozenset({"compliance"})        # regional pins
 AUDIT = frozenset({"compliance", "sre"})  # audit list/export/verify
+HOLD = frozenset({"compliance"})       # legal holds: place, list, release
+RETENTION = frozenset({"compliance"})  # retention policies: set, remove
+RESIDENCY = frozenset({"compliance"})  # residency reports (signed, for auditors)
 
 
 @dataclass(frozen=True, slots=True)

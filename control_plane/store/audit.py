@@ -73,3 +73,14 @@ async def stream(conn: Conn, batch: int = 1000) -> AsyncIterator[Entry]:
         if len(rows) < batch:
             return
         after = rows[-1].seq
+
+
+async def has_entry(conn: Conn, action: str, target: str, key: str, value: str) -> bool:
+    """Whether an entry of ``action`` about ``target`` has ``details[key] = value`` (idempotent copies)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM audit_log WHERE action = %(a)s AND target = %(t)s"
+        " AND details ->> %(k)s = %(v)s) AS found",
+        {"a": action, "t": target, "k": key, "v": value},
+    )
+    row = await cur.fetchone()
+    return bool(row and row["found"])
