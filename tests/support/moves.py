@@ -215,8 +215,10 @@ def inventory(cells: list[Cell], capacity: dict[str, int] | None = None) -> str:
 class ControlPlaneProcess:
     """``python -m control_plane.server`` over a catalog database: start, SIGKILL, start again."""
 
-    def __init__(self, dsn: str, folder: Path, moves: dict[str, Any] | None = None) -> None:
+    def __init__(self, dsn: str, folder: Path, moves: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.dsn = dsn
+        self.env = dict(env or {})  # more CELLCHAT_CP_* settings
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -239,6 +241,7 @@ class ControlPlaneProcess:
                     "CELLCHAT_CP_ROUTING__HEARTBEAT_SECONDS": "1",
                     "CELLCHAT_CP_PROVISIONING__STATE_DIR": str(self.folder / "cells")})
         env.update({f"CELLCHAT_CP_MOVES__{k.upper()}": str(v) for k, v in self.moves.items()})
+        env.update(self.env)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "control_plane.server"], env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -340,11 +343,12 @@ class Stack:
 @contextmanager
 def stack(infra: Infra, cells: list[tuple[str, str, Server, EmbeddedRedis]], *, process_cells: bool = False,
           capacity: dict[str, int] | None = None, moves: dict[str, Any] | None = None,
-          register: list[str] | None = None) -> Iterator[Stack]:
-    """``cells``: (name, region, server, redis). The catalog lives on ``infra``'s server."""
+          register: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """``cells``: (name, region, server, redis). The catalog lives on ``infra``'s server; ``env``
+    adds settings of the control plane process."""
     folder = Path(tempfile.mkdtemp(prefix="cellchat-moves-stack-"))
     catalog, dsn = fresh_catalog(infra)
-    cp = ControlPlaneProcess(dsn, folder, moves)
+    cp = ControlPlaneProcess(dsn, folder, moves, env)
     with ExitStack() as exits:
         exits.callback(shutil.rmtree, folder, True)
         exits.callback(databases.drop, infra.postgres.dsn(), catalog)
