@@ -87,6 +87,13 @@ SlackErrorCode = Literal[
     "no_reaction",
     "no_text",
     "thread_not_found",
+    "broadcast_confirmation_required",  # @here/@channel in a large conversation, not confirmed
+    # push devices (docs/notifications.md)
+    "device_not_found",
+    "invalid_app_id",
+    "invalid_pushkey",
+    "invalid_url",
+    "too_many_devices",
     # files
     "cant_delete_file",
     "file_not_found",

@@ -92,6 +92,36 @@ class OutboxSettings(BaseModel):
     skip_after_events: int = 1_000_000  # a stalled consumer further behind is skipped and must resync
 
 
+class NotifySettings(BaseModel):
+    """The notification worker: who is told what, when, and through which adapter (docs/notifications.md)."""
+
+    # A push waits until the person has been inactive on every device for this long (and is
+    # cancelled if they read the message meanwhile). 0: push as soon as they are offline.
+    push_delay_seconds: float = 120.0
+    aggregate_seconds: float = 30.0  # after a push to a conversation, later ones are merged for this long
+    push_max_age_seconds: float = 86_400.0  # an unread message older than this is left to the email digest
+    push_poll_seconds: float = 0.25  # the sender's safety net under the consumer's wake-up
+    push_timeout_seconds: float = 5.0  # one request to a push gateway
+    push_max_attempts: int = 8  # then the delivery is dead-lettered (state 'dead')
+    push_backoff_seconds: float = 1.0  # first retry; doubles up to push_backoff_max_seconds
+    push_backoff_max_seconds: float = 300.0
+    lease_seconds: float = 30.0  # a delivery in flight this long without an answer is sent again (same key)
+    allow_http_gateways: bool = False  # push gateway URLs must be https unless this is set (tests, dev)
+    max_devices_per_user: int = 20
+    # Email digests of what people missed while offline for email_after_seconds.
+    email_after_seconds: float = 900.0
+    email_poll_seconds: float = 10.0
+    smtp_host: str | None = None  # None: no email digests
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Cellchat <notifications@cellchat.invalid>"
+    # chat.postMessage refuses @here/@channel/@everyone in a conversation with more members than
+    # this unless the caller confirms (``confirm_broadcast=true``); 0 turns the check off.
+    broadcast_confirm_members: int = 1000
+
+
 class SearchSettings(BaseModel):
     """``search.*`` (docs/search.md)."""
 
@@ -159,6 +189,7 @@ class CellSettings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
 
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -22,7 +22,7 @@ Guarantees, for each consumer name:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,6 +58,17 @@ class Consumer(ABC):
         ``conn`` is inside the transaction that commits the new position: use it
         for writes that must happen exactly when the position advances.
         """
+
+    def committed(self) -> None:
+        """Called (in the runner's task) after each batch's transaction committed: wake what
+        must see its writes (the relay, a sender). Must not block; the default does nothing."""
+        return None
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Background loops the worker runs beside this consumer, by task name (each restarted
+        with backoff if it crashes; cancelled when the worker stops). The default: none. They
+        run in every worker process, standbys included, so they must be safe side by side."""
+        return {}
 
     async def resync(self, conn: Conn, skipped_after: int, resumed_at: int) -> None:
         """The consumer was skipped: events in ``(skipped_after, resumed_at]`` may be gone.

@@ -6,6 +6,8 @@ Keys, per workspace ``W`` and user ``U``:
 - ``pr:W``    sorted set: user -> latest expiry of any of their connections
   (swept to find users whose gateway died without saying goodbye);
 - ``pra:W``   set: users who set themselves away (``users.setPresence``);
+- ``prs:W`` sorted set: user -> when any of their connections was last alive (unix seconds;
+  kept after they go offline: the notification worker's "last active", docs/notifications.md);
 - ``typ:W:C:U`` typing debounce marker.
 
 Transitions are decided inside Lua scripts, so exactly one caller learns that a
@@ -29,6 +31,7 @@ local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
+redis.call('ZADD', KEYS[4], 'GT', ARGV[2], ARGV[5])
 if before == 0 and redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 0 then
   return 1
 end
@@ -38,6 +41,7 @@ return 0
 _DISCONNECT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[4], 'GT', ARGV[2], ARGV[3])
 if redis.call('ZCARD', KEYS[1]) == 0 then
   local was = redis.call('ZREM', KEYS[2], ARGV[3])
   if was == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 0 then
@@ -101,6 +105,10 @@ def _away(workspace: str) -> str:
     return f"pra:{workspace}"
 
 
+def _seen(workspace: str) -> str:
+    return f"prs:{workspace}"
+
+
 class PresenceStore:
     """Presence of connections and users; publishes ``presence_change`` on transitions."""
 
@@ -119,7 +127,7 @@ class PresenceStore:
         """A connection is alive (on connect and on every heartbeat); may announce ``active``."""
         now = time.time()
         came_online = await self._connect(
-            keys=[_conns(workspace, user), _users(workspace), _away(workspace)],
+            keys=[_conns(workspace, user), _users(workspace), _away(workspace), _seen(workspace)],
             args=[connection, now, now + self.ttl, int(self.ttl * 1000), user],
         )
         if came_online:
@@ -133,7 +141,7 @@ class PresenceStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for workspace, user, connection in connections:
                 await self._connect(
-                    keys=[_conns(workspace, user), _users(workspace), _away(workspace)],
+                    keys=[_conns(workspace, user), _users(workspace), _away(workspace), _seen(workspace)],
                     args=[connection, now, now + self.ttl, int(self.ttl * 1000), user],
                     client=pipe,
                 )
@@ -144,7 +152,7 @@ class PresenceStore:
 
     async def disconnected(self, workspace: str, user: str, connection: str) -> None:
         went_offline = await self._disconnect(
-            keys=[_conns(workspace, user), _users(workspace), _away(workspace)],
+            keys=[_conns(workspace, user), _users(workspace), _away(workspace), _seen(workspace)],
             args=[connection, time.time(), user],
         )
         if went_offline:
@@ -177,6 +185,32 @@ class PresenceStore:
             online = count > 0
             found.append(Presence(user, ACTIVE if online and not away else AWAY, online, away, count))
         return found
+
+
+async def online_users(redis: aioredis.Redis, workspace: str) -> set[str]:
+    """Everyone with a live connection in ``workspace`` now, except those set away (one round trip):
+    who ``@here`` reaches."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrangebyscore(_users(workspace), time.time(), "+inf")
+        pipe.smembers(_away(workspace))
+        alive, away = await pipe.execute()
+    return {str(u) for u in alive} - {str(u) for u in away}
+
+
+async def last_active(redis: aioredis.Redis, workspace: str, users: list[str]) -> dict[str, float]:
+    """When each of ``users`` was last alive on any device (unix seconds; now if online now,
+    0 if never seen). One round trip."""
+    now = time.time()
+    async with redis.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.zscore(_users(workspace), user)
+            pipe.zscore(_seen(workspace), user)
+        results = await pipe.execute()
+    found: dict[str, float] = {}
+    for i, user in enumerate(users):
+        expiry, seen = results[2 * i], results[2 * i + 1]
+        found[user] = now if expiry is not None and float(expiry) > now else float(seen or 0.0)
+    return found
 
 
 async def typing(

@@ -52,6 +52,25 @@ async def append(
     return int(row["id"])
 
 
+_APPEND_TO_PEOPLE = """
+INSERT INTO outbox (workspace_id, audience, channel_id, event_type, payload)
+SELECT %(workspace_id)s, 'person', u, %(event_type)s, p
+FROM unnest(%(users)s::text[], %(payloads)s::jsonb[]) WITH ORDINALITY AS t(u, p, n)
+ORDER BY n
+"""
+
+
+async def append_to_people(
+    conn: Conn, workspace_id: str, event_type: str, events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Append one event per ``(user_id, payload)``, each for that person, in one statement."""
+    if events:
+        await conn.execute(_APPEND_TO_PEOPLE, {
+            "workspace_id": workspace_id, "event_type": event_type,
+            "users": [user for user, _ in events], "payloads": [Jsonb(p) for _, p in events],
+        })
+
+
 # --- delivery (docs/realtime.md): the relay's and the gateways' queries --------------------
 
 RELAY_LOCK_KEY = 0x72656C6179  # "relay": held by the one relay that assigns and publishes

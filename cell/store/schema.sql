@@ -210,6 +210,70 @@ CREATE TABLE public.messages (
     search_vector tsvector
 );
 
+CREATE TABLE public.notifications (
+    workspace_id text NOT NULL,
+    user_id text NOT NULL,
+    channel_id text NOT NULL,
+    ts bigint NOT NULL,
+    thread_ts bigint,
+    author text NOT NULL,
+    reason text NOT NULL,
+    snippet text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    push_state text DEFAULT 'pending'::text NOT NULL,
+    push_due_at timestamp with time zone DEFAULT now() NOT NULL,
+    pushed_at timestamp with time zone,
+    push_key uuid,
+    email_state text DEFAULT 'pending'::text NOT NULL,
+    digest_key uuid,
+    CONSTRAINT notifications_email_state_check CHECK ((email_state = ANY (ARRAY['pending'::text, 'emailed'::text, 'read'::text, 'none'::text]))),
+    CONSTRAINT notifications_push_state_check CHECK ((push_state = ANY (ARRAY['pending'::text, 'pushed'::text, 'read'::text, 'expired'::text, 'none'::text])))
+);
+
+CREATE TABLE public.notify_devices (
+    workspace_id text NOT NULL,
+    device_id text NOT NULL,
+    user_id text NOT NULL,
+    app_id text NOT NULL,
+    pushkey text NOT NULL,
+    gateway_url text NOT NULL,
+    device_name text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.notify_digests (
+    workspace_id text NOT NULL,
+    digest_key uuid NOT NULL,
+    user_id text NOT NULL,
+    address text NOT NULL,
+    subject text NOT NULL,
+    body text NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    CONSTRAINT notify_digests_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'dead'::text])))
+);
+
+CREATE TABLE public.notify_pushes (
+    workspace_id text NOT NULL,
+    push_key uuid NOT NULL,
+    user_id text NOT NULL,
+    channel_id text NOT NULL,
+    device_id text NOT NULL,
+    gateway_url text NOT NULL,
+    payload jsonb NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    CONSTRAINT notify_pushes_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'rejected'::text, 'dead'::text])))
+);
+
 CREATE TABLE public.outbox (
     workspace_id text NOT NULL,
     id bigint NOT NULL,
@@ -386,6 +450,18 @@ ALTER TABLE ONLY public.mentions
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (workspace_id, channel_id, ts);
 
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_pkey PRIMARY KEY (workspace_id, user_id, channel_id, ts);
+
+ALTER TABLE ONLY public.notify_devices
+    ADD CONSTRAINT notify_devices_pkey PRIMARY KEY (workspace_id, device_id);
+
+ALTER TABLE ONLY public.notify_digests
+    ADD CONSTRAINT notify_digests_pkey PRIMARY KEY (workspace_id, digest_key);
+
+ALTER TABLE ONLY public.notify_pushes
+    ADD CONSTRAINT notify_pushes_pkey PRIMARY KEY (workspace_id, push_key, device_id);
+
 ALTER TABLE ONLY public.outbox_consumers
     ADD CONSTRAINT outbox_consumers_pkey PRIMARY KEY (name);
 
@@ -455,6 +531,22 @@ CREATE INDEX messages_search ON public.messages USING gin (search_vector);
 
 CREATE INDEX messages_thread ON public.messages USING btree (workspace_id, channel_id, thread_ts, ts) WHERE (thread_ts IS NOT NULL);
 
+CREATE INDEX notifications_email_due ON public.notifications USING btree (created_at) WHERE (email_state = 'pending'::text);
+
+CREATE INDEX notifications_push_due ON public.notifications USING btree (push_due_at) WHERE (push_state = 'pending'::text);
+
+CREATE UNIQUE INDEX notify_devices_pushkey ON public.notify_devices USING btree (workspace_id, app_id, pushkey);
+
+CREATE INDEX notify_devices_user ON public.notify_devices USING btree (workspace_id, user_id);
+
+CREATE INDEX notify_digests_due ON public.notify_digests USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text]));
+
+CREATE INDEX notify_digests_user ON public.notify_digests USING btree (workspace_id, user_id, created_at);
+
+CREATE INDEX notify_pushes_dead ON public.notify_pushes USING btree (workspace_id, created_at) WHERE (state = 'dead'::text);
+
+CREATE INDEX notify_pushes_due ON public.notify_pushes USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text]));
+
 CREATE UNIQUE INDEX outbox_by_position ON public.outbox USING btree ("position");
 
 CREATE INDEX outbox_position ON public.outbox USING btree (workspace_id, channel_id, id);
@@ -492,6 +584,8 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.legal_hol
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.mentions FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.notify_devices FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.pins FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 

@@ -27,6 +27,10 @@ TENANT_TABLES: tuple[str, ...] = (
     "held_files",
     "retention_policies",
     "retention_runs",
+    "notify_devices",
 )
 
-NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts"})
+# The notification worker's delivery queues (notifications, pushes, digests) are, like the
+# outbox, the cell's own: what was decided here is delivered from here.
+NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts",
+                                       "notifications", "notify_pushes", "notify_digests"})

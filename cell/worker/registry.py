@@ -10,13 +10,17 @@ from cell.actions.files import FileContext
 from cell.bootstrap import Services
 from cell.compliance.retention import Retention
 from cell.consumers.base import Consumer
+from cell.consumers.notifications import Notifications
 from cell.consumers.previews import Previews
 from cell.worker.periodic import PeriodicJob
 
 
 def consumers(services: Services) -> list[Consumer]:
     """Every consumer the ``worker`` role runs, built over this process's services."""
-    return [Previews(FileContext(services.db, services.storage, services.redis, services.settings))]
+    return [
+        Previews(FileContext(services.db, services.storage, services.redis, services.settings)),
+        Notifications(services.db, services.redis, services.settings.notify, after_commit=services.db.after_commit),
+    ]
 
 
 def jobs(services: Services) -> list[PeriodicJob]:

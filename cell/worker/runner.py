@@ -119,6 +119,7 @@ class ConsumerRunner:
             await asyncio.sleep(self._backoff.next())
             return 0
         self.position = events[-1].position
+        self.consumer.committed()
         self._failing_since = None
         self._backoff.reset()
         metrics.CONSUMER_EVENTS.labels(self.name).inc(len(events))

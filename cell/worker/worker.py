@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from cell.bootstrap import Services
 from cell.consumers.base import Consumer
@@ -29,6 +29,7 @@ class Worker:
         self.runners = {c.name: ConsumerRunner(c, services.db, services.settings.outbox) for c in chosen}
         self.jobs = {j.name: JobRunner(j, services.db)
                      for j in (registry.jobs(services) if jobs is None else jobs)}
+        self.loops = {f"{c.name}:{name}": loop for c in chosen for name, loop in c.loops().items()}
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -37,8 +38,22 @@ class Worker:
                 group.create_task(self._supervise(runner), name=f"consumer:{name}")
             for name, job in self.jobs.items():
                 group.create_task(self._supervise(job), name=f"job:{name}")
+            for name, loop in self.loops.items():
+                group.create_task(self._keep_running(name, loop), name=f"consumer-loop:{name}")
             self.ready.set()
             await asyncio.Event().wait()  # consumers run until cancelled
+
+    async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A consumer's background loop (``Consumer.loops``), restarted with backoff if it crashes."""
+        backoff = Backoff(base=0.5, cap=30.0)
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker: loop %s crashed; restarting it", name)
+                await asyncio.sleep(backoff.next())
 
     async def _supervise(self, runner: ConsumerRunner | JobRunner) -> None:
         backoff = Backoff(base=0.5, cap=30.0)

@@ -23,21 +23,24 @@ from cell.store.tenancy import TENANT_TABLES
 from tests.support.cells import RunningCell
 
 REFUSALS = {"channel_not_found", "user_not_found", "users_not_found", "message_not_found", "thread_not_found",
-            "file_not_found"}
+            "file_not_found", "device_not_found"}
 # Arguments that are not ids although their name says so: left out.
 NOT_IDS = {("files.upload", "file")}
 # Arguments naming another workspace's objects: an answer to any of them must be a refusal.
-FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels")
+FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels", "device")
 # Methods that only ever act on the caller's own workspace or self: no foreign id to pass.
 SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.list", "users.list",
-             "rtm.connect", "users.setPresence"}
+             "rtm.connect", "users.setPresence", "push.list"}
 # Arguments that are not ids: harmless fixed values.
 PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
          "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
          "include_num_members": "true", "filename": "sweep.txt", "length": "5", "initial_comment": "sweep",
          "content": "sweep", "title": "sweep", "types": "all",
          # search: the first letter of every message of B ("b's ..."); any hit would echo "b's".
-         "query": "b"}
+         "query": "b",
+         # push.register: a device of the caller's own (B's device has other values)
+         "app_id": "sweep.app", "pushkey": "sweep-key", "url": "https://push.example.com/_matrix/push/v1/notify",
+         "device_name": "sweep"}
 
 
 def snapshot(dsn: str, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -62,10 +65,13 @@ def worlds(cell: RunningCell) -> dict[str, Any]:
     shared = b_client.files_upload_v2(channel=b.general, content=b"b's file", filename="b.txt")["file"]["id"]
     hidden = b_client.files_upload_v2(channel=private, content=b"b's secret file", filename="s.txt")["file"]["id"]
     pending = b_client.files_getUploadURLExternal(filename="p.txt", length=5)["file_id"]
+    device = b_client.api_call("push.register", json={
+        "app_id": "b.app", "pushkey": "b-pushkey", "url": "https://b-gateway.example.com/notify"})["device"]["id"]
     return {"a": a, "b": b, "b_user": b_user, "channels": [b.general, private, dm],
             "ts": {b.general: ts, private: secret_ts, dm: ts}, "files": [shared, hidden, pending],
+            "device": device,
             "secrets": {b.id, b.general, private, dm, b.owner.id, b_user.id, ts, secret_ts, "b's",
-                        shared, hidden, pending}}
+                        shared, hidden, pending, device, "b-pushkey", "b-gateway"}}
 
 
 def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
@@ -95,6 +101,8 @@ def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
                 params[field] = b_user.id
             elif field == "users":
                 params[field] = b_user.id
+            elif field == "device":
+                params[field] = worlds["device"]
             elif field == "email":
                 params[field] = b_user.email
             elif field in PLAIN:

@@ -1,0 +1,159 @@
+"""The ``notifications`` consumer: for every new message, who is notified and why (docs/notifications.md).
+
+Per message, a few set-based reads — the conversation, its members, who is online now
+(Redis), the thread's followers, everyone's effective preferences — feed the pure rules of
+:func:`cell.notify.decide.decide`. In the transaction that advances the consumer's outbox
+position it then writes, in two statements whatever the channel's size:
+
+- one ``notifications`` row per person notified (the push and digest queue: exactly once per
+  message, since a redelivered batch rolls back with the position);
+- one ``desktop_notification`` outbox event per person online now, which the relay publishes
+  to every device of theirs at once (the existing real-time path).
+
+Pushes and digests are sent by :mod:`cell.consumers.notify_sender`, started alongside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from cell.consumers.base import Consumer, Event
+from cell.consumers.notify_sender import Sender
+from cell.domain.mentions import parse_mentions
+from cell.domain.ts import format_ts, parse_ts
+from cell.notify.decide import Audience, Decision, Message, Prefs, decide
+from cell.realtime.presence import online_users
+from cell.settings import NotifySettings
+from cell.store import notifications as store
+from cell.store import outbox
+from cell.store.db import Conn, Database
+
+log = logging.getLogger(__name__)
+
+NOTIFIED_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message", "me_message")
+SNIPPET_CHARS = 200
+
+# Effective preferences of many people in one conversation, and whether it is marked urgent.
+PrefsLoader = Callable[[Conn, str, str, Sequence[str]], Awaitable[tuple[dict[str, Prefs], bool]]]
+FollowersLoader = Callable[[Conn, str, str, int], Awaitable[set[str]]]
+
+
+async def default_prefs(conn: Conn, workspace_id: str, channel_id: str,
+                        users: Sequence[str]) -> tuple[dict[str, Prefs], bool]:
+    return {}, False
+
+
+async def default_followers(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> set[str]:
+    return set(await store.thread_participants(conn, workspace_id, channel_id, root_ts))
+
+
+def snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+
+
+def desktop_event(decision: Decision, message: dict[str, Any], workspace_id: str, workspace_name: str,
+                  room: str, author_name: str) -> dict[str, Any]:
+    """Slack's RTM ``desktop_notification`` (plus our ``reason``)."""
+    channel = message["channel"]
+    return {
+        "type": "desktop_notification",
+        "title": workspace_name,
+        "subtitle": room,
+        "msg": message["ts"],
+        "thread_ts": message.get("thread_ts"),
+        "content": f"{author_name}: {snippet(message.get('text', ''))}",
+        "channel": channel,
+        "launchUri": f"slack://channel?id={channel}&message={message['ts']}&team={workspace_id}",
+        "avatarImage": None,
+        "ssbFilename": "knock_brush.mp3",
+        "imageUri": None,
+        "is_shared": False,
+        "reason": decision.reason,
+        "event_ts": format_ts(time.time_ns() // 1000),
+    }
+
+
+class Notifications(Consumer):
+    name = "notifications"  # the key of its persisted position: never rename it
+    start = "latest"
+    batch_size = 100
+
+    def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, *,
+                 prefs: PrefsLoader = default_prefs, followers: FollowersLoader = default_followers,
+                 after_commit: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.redis = redis
+        self.settings = settings
+        self.load_prefs = prefs
+        self.load_followers = followers
+        self.wake_relay = after_commit
+        self.sender = Sender(db, redis, settings)
+        self.decided = 0  # messages decided by this process (the benchmark reads it)
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        return self.sender.loops()
+
+    def committed(self) -> None:
+        if self.wake_relay is not None:
+            self.wake_relay()
+        self.sender.wake()
+
+    async def handle(self, conn: Conn, events: Sequence[Event]) -> None:
+        online: dict[str, set[str]] = {}  # per workspace, read once per batch
+        for event in events:
+            if event.event_type != "message" or event.audience.kind != "conversation":
+                continue
+            message = event.payload
+            if message.get("subtype") not in NOTIFIED_SUBTYPES or "ts" not in message:
+                continue
+            if event.workspace_id not in online:
+                online[event.workspace_id] = await online_users(self.redis, event.workspace_id)
+            await self._decide(conn, event.workspace_id, message, online[event.workspace_id])
+
+    async def _decide(self, conn: Conn, workspace_id: str, message: dict[str, Any], online: set[str]) -> None:
+        channel_id = message["channel"]
+        where = await store.conversation(conn, workspace_id, channel_id)
+        author = message.get("user")
+        if where is None or not author:
+            return
+        ts = parse_ts(message["ts"])
+        thread_ts = parse_ts(message["thread_ts"]) if message.get("thread_ts") else None
+        is_reply = thread_ts is not None and thread_ts != ts
+        mentions = parse_mentions(message.get("text", ""), message.get("blocks"))
+        members = await store.members(conn, workspace_id, channel_id)
+        followers = (await self.load_followers(conn, workspace_id, channel_id, thread_ts)
+                     if thread_ts is not None and is_reply else set())
+        prefs, urgent = await self.load_prefs(conn, workspace_id, channel_id, members)
+        facts = Message(channel_id, where["kind"], author, message.get("text", ""), mentions.users,
+                        mentions.broadcasts, is_reply=is_reply,
+                        reply_broadcast=message.get("subtype") == "thread_broadcast",
+                        urgent=urgent)
+        decisions = decide(facts, Audience(frozenset(members), frozenset(online), frozenset(followers), prefs))
+        self.decided += 1
+        if not decisions:
+            return
+        delay = self.settings.push_delay_seconds
+        await store.insert(conn, workspace_id, channel_id, ts, thread_ts if is_reply else None, author,
+                           snippet(message.get("text", "")),
+                           [(d.user, d.reason, delay if d.desktop else 0.0) for d in decisions])
+        desktop = [d for d in decisions if d.desktop]
+        if desktop:
+            names = await store.user_names(conn, workspace_id, [author])
+            room = f"#{where['name']}" if where["kind"] in ("public", "private") else names.get(author, author)
+            await outbox.append_to_people(conn, workspace_id, "desktop_notification", [
+                (d.user, desktop_event(d, message, workspace_id, where["workspace_name"], room,
+                                       names.get(author, author)))
+                for d in desktop
+            ])
+
+    async def resync(self, conn: Conn, skipped_after: int, resumed_at: int) -> None:
+        log.warning("notifications: events in (%d, %d] were skipped; their notifications are lost"
+                    " (unread counts stay right: they come from the tables)", skipped_after, resumed_at)
+        await asyncio.sleep(0)

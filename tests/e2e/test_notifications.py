@@ -1,0 +1,223 @@
+"""Notifications end to end, with real processes: an API, a relay, a gateway and the worker
+role as its own process, a real push gateway (HTTP) and a real SMTP server in the test.
+
+One deployment for the module; each test uses its own people so the tests stay independent.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from psycopg.rows import dict_row
+from slack_sdk import WebClient
+from websockets.sync.client import connect
+
+from cell.embedded.process import free_port
+from tests.support.cellprocs import CellProcess, Deployment, deployment
+from tests.support.cells import Person, Workspace
+from tests.support.infra import Infra
+from tests.support.notify import Mailbox, Push, PushGateway, push_gateway, smtp_server, wait_for
+
+AGGREGATE_SECONDS = 1.5
+
+
+@dataclass
+class Setup:
+    cell: Deployment
+    worker: CellProcess
+    gateway: PushGateway
+    mailbox: Mailbox
+    workspace: Workspace
+    owner: WebClient
+
+    def person(self, name: str, *, device: bool = True) -> tuple[Person, str]:
+        """A new member (of #general) with one push device, whose pushkey is returned."""
+        person = self.cell.cell.user(self.workspace, name)
+        pushkey = f"key-{name}"
+        if device:
+            WebClient(token=person.token, base_url=self.cell.cell.api).api_call(
+                "push.register", json={"app_id": "chat.cellchat.ios", "pushkey": pushkey, "url": self.gateway.url})
+        return person, pushkey
+
+    def dm(self, person: Person, text: str) -> tuple[str, str]:
+        channel = self.owner.conversations_open(users=person.id)["channel"]["id"]
+        return channel, str(self.owner.chat_postMessage(channel=channel, text=text)["ts"])
+
+    def rows(self, query: str, **args: Any) -> list[dict[str, Any]]:
+        with psycopg.connect(self.cell.cell.dsn, row_factory=dict_row, autocommit=True) as conn:
+            return conn.execute(query, args).fetchall()
+
+    def notifications(self, user: str) -> list[dict[str, Any]]:
+        return self.rows("SELECT channel_id, ts, reason, push_state, push_key::text AS push_key, email_state,"
+                         " digest_key::text AS digest_key FROM notifications WHERE user_id = %(u)s ORDER BY ts",
+                         u=user)
+
+
+@pytest.fixture(scope="module")
+def setup(infra: Infra) -> Iterator[Setup]:
+    name, dsn = infra.fresh_database()
+    redis.Redis.from_url(infra.redis.url).flushall()
+    with tempfile.TemporaryDirectory(prefix="cellchat-notify-") as tmp, push_gateway() as gateway, \
+            smtp_server() as mailbox:
+        folder = Path(tmp)
+        env = {
+            "CELLCHAT_REALTIME__RELAY_POLL_SECONDS": "0.2",
+            "CELLCHAT_OUTBOX__POLL_SECONDS": "0.5",
+            "CELLCHAT_NOTIFY__PUSH_DELAY_SECONDS": "1",
+            "CELLCHAT_NOTIFY__AGGREGATE_SECONDS": str(AGGREGATE_SECONDS),
+            "CELLCHAT_NOTIFY__ALLOW_HTTP_GATEWAYS": "true",
+            "CELLCHAT_NOTIFY__PUSH_MAX_ATTEMPTS": "2",
+            "CELLCHAT_NOTIFY__PUSH_BACKOFF_SECONDS": "0.1",
+            "CELLCHAT_NOTIFY__LEASE_SECONDS": "2",
+            "CELLCHAT_NOTIFY__EMAIL_AFTER_SECONDS": "1",
+            "CELLCHAT_NOTIFY__EMAIL_POLL_SECONDS": "0.3",
+            "CELLCHAT_NOTIFY__SMTP_HOST": mailbox.host,
+            "CELLCHAT_NOTIFY__SMTP_PORT": str(mailbox.port),
+        }
+        with deployment(dsn, infra.redis.url, folder, gateways=1, relays=1, **env) as running:
+            worker = CellProcess("worker", running.api.env, folder / "worker.log", free_port())
+            worker.start()
+            try:
+                workspace = running.cell.workspace()
+                owner = WebClient(token=workspace.owner.token, base_url=running.cell.api)
+                yield Setup(running, worker, gateway, mailbox, workspace, owner)
+            finally:
+                worker.stop()
+    infra.drop_database(name)
+
+
+def test_dm_to_an_offline_person_is_pushed_once_with_the_badge(setup: Setup) -> None:
+    """A DM to someone who is not online reaches their device: one push, the message's text,
+    the reason, the idempotency key of its notification row and the badge (1 unread)."""
+    ann, key = setup.person("ann")
+    channel, ts = setup.dm(ann, "lunch at noon?")
+    wait_for(lambda: len(setup.gateway.to(key)) >= 1, what="the push to ann")
+    [push] = setup.gateway.to(key)
+    note = push.notification
+    assert (note["room_id"], note["content"]["body"], note["counts"]["unread"]) == \
+        (channel, "owner1: lunch at noon?", 1)
+    assert (note["cellchat"]["reason"], push.messages) == ("dm", [ts])
+    [row] = setup.notifications(ann.id)
+    assert (row["push_state"], row["push_key"]) == ("pushed", push.key)
+
+
+def test_a_person_active_on_the_web_gets_a_desktop_notification_and_no_push(setup: Setup) -> None:
+    """Online: the RTM desktop_notification arrives at once; no push while they stay active
+    past the push delay; once they read it and leave, still no push (the read cursor passed it)."""
+    bob, key = setup.person("bob")
+    bob_web = WebClient(token=bob.token, base_url=setup.cell.cell.api)
+    with connect(bob_web.rtm_connect()["url"]) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "hello"
+        channel, ts = setup.dm(bob, "are you there?")
+        while (event := json.loads(socket.recv(timeout=10)))["type"] != "desktop_notification":
+            pass
+        assert (event["channel"], event["msg"], event["reason"], event["content"]) == \
+            (channel, ts, "dm", "owner1: are you there?")
+        # Stay active for longer than the push delay (1 s), with the worker re-checking meanwhile.
+        wait_for(lambda: setup.rows("SELECT push_due_at > created_at + interval '1.5 second' AS later"
+                                    " FROM notifications WHERE user_id = %(u)s", u=bob.id)[0]["later"],
+                 what="bob's push to be put off while he is active")
+        assert setup.gateway.to(key) == []
+        bob_web.conversations_mark(channel=channel, ts=ts)
+    wait_for(lambda: setup.notifications(bob.id)[0]["push_state"] == "read", what="bob's notification read")
+    assert setup.gateway.to(key) == []
+
+
+def test_a_burst_in_a_channel_is_pushed_first_at_once_then_merged(setup: Setup) -> None:
+    """Four mentions in #general: the first is pushed alone, the next three together
+    ("3 new messages in #general") one aggregation window later; each message in one push."""
+    cat, key = setup.person("cat")
+    posted = [str(setup.owner.chat_postMessage(channel=setup.workspace.general, text=f"<@{cat.id}> step {n}")["ts"])
+              for n in range(4)]
+    wait_for(lambda: sum(len(p.messages) for p in setup.gateway.to(key)) >= 4, what="pushes covering 4 messages")
+    pushes = setup.gateway.to(key)
+    assert [p.messages for p in pushes] == [posted[:1], posted[1:]]
+    assert [p.notification["content"]["body"] for p in pushes] == \
+        [f"owner1: <@{cat.id}> step 0", "3 new messages in #general"]
+    assert [p.notification["counts"]["unread"] for p in pushes] == [1, 4]
+    assert len({p.key for p in pushes}) == 2
+
+
+def test_a_rejected_device_is_deregistered_and_a_failing_one_dead_lettered(setup: Setup) -> None:
+    """The gateway's ``rejected`` list removes that device; a device whose gateway keeps
+    failing gets its retries (with backoff), then a dead-letter row with the last error."""
+    dan, gone_key = setup.person("dan")
+    dan_web = WebClient(token=dan.token, base_url=setup.cell.cell.api)
+    dan_web.api_call("push.register", json={"app_id": "chat.cellchat.android", "pushkey": "key-dan-broken",
+                                            "url": setup.gateway.url})
+    setup.gateway.reject.add(gone_key)
+    setup.gateway.fail.add("key-dan-broken")
+    setup.dm(dan, "ping")
+    wait_for(lambda: [r["state"] for r in setup.rows(
+        "SELECT state FROM notify_pushes WHERE user_id = %(u)s ORDER BY device_id", u=dan.id)
+    ] in (["rejected", "dead"], ["dead", "rejected"]), what="one rejected and one dead delivery")
+    assert [d["pushkey"] for d in dan_web.api_call("push.list")["devices"]] == ["key-dan-broken"]
+    [dead] = setup.rows("SELECT attempts, last_error FROM notify_pushes WHERE state = 'dead' AND user_id = %(u)s",
+                        u=dan.id)
+    assert (dead["attempts"], dead["last_error"]) == (2, "HTTP 500")
+    assert len(setup.gateway.to("key-dan-broken")) == 2
+
+
+def test_an_offline_person_gets_one_digest_of_what_they_missed(setup: Setup) -> None:
+    """Offline past email_after: one email (real SMTP) listing the unread notifications — not
+    the one they already read, not the conversation's history — with the digest key as Message-ID."""
+    eve, _ = setup.person("eve", device=False)
+    setup.owner.chat_postMessage(channel=setup.workspace.general, text="history nobody is told about")
+    read_channel, read_ts = setup.dm(eve, "already seen")
+    WebClient(token=eve.token, base_url=setup.cell.cell.api).conversations_mark(channel=read_channel, ts=read_ts)
+    setup.owner.chat_postMessage(channel=setup.workspace.general, text=f"<@{eve.id}> review please")
+    channel, _ = setup.dm(eve, "call me back")
+    wait_for(lambda: len(setup.mailbox.to(eve.email)) >= 1, what="eve's digest")
+    wait_for(lambda: all(r["email_state"] != "pending" for r in setup.notifications(eve.id)),
+             what="every notification of eve settled")
+    [mail] = setup.mailbox.to(eve.email)
+    body = mail.get_payload()
+    assert isinstance(body, str)
+    assert "owner1: <@" in body and "review please" in body and "owner1: call me back" in body
+    assert "already seen" not in body and "history nobody" not in body
+    states = {r["ts"]: (r["email_state"], r["digest_key"]) for r in setup.notifications(eve.id)}
+    keys = {key for state, key in states.values() if state == "emailed"}
+    assert sorted(s for s, _ in states.values()) == ["emailed", "emailed", "read"]
+    assert mail["Message-ID"] == f"<{keys.pop()}@cellchat.notifications>"
+    assert mail["Subject"].endswith("You have 2 unread notifications")
+    assert channel  # the DM is one of the two
+
+
+def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup: Setup) -> None:
+    """A burst to eight conversations of one person, the gateway slow to answer, the worker
+    SIGKILLed once some pushes arrived and more messages posted while it is dead: after a
+    restart every message is in exactly one push key (none lost, none pushed twice under two
+    keys); a request the kill cut off is repeated with its own key only."""
+    fay, key = setup.person("fay")
+    setup.gateway.hold = 0.3
+    channels = [setup.owner.conversations_create(name=f"burst-{n}")["channel"]["id"] for n in range(8)]
+    for channel in channels:
+        setup.owner.conversations_invite(channel=channel, users=fay.id)
+    posted = [str(setup.owner.chat_postMessage(channel=c, text=f"<@{fay.id}> first")["ts"]) for c in channels]
+    try:
+        wait_for(lambda: len(setup.gateway.to(key)) >= 2, what="the first pushes of the burst")
+        setup.worker.kill()
+        posted += [str(setup.owner.chat_postMessage(channel=c, text=f"<@{fay.id}> while down")["ts"])
+                   for c in channels[:4]]
+        setup.worker.start()
+        wait_for(lambda: {m for p in setup.gateway.to(key) for m in p.messages} >= set(posted), timeout=60,
+                 what="every message of the burst pushed")
+    finally:
+        setup.gateway.hold = 0.0
+    pushes = setup.gateway.to(key)
+    by_key: dict[str, list[Push]] = {}
+    for push in pushes:
+        by_key.setdefault(push.key, []).append(push)
+    covered = [m for same in by_key.values() for m in same[0].messages]
+    assert sorted(covered) == sorted(posted)  # each message under exactly one key
+    assert all(p.body == same[0].body for same in by_key.values() for p in same)  # repeats are identical
+    rows = setup.notifications(fay.id)
+    assert (len(rows), {r["push_state"] for r in rows}) == (len(posted), {"pushed"})
