@@ -324,6 +324,16 @@ class Team(TypedDict):
     domain: str
 
 
+@with_config(_CLOSED)
+class PushDevice(TypedDict):
+    id: str
+    app_id: str
+    pushkey: str
+    url: str
+    device_name: str
+    created: int
+
+
 # --- Slack method answers (``ok: true``) ---------------------------------------------------------
 
 
@@ -501,6 +511,16 @@ class SearchAll(SearchMessages):
     posts: Posts
 
 
+@with_config(_CLOSED)
+class OneDevice(Ok):
+    device: PushDevice
+
+
+@with_config(_CLOSED)
+class Devices(Ok):
+    devices: list[PushDevice]
+
+
 SLACK: dict[str, type] = {
     "api.test": ApiTest, "auth.test": AuthTest, "auth.revoke": Revoked,
     "chat.postMessage": Posted, "chat.update": Updated, "chat.delete": Deleted,
@@ -518,6 +538,7 @@ SLACK: dict[str, type] = {
     "files.getUploadURLExternal": UploadUrl, "files.completeUploadExternal": Files, "files.info": FileInfo,
     "files.list": FileList, "files.delete": Ok, "files.upload": OneFile,
     "search.messages": SearchMessages, "search.files": SearchFiles, "search.all": SearchAll,
+    "push.register": OneDevice, "push.unregister": Ok, "push.list": Devices,
 }
 """Each Slack method's ``ok: true`` answer (a method missing here is a test failure, not a silent gap)."""
 

@@ -136,6 +136,12 @@ def _workload(cell: RunningCell, answers: Answers) -> None:
     call(owner, "users.getPresence")
     call(owner, "users.getPresence", user=bob["user"]["id"])
     call(owner, "rtm.connect")
+    device = call(owner, "push.register", app_id="chat.cellchat.ios", pushkey="k1",
+                  url="https://push.example.com/_matrix/push/v1/notify")
+    call(owner, "push.register", app_id="chat.cellchat.ios", pushkey="k2", url="http://insecure.example.com/")
+    call(owner, "push.list")
+    call(owner, "push.unregister", device=device["device"]["id"])
+    call(owner, "push.unregister", device=device["device"]["id"])
 
     # Slack's upload flow step by step (files_upload_v2 adds keys of its own to what it returns).
     image = _png()
