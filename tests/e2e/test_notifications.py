@@ -142,7 +142,9 @@ def test_a_burst_in_a_channel_is_pushed_first_at_once_then_merged(setup: Setup) 
     assert [p.messages for p in pushes] == [posted[:1], posted[1:]]
     assert [p.notification["content"]["body"] for p in pushes] == \
         [f"owner1: <@{cat.id}> step 0", "3 new messages in #general"]
-    assert [p.notification["counts"]["unread"] for p in pushes] == [1, 4]
+    # The badge is the unread total when each push is made: later messages may already be in.
+    badges = [p.notification["counts"]["unread"] for p in pushes]
+    assert 1 <= badges[0] <= 4 and badges[1] == 4
     assert len({p.key for p in pushes}) == 2
 
 
