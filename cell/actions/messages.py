@@ -127,6 +127,8 @@ async def post_message(
     client_msg_id: str | None = None,
     blocks: list[Any] | None = None,
     attachments: list[Any] | None = None,
+    broadcast_limit: int = 0,
+    confirm_broadcast: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Commit a message (its mentions and outbox events) and return ``(channel_id, slack message)``.
 
@@ -134,6 +136,8 @@ async def post_message(
     however many retries race (the unique index decides). ``thread_ts`` may name the root or
     any reply of a thread: the reply joins the root's thread (``thread_not_found`` if there is
     no such message). ``reply_broadcast`` also shows the reply in channel history.
+    ``broadcast_limit`` > 0: an ``@here``/``@channel``/``@everyone`` in a channel of more members
+    is refused (``broadcast_confirmation_required``, nothing written) unless ``confirm_broadcast``.
     """
     _check_content(text, blocks, attachments, max_chars)
     if client_msg_id is not None:
@@ -145,13 +149,24 @@ async def post_message(
         async with db.transaction() as conn:
             message = await post_in(conn, actor, channel_id, text=text, thread_ts=thread_ts,
                                     reply_broadcast=reply_broadcast, client_msg_id=client_msg_id,
-                                    blocks=blocks, attachments=attachments)
+                                    blocks=blocks, attachments=attachments,
+                                    broadcast_limit=0 if confirm_broadcast else broadcast_limit)
     except _Duplicate:
         async with db.read() as conn:
             found = await messages.by_client_msg_id(conn, actor.workspace_id, client_msg_id or "")
         assert found is not None
         return _retried(found, actor, channel_id)
     return channel_id, message
+
+
+async def _check_broadcast(conn: Conn, actor: Actor, channel_id: str, broadcast: str, limit: int) -> None:
+    """Refuse a broadcast to more than ``limit`` members unconfirmed (one count on the members' primary key,
+    only for messages that broadcast), as Slack's and Mattermost's clients ask before notifying many."""
+    members = await channels.count_members(conn, actor.workspace_id, channel_id)
+    if members > limit:
+        raise CellError("broadcast_confirmation_required",
+                        detail=f"<!{broadcast}> would notify {members} members (more than {limit}); "
+                               "send it again with confirm_broadcast=true")
 
 
 FileRenderer = Callable[[Conn, int, int | None], Awaitable[list[dict[str, Any]]]]
@@ -170,11 +185,15 @@ async def post_in(
     attachments: list[Any] | None = None,
     file_ids: list[str] | None = None,
     render_files: FileRenderer | None = None,
+    broadcast_limit: int = 0,
 ) -> dict[str, Any]:
     """Post inside the caller's transaction (``post_message`` is the whole action); returns the
     Slack message. ``file_ids`` attach files: ``render_files(conn, ts, thread_ts)`` records their
     shares once the ts is known and returns their file objects for the message and its event."""
     channel = await writable_channel(conn, actor, channel_id, lock="update")
+    mentions = parse_mentions(text, blocks)
+    if broadcast_limit > 0 and mentions.broadcasts and channel["kind"] in ("public", "private"):
+        await _check_broadcast(conn, actor, channel_id, mentions.broadcasts[0], broadcast_limit)
     ts = await channels.lock_next_ts(conn, actor.workspace_id, channel_id, _now_us())
     root: MessageRow | None = None
     if thread_ts is not None:
@@ -192,9 +211,7 @@ async def post_in(
     })
     if row is None:
         raise _Duplicate
-    await messages.insert_mentions(
-        conn, actor.workspace_id, channel_id, ts, parse_mentions(text, blocks).targets
-    )
+    await messages.insert_mentions(conn, actor.workspace_id, channel_id, ts, mentions.targets)
     if render_files is not None:
         row = {**row, "files": await render_files(conn, ts, root["ts"] if root else None)}
     message = to_slack(row)

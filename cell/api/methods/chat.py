@@ -18,6 +18,7 @@ class PostArgs(Args):
     client_msg_id: str | None = None
     blocks: Annotated[list[Any] | None, JsonField] = None
     attachments: Annotated[list[Any] | None, JsonField] = None
+    confirm_broadcast: bool = False  # @here/@channel in a large channel (notify.broadcast_confirm_members)
 
 
 @method("chat.postMessage", PostArgs, tier="post", writes=True)
@@ -30,6 +31,8 @@ async def post_message(ctx: Context, args: PostArgs) -> dict[str, Any]:
         text=args.text, max_chars=ctx.services.settings.api.max_text_chars,
         thread_ts=thread_ts, reply_broadcast=args.reply_broadcast,
         client_msg_id=args.client_msg_id or None, blocks=args.blocks, attachments=args.attachments,
+        broadcast_limit=ctx.services.settings.notify.broadcast_confirm_members,
+        confirm_broadcast=args.confirm_broadcast,
     )
     return {"channel": channel, "ts": message["ts"], "message": message}
 
