@@ -25,7 +25,7 @@ from cell.domain.messages import group_reactions, is_reply, root_ts, to_slack
 from cell.domain.rows import ChannelRow, MessageRow
 from cell.domain.ts import format_ts
 from cell.errors import CellError
-from cell.store import channels, holds, messages, outbox
+from cell.store import channels, holds, messages, notify, outbox
 from cell.store.db import Conn, Database
 
 MAX_TS = 2**62
@@ -225,6 +225,10 @@ async def post_in(
             await outbox.append(conn, actor.workspace_id, Audience.person(member), event["type"], event)
     if root is not None:
         parent = await messages.add_reply(conn, actor.workspace_id, channel_id, root["ts"], actor.user_id, ts)
+        # Thread followers in this same transaction (one statement): the notification worker reads
+        # them for this very reply, and the replier's and root author's counts are right at commit.
+        await notify.auto_follow(conn, actor.workspace_id, channel_id, root["ts"], replier=actor.user_id,
+                                 reply_ts=ts, root_author=root["user_id"], mentioned=list(mentions.users))
         await outbox.append(conn, actor.workspace_id, Audience.conversation(channel_id), "message", _message_event(
             channel, "message_replied", message=await with_reactions(conn, parent)
         ))

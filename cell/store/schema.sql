@@ -80,6 +80,7 @@ CREATE TABLE public.channels (
     is_archived boolean DEFAULT false NOT NULL,
     last_ts bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_urgent boolean DEFAULT false NOT NULL,
     CONSTRAINT channels_kind_check CHECK ((kind = ANY (ARRAY['public'::text, 'private'::text, 'im'::text, 'mpim'::text])))
 );
 
@@ -230,6 +231,17 @@ CREATE TABLE public.notifications (
     CONSTRAINT notifications_push_state_check CHECK ((push_state = ANY (ARRAY['pending'::text, 'pushed'::text, 'read'::text, 'expired'::text, 'none'::text])))
 );
 
+CREATE TABLE public.notify_channel_prefs (
+    workspace_id text NOT NULL,
+    channel_id text NOT NULL,
+    user_id text NOT NULL,
+    level text,
+    muted boolean DEFAULT false NOT NULL,
+    suppress_broadcasts boolean DEFAULT false NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_channel_prefs_level_check CHECK ((level = ANY (ARRAY['all'::text, 'mentions'::text, 'nothing'::text])))
+);
+
 CREATE TABLE public.notify_devices (
     workspace_id text NOT NULL,
     device_id text NOT NULL,
@@ -255,6 +267,23 @@ CREATE TABLE public.notify_digests (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_at timestamp with time zone,
     CONSTRAINT notify_digests_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'dead'::text])))
+);
+
+CREATE TABLE public.notify_prefs (
+    workspace_id text NOT NULL,
+    user_id text NOT NULL,
+    level text DEFAULT 'mentions'::text NOT NULL,
+    highlight_words text[] DEFAULT '{}'::text[] NOT NULL,
+    dnd_enabled boolean DEFAULT false NOT NULL,
+    dnd_start_minute smallint DEFAULT 1320 NOT NULL,
+    dnd_end_minute smallint DEFAULT 480 NOT NULL,
+    snooze_until timestamp with time zone,
+    dnd_paused_until timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_prefs_check CHECK ((dnd_start_minute <> dnd_end_minute)),
+    CONSTRAINT notify_prefs_dnd_end_minute_check CHECK (((dnd_end_minute >= 0) AND (dnd_end_minute <= 1439))),
+    CONSTRAINT notify_prefs_dnd_start_minute_check CHECK (((dnd_start_minute >= 0) AND (dnd_start_minute <= 1439))),
+    CONSTRAINT notify_prefs_level_check CHECK ((level = ANY (ARRAY['all'::text, 'mentions'::text, 'nothing'::text])))
 );
 
 CREATE TABLE public.notify_pushes (
@@ -379,6 +408,17 @@ ALTER TABLE public.sign_in_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE public.thread_subscriptions (
+    workspace_id text NOT NULL,
+    channel_id text NOT NULL,
+    thread_ts bigint NOT NULL,
+    user_id text NOT NULL,
+    subscribed boolean DEFAULT true NOT NULL,
+    unfollowed boolean DEFAULT false NOT NULL,
+    last_read bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.tokens (
     workspace_id text NOT NULL,
     token_id text NOT NULL,
@@ -453,11 +493,17 @@ ALTER TABLE ONLY public.messages
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (workspace_id, user_id, channel_id, ts);
 
+ALTER TABLE ONLY public.notify_channel_prefs
+    ADD CONSTRAINT notify_channel_prefs_pkey PRIMARY KEY (workspace_id, channel_id, user_id);
+
 ALTER TABLE ONLY public.notify_devices
     ADD CONSTRAINT notify_devices_pkey PRIMARY KEY (workspace_id, device_id);
 
 ALTER TABLE ONLY public.notify_digests
     ADD CONSTRAINT notify_digests_pkey PRIMARY KEY (workspace_id, digest_key);
+
+ALTER TABLE ONLY public.notify_prefs
+    ADD CONSTRAINT notify_prefs_pkey PRIMARY KEY (workspace_id, user_id);
 
 ALTER TABLE ONLY public.notify_pushes
     ADD CONSTRAINT notify_pushes_pkey PRIMARY KEY (workspace_id, push_key, device_id);
@@ -488,6 +534,9 @@ ALTER TABLE ONLY public.schema_migrations
 
 ALTER TABLE ONLY public.sign_in_attempts
     ADD CONSTRAINT sign_in_attempts_pkey PRIMARY KEY (workspace_id, id);
+
+ALTER TABLE ONLY public.thread_subscriptions
+    ADD CONSTRAINT thread_subscriptions_pkey PRIMARY KEY (workspace_id, channel_id, thread_ts, user_id);
 
 ALTER TABLE ONLY public.tokens
     ADD CONSTRAINT tokens_pkey PRIMARY KEY (workspace_id, token_id);
@@ -535,6 +584,8 @@ CREATE INDEX notifications_email_due ON public.notifications USING btree (create
 
 CREATE INDEX notifications_push_due ON public.notifications USING btree (push_due_at) WHERE (push_state = 'pending'::text);
 
+CREATE INDEX notify_channel_prefs_user ON public.notify_channel_prefs USING btree (workspace_id, user_id);
+
 CREATE UNIQUE INDEX notify_devices_pushkey ON public.notify_devices USING btree (workspace_id, app_id, pushkey);
 
 CREATE INDEX notify_devices_user ON public.notify_devices USING btree (workspace_id, user_id);
@@ -561,6 +612,8 @@ CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (wo
 
 CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
 
+CREATE INDEX thread_subscriptions_user ON public.thread_subscriptions USING btree (workspace_id, user_id) WHERE subscribed;
+
 CREATE INDEX tokens_revoked_at ON public.tokens USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
 
 CREATE UNIQUE INDEX users_email ON public.users USING btree (workspace_id, lower(email));
@@ -585,7 +638,11 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.mentions 
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.notify_channel_prefs FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.notify_devices FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.notify_prefs FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.pins FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
@@ -594,6 +651,8 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.reactions
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.retention_policies FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.retention_runs FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.thread_subscriptions FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
@@ -641,6 +700,12 @@ ALTER TABLE ONLY public.mentions
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.notify_channel_prefs
+    ADD CONSTRAINT notify_channel_prefs_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.notify_prefs
+    ADD CONSTRAINT notify_prefs_workspace_id_user_id_fkey FOREIGN KEY (workspace_id, user_id) REFERENCES public.users(workspace_id, user_id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.pins
     ADD CONSTRAINT pins_workspace_id_channel_id_ts_fkey FOREIGN KEY (workspace_id, channel_id, ts) REFERENCES public.messages(workspace_id, channel_id, ts) ON DELETE CASCADE;
 
@@ -652,6 +717,9 @@ ALTER TABLE ONLY public.retention_policies
 
 ALTER TABLE ONLY public.retention_runs
     ADD CONSTRAINT retention_runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.thread_subscriptions
+    ADD CONSTRAINT thread_subscriptions_workspace_id_channel_id_thread_ts_fkey FOREIGN KEY (workspace_id, channel_id, thread_ts) REFERENCES public.messages(workspace_id, channel_id, ts) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.tokens
     ADD CONSTRAINT tokens_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;

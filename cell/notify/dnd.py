@@ -1,0 +1,125 @@
+"""Do not disturb: a snooze, and a daily schedule in the person's own time zone (pure).
+
+A person is in DND when a snooze runs (``dnd.setSnooze``) or when ``now`` falls in
+today's (or yesterday's) scheduled window in their time zone and that window was not
+ended early (``dnd.endDnd``). A window whose end is before its start crosses
+midnight: 22:00-08:00 covers the night. Daylight-saving changes are taken as the
+zone defines them (the window is wall-clock time on each local day).
+
+Slack's answers (``dnd.info``, ``dnd.teamInfo``, ``dnd_updated``) are built by
+:func:`status`; ``next_dnd_start_ts``/``next_dnd_end_ts`` name the window running now,
+else the next one, and are ``1`` when there is no schedule, as in Slack.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+MINUTES_PER_DAY = 24 * 60
+MAX_SNOOZE_MINUTES = 7 * MINUTES_PER_DAY  # a week; longer is "too_long" (use the schedule, or leave)
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Dnd:
+    """One person's DND settings as stored (``notify_prefs``) plus their time zone."""
+
+    tz: str = "UTC"
+    enabled: bool = False  # the daily schedule is on
+    start_minute: int = 22 * 60  # minutes after local midnight
+    end_minute: int = 8 * 60
+    snooze_until: datetime | None = None
+    paused_until: datetime | None = None  # dnd.endDnd ended the running window early, until then
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA zone name (``Europe/Berlin``, ``UTC``); nothing else is."""
+    return name in _zones()
+
+
+def parse_hhmm(value: str) -> int | None:
+    """``"22:30"`` -> minutes after midnight; None if it is not a time of day ``H:MM``/``HH:MM``."""
+    match = _HHMM.match(value.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def format_hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")  # stored zones are checked on the way in; never fail a read
+
+
+def _window_of(day: date, dnd: Dnd, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(dnd.start_minute // 60, dnd.start_minute % 60), zone)
+    end_day = day if dnd.end_minute > dnd.start_minute else day + timedelta(days=1)
+    end = datetime.combine(end_day, time(dnd.end_minute // 60, dnd.end_minute % 60), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def current_or_next_window(dnd: Dnd, now: datetime) -> tuple[datetime, datetime] | None:
+    """The scheduled window running at ``now``, else the next one to start; None without a schedule."""
+    if not dnd.enabled:
+        return None
+    zone = _zone(dnd.tz)
+    today = now.astimezone(zone).date()
+    for offset in (-1, 0, 1, 2):
+        start, end = _window_of(today + timedelta(days=offset), dnd, zone)
+        if end > now:
+            return start, end
+    raise AssertionError("a daily window always ends within two days")  # pragma: no cover
+
+
+def in_window(dnd: Dnd, now: datetime) -> bool:
+    """Whether the schedule (not a snooze) holds notifications at ``now``."""
+    window = current_or_next_window(dnd, now)
+    if window is None or not window[0] <= now < window[1]:
+        return False
+    return dnd.paused_until is None or dnd.paused_until <= now
+
+
+def snoozing(dnd: Dnd, now: datetime) -> bool:
+    return dnd.snooze_until is not None and dnd.snooze_until > now
+
+
+def dnd_active(dnd: Dnd, now: datetime) -> bool:
+    """Whether notifications to this person are held at ``now`` (snooze or schedule)."""
+    return snoozing(dnd, now) or in_window(dnd, now)
+
+
+def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
+    """Slack's DND status: ``dnd.info`` (``own``: with the snooze fields), ``dnd.teamInfo``'s entries."""
+    window = current_or_next_window(dnd, now)
+    if window is not None and dnd.paused_until is not None and window[0] <= now < dnd.paused_until:
+        # The running window was ended early: tell the next one.
+        window = current_or_next_window(dnd, max(window[1], dnd.paused_until))
+    body: dict[str, Any] = {
+        "dnd_enabled": dnd.enabled,
+        "next_dnd_start_ts": int(window[0].timestamp()) if window else 1,
+        "next_dnd_end_ts": int(window[1].timestamp()) if window else 1,
+    }
+    if own:
+        on = snoozing(dnd, now)
+        body["snooze_enabled"] = on
+        if on:
+            assert dnd.snooze_until is not None
+            body["snooze_endtime"] = int(dnd.snooze_until.timestamp())
+            body["snooze_remaining"] = max(0, int((dnd.snooze_until - now).total_seconds()))
+            body["snooze_is_indefinite"] = False
+    return body
