@@ -341,7 +341,8 @@ def seed(dsn: str, workspace: str, channel: str, people: int) -> list[str]:
                 copy.write_row((workspace, channel, user))
         for user in users:
             token, parts = tokens.mint(tokens.USER_TOKEN, workspace)
-            cur.execute("INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash) VALUES (%s, %s, %s, %s, %s)",
+            cur.execute("INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash, scopes)"
+                        " VALUES (%s, %s, %s, %s, %s, '{client}')",
                         (workspace, parts.token_id, user, parts.kind, tokens.hash_secret(parts.secret)))
             issued.append(token)
         conn.commit()

@@ -186,7 +186,8 @@ def seed(dsn: str, *, people: int, channels: dict[str, list[int]], with_tokens: 
                     copy.write_row((workspace, channel, users[index]))
         for index in with_tokens:
             token, parts = tokens.mint(tokens.USER_TOKEN, workspace)
-            cur.execute("INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash) VALUES (%s, %s, %s, %s, %s)",
+            cur.execute("INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash, scopes)"
+                        " VALUES (%s, %s, %s, %s, %s, '{client}')",
                         (workspace, parts.token_id, users[index], parts.kind, tokens.hash_secret(parts.secret)))
             issued[users[index]] = token
         conn.commit()

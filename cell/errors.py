@@ -23,6 +23,7 @@ SlackErrorCode = Literal[
     # authentication and authorisation
     "account_inactive",
     "invalid_auth",
+    "missing_scope",
     "not_allowed",
     "not_allowed_token_type",
     "not_authed",
@@ -110,6 +111,11 @@ SlackErrorCode = Literal[
     # compliance: legal holds, retention
     "hold_exists",
     "hold_not_found",
+    # apps and incoming webhooks
+    "app_not_found",
+    "bot_not_found",
+    "invalid_scope",
+    "webhook_not_found",
     # people
     "email_taken",
     "no_user",

@@ -46,6 +46,8 @@ class RateLimitSettings(BaseModel):
     tier3: int = 200
     tier4: int = 600
     post: int = 3000  # chat.postMessage: Slack's "special" tier, per token
+    webhook: int = 60  # incoming webhooks: posts a minute per webhook (Slack's 1 a second)...
+    webhook_burst: int = 5  # ...with bursts of this many in one second
 
 
 class SignInSettings(BaseModel):

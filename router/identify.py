@@ -1,6 +1,6 @@
 """Which workspace a request belongs to, read without any lookup. Pure.
 
-``/v1/workspaces/<W>/…`` names it in the path; ``/v1/auth/signin`` in its JSON
+``/v1/workspaces/<W>/…`` and an incoming webhook's ``/services/<W>/…`` name it in the path; ``/v1/auth/signin`` in its JSON
 body; everything else carries a token (``Authorization: Bearer``, or a ``token``
 parameter in the query string, form or JSON body) whose workspace part is
 readable by anyone (``cell.domain.tokens``, the one format the router shares
@@ -70,6 +70,7 @@ def token_of(authorization: str | None, query_token: str | None, body: bytes, co
 
 
 FILE_PREFIXES = ("/upload/v1/", "/files-pri/", "/files-tmb/")
+WEBHOOK_PREFIX = "/services/"  # incoming webhooks: /services/<W>/<B>/<secret>
 
 
 def _file_workspace(path: str) -> str | None:
@@ -84,6 +85,9 @@ def workspace_of(path: str, authorization: str | None, query_token: str | None, 
     """The workspace id the request is for, or None when it names none."""
     if path.startswith(FILE_PREFIXES):
         return _file_workspace(path)
+    if path.startswith(WEBHOOK_PREFIX):
+        candidate = path.split("/")[2]
+        return candidate if ids.is_id(candidate, ids.WORKSPACE) else None
     if path.startswith("/v1/workspaces/"):
         candidate = path.split("/")[3]
         return candidate if ids.is_id(candidate, ids.WORKSPACE) else None

@@ -5,16 +5,18 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
-from cell.domain import tokens
+from cell.domain import apps, scopes, tokens
+from cell.domain.rows import AuthRow
 from cell.errors import CellError, RateLimited, WorkspaceFrozen, WorkspaceMoved
 from cell.settings import SignInSettings
 from cell.store import directory, signins
-from cell.store.db import Database
+from cell.store.db import Conn, Database
 
 _hasher = PasswordHasher()
 log = logging.getLogger(__name__)
@@ -34,14 +36,22 @@ class Actor:
     user_name: str
     team_name: str
     domain: str
+    scopes: frozenset[str] = frozenset()  # what the token holds (cell.domain.scopes)
+    app_id: str | None = None  # the app the token belongs to, if any
+    bot: dict[str, Any] | None = None  # what an app's bot messages carry (cell.domain.apps.bot_fields)
 
 
-async def authenticate(db: Database, token: str | None, *, writes: bool) -> Actor:
+async def authenticate(db: Database, token: str | None, *, writes: bool, app_token: bool = False) -> Actor:
+    """The verified caller. An app-level token (``xapp``) is refused (``not_allowed_token_type``)
+    unless ``app_token``: only the method dispatcher takes one, and its scope check then admits
+    it to the methods open to app-level tokens alone (``apps.connections.open``)."""
     if not token:
         raise CellError("not_authed")
     parts = tokens.parse(token)
     if parts is None:
         raise CellError("invalid_auth")
+    if parts.kind == tokens.APP_TOKEN and not app_token:
+        raise CellError("not_allowed_token_type")
     async with db.read() as conn:
         row = await directory.token_for_auth(conn, parts.workspace_id, parts.token_id)
     if row is None or row["kind"] != parts.kind:
@@ -65,7 +75,17 @@ async def authenticate(db: Database, token: str | None, *, writes: bool) -> Acto
         user_name=row["user_name"],
         team_name=row["team_name"],
         domain=row["domain"],
+        scopes=frozenset(row["scopes"]),
+        app_id=row["app_id"],
+        bot=_bot_fields(parts.workspace_id, row),
     )
+
+
+def _bot_fields(workspace_id: str, row: AuthRow) -> dict[str, Any] | None:
+    if row["kind"] != tokens.BOT_TOKEN or row["app_id"] is None or row["bot_id"] is None:
+        return None
+    return apps.bot_fields(workspace_id, row["app_id"], row["bot_id"], row["app_name"] or "",
+                           row["app_icon_url"] or "", row["app_updated"] or 0)
 
 
 def check_workspace_status(
@@ -146,16 +166,28 @@ async def sign_in(db: Database, limits: SignInSettings, workspace_id: str, email
     token, parts = tokens.mint(tokens.USER_TOKEN, workspace_id)
     async with db.transaction() as conn:
         await directory.insert_token(conn, workspace_id, parts.token_id, user["user_id"], tokens.USER_TOKEN,
-                                     tokens.hash_secret(parts.secret))
+                                     tokens.hash_secret(parts.secret), scopes=[scopes.CLIENT])
         await signins.record(conn, workspace_id, account, address, "ok")
     return token, user["user_id"]
 
 
 async def issue_token(db: Database, workspace_id: str, user_id: str, kind: str) -> str:
+    """A session token (``xoxp``: scope ``client``) or a plain bot's (``xoxb``: classic ``bot``)."""
     token, parts = tokens.mint(kind, workspace_id)
+    held = [scopes.CLASSIC_BOT if kind == tokens.BOT_TOKEN else scopes.CLIENT]
     async with db.transaction() as conn:
-        await directory.insert_token(conn, workspace_id, parts.token_id, user_id, kind, tokens.hash_secret(parts.secret))
+        await directory.insert_token(conn, workspace_id, parts.token_id, user_id, kind,
+                                     tokens.hash_secret(parts.secret), scopes=held)
     return token
+
+
+async def insert_app_token(conn: Conn, workspace_id: str, user_id: str, kind: str, app_id: str,
+                           held: list[str]) -> tuple[str, str]:
+    """Mint an app's token inside the caller's transaction: ``(token, token_id)``."""
+    token, parts = tokens.mint(kind, workspace_id)
+    await directory.insert_token(conn, workspace_id, parts.token_id, user_id, kind,
+                                 tokens.hash_secret(parts.secret), scopes=held, app_id=app_id)
+    return token, parts.token_id
 
 
 async def revoke(db: Database, workspace_id: str, token_id: str) -> bool:

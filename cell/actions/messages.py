@@ -129,6 +129,7 @@ async def post_message(
     attachments: list[Any] | None = None,
     broadcast_limit: int = 0,
     confirm_broadcast: bool = False,
+    subtype: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Commit a message (its mentions and outbox events) and return ``(channel_id, slack message)``.
 
@@ -150,7 +151,7 @@ async def post_message(
             message = await post_in(conn, actor, channel_id, text=text, thread_ts=thread_ts,
                                     reply_broadcast=reply_broadcast, client_msg_id=client_msg_id,
                                     blocks=blocks, attachments=attachments,
-                                    broadcast_limit=0 if confirm_broadcast else broadcast_limit)
+                                    broadcast_limit=0 if confirm_broadcast else broadcast_limit, subtype=subtype)
     except _Duplicate:
         async with db.read() as conn:
             found = await messages.by_client_msg_id(conn, actor.workspace_id, client_msg_id or "")
@@ -186,6 +187,7 @@ async def post_in(
     file_ids: list[str] | None = None,
     render_files: FileRenderer | None = None,
     broadcast_limit: int = 0,
+    subtype: str | None = None,
 ) -> dict[str, Any]:
     """Post inside the caller's transaction (``post_message`` is the whole action); returns the
     Slack message. ``file_ids`` attach files: ``render_files(conn, ts, thread_ts)`` records their
@@ -203,11 +205,11 @@ async def post_in(
             raise CellError("thread_not_found")
     row = await messages.insert(conn, {
         "workspace_id": actor.workspace_id, "channel_id": channel_id, "ts": ts,
-        "user_id": actor.user_id, "bot_id": actor.bot_id, "subtype": None,
+        "user_id": actor.user_id, "bot_id": actor.bot_id, "subtype": subtype,
         "text": text, "blocks": blocks, "attachments": attachments,
         "thread_ts": root["ts"] if root else None,
         "reply_broadcast": root is not None and reply_broadcast,
-        "client_msg_id": client_msg_id, "files": file_ids or None,
+        "client_msg_id": client_msg_id, "files": file_ids or None, "bot": actor.bot,
     })
     if row is None:
         raise _Duplicate

@@ -45,6 +45,8 @@ class SlackError(TypedDict):
     ok: Literal[False]
     error: SlackErrorCode
     response_metadata: NotRequired[ResponseMetadata]
+    needed: NotRequired[str]  # missing_scope: the scopes any of which would do (comma-separated)
+    provided: NotRequired[str]  # missing_scope: the scopes the token holds
     errors: NotRequired[list[PartialError]]  # conversations.invite: per person
 
 
@@ -135,6 +137,18 @@ class Tombstone(TypedDict):
 
 
 @with_config(_CLOSED)
+class BotProfile(TypedDict):
+    """``bot_profile`` of an app's messages (``cell.domain.apps.bot_profile``)."""
+    id: str
+    deleted: bool
+    name: str
+    updated: int
+    app_id: str
+    icons: dict[str, str]
+    team_id: str
+
+
+@with_config(_CLOSED)
 class Message(TypedDict):
     """Slack's message object (``cell.domain.messages.to_slack``)."""
     type: Literal["message"]
@@ -144,6 +158,10 @@ class Message(TypedDict):
     team: str
     subtype: NotRequired[str]
     bot_id: NotRequired[str]
+    app_id: NotRequired[str]
+    bot_profile: NotRequired[BotProfile]
+    username: NotRequired[str]  # an incoming webhook's override
+    icons: NotRequired[dict[str, str]]  # an incoming webhook's override
     client_msg_id: NotRequired[str]
     blocks: NotRequired[list[Any]]
     attachments: NotRequired[list[Any]]
@@ -351,6 +369,7 @@ class AuthTest(Ok):
     user_id: str
     is_enterprise_install: bool
     bot_id: NotRequired[str]
+    app_id: NotRequired[str]
 
 
 @with_config(_CLOSED)
@@ -639,7 +658,104 @@ class HandedOver(Ok):
     cell: str
 
 
+@with_config(_CLOSED)
+class V1App(TypedDict):
+    id: str
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    signing_secret: str
+    bot_scopes: list[str]
+    user_scopes: list[str]
+    icon_url: str
+    installed: bool
+    created: int
+    updated: int
+
+
+@with_config(_CLOSED)
+class V1AppToken(TypedDict):
+    id: str
+    kind: Literal["xoxp", "xoxb", "xapp"]
+    user_id: str
+    scopes: list[str]
+
+
+@with_config(_CLOSED)
+class AppInstalled(Ok):
+    app: V1App
+    bot_token: NotRequired[str]
+    app_token: NotRequired[str]
+    user_token: NotRequired[str]
+
+
+@with_config(_CLOSED)
+class AppList(Ok):
+    apps: list[V1App]
+
+
+@with_config(_CLOSED)
+class OneApp(Ok):
+    app: V1App
+    tokens: list[V1AppToken]
+
+
+@with_config(_CLOSED)
+class AppUninstalled(Ok):
+    uninstalled: Literal[True]
+    revoked_tokens: int
+
+
+@with_config(_CLOSED)
+class TokenRotated(Ok):
+    token: str
+
+
+@with_config(_CLOSED)
+class SecretRotated(Ok):
+    signing_secret: str
+
+
+@with_config(_CLOSED)
+class V1Webhook(TypedDict):
+    id: str
+    app_id: str
+    channel: str
+    url: NotRequired[str]  # only when it is created: the secret is shown once
+    created: NotRequired[int]
+    created_by: NotRequired[str]
+    revoked: NotRequired[bool]
+
+
+@with_config(_CLOSED)
+class WebhookCreated(Ok):
+    webhook: V1Webhook
+
+
+@with_config(_CLOSED)
+class WebhookList(Ok):
+    webhooks: list[V1Webhook]
+
+
+@with_config(_CLOSED)
+class WebhookRevoked(Ok):
+    revoked: Literal[True]
+
+
+_APP = "/v1/workspaces/{workspace_id}/apps/{app_id}"
+
 V1: dict[tuple[str, str], type] = {
+    ("/v1/workspaces/{workspace_id}/apps", "post"): AppInstalled,
+    ("/v1/workspaces/{workspace_id}/apps", "get"): AppList,
+    (_APP, "get"): OneApp,
+    (f"{_APP}/install", "post"): AppInstalled,
+    (f"{_APP}/uninstall", "post"): AppUninstalled,
+    (f"{_APP}/tokens/rotate", "post"): TokenRotated,
+    (f"{_APP}/signing_secret/rotate", "post"): SecretRotated,
+    (f"{_APP}/webhooks", "post"): WebhookCreated,
+    (f"{_APP}/webhooks", "get"): WebhookList,
+    (f"{_APP}/webhooks/{{webhook_id}}/revoke", "post"): WebhookRevoked,
     ("/v1/workspaces", "post"): CreatedWorkspace,
     ("/v1/workspaces", "get"): HostedWorkspaces,
     ("/v1/workspaces/{workspace_id}/users", "post"): CreatedUser,

@@ -13,7 +13,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cell import logs
-from cell.api import admin, compliance, control, file_control, file_routes, methods
+from cell.api import (
+    admin,
+    apps_admin,
+    compliance,
+    control,
+    file_control,
+    file_routes,
+    methods,
+    webhook_routes,
+)
 from cell.api.guard import Guard
 from cell.api.responses import JSON, error
 from cell.api.slack import dispatch
@@ -50,7 +59,8 @@ def routes() -> list[BaseRoute]:
     """``/api/<method>`` and ``/v1/...`` (the method registry is loaded on first call)."""
     methods.load()
     return [Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes,
-            *file_routes.routes, *file_control.routes, *compliance.routes]
+            *file_routes.routes, *file_control.routes, *compliance.routes,
+            *apps_admin.routes, *webhook_routes.routes]
 
 
 health_routes: list[BaseRoute] = [Route("/v1/health", admin.health, methods=["GET"])]

@@ -45,6 +45,9 @@ def to_slack(row: MessageRow, reactions: list[Reaction] | None = None) -> dict[s
         message["subtype"] = row["subtype"]
     if row.get("bot_id"):
         message["bot_id"] = row["bot_id"]
+    bot = row.get("bot")
+    if bot:
+        message.update(bot)  # an app's: app_id, bot_profile (and a webhook's username, icons)
     if row.get("client_msg_id"):
         message["client_msg_id"] = row["client_msg_id"]
     if row.get("blocks") is not None:

@@ -16,7 +16,7 @@ from cell.domain.audience import AudienceKind
 
 ChannelKind = Literal["public", "private", "im", "mpim"]
 WorkspaceStatus = Literal["active", "frozen", "moved"]
-TokenKind = Literal["xoxp", "xoxb"]
+TokenKind = Literal["xoxp", "xoxb", "xapp"]
 ConsumerState = Literal["active", "stalled", "skipped"]
 
 
@@ -80,6 +80,7 @@ class NewMessage(_MessageColumns):
     """What ``messages.insert`` writes."""
 
     files: NotRequired[list[str] | None]  # ids of the files the message carries
+    bot: NotRequired[dict[str, Any] | None]  # an app's message: app_id, bot_profile (cell.domain.apps)
 
 
 class MessageRow(_MessageColumns):
@@ -92,6 +93,7 @@ class MessageRow(_MessageColumns):
     edited_by: str | None
     files: list[Any] | None  # file ids; cell.actions.files puts file objects in their place
     parent_user_id: str | None
+    bot: NotRequired[dict[str, Any] | None]  # app_id, bot_profile, webhook overrides (merged as is)
     # ``messages.pins`` adds who pinned it and when (unix seconds).
     pinned_by: NotRequired[str]
     pinned: NotRequired[int]
@@ -179,6 +181,68 @@ class AuthRow(TypedDict):
     workspace_status: WorkspaceStatus
     moved_to: str | None
     incoming: bool
+    # The scopes the token holds and, for an app's token, its app (cell.domain.scopes, apps).
+    scopes: list[str]
+    app_id: str | None
+    app_name: str | None
+    app_icon_url: str | None
+    app_updated: int | None
+
+
+# --- apps and incoming webhooks --------------------------------------------------
+
+
+class NewApp(TypedDict):
+    """What ``apps.insert_app`` writes."""
+
+    workspace_id: str
+    app_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    signing_secret: str
+    bot_scopes: list[str]
+    user_scopes: list[str]
+    icon_url: str
+    created_by: str
+
+
+class AppRow(NewApp):
+    """An app (``apps.APP_COLUMNS``)."""
+
+    installed: bool
+    created: int
+    updated: int
+
+
+class AppTokenRow(TypedDict):
+    """One token of an app (``apps.app_tokens``)."""
+
+    token_id: str
+    kind: TokenKind
+    user_id: str
+    scopes: list[str]
+    revoked: bool
+
+
+class WebhookRow(TypedDict):
+    """An incoming webhook with what posting through it needs (``apps.webhook``)."""
+
+    workspace_id: str
+    webhook_id: str
+    app_id: str
+    channel_id: str
+    secret_hash: str
+    created_by: str
+    revoked: bool
+    created: int
+    # its app, at the time of the query
+    app_name: str
+    app_installed: bool
+    bot_user_id: str
+    bot_id: str
+    icon_url: str
+    app_updated: int
 
 
 # --- the outbox and its readers --------------------------------------------------

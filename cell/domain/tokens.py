@@ -1,6 +1,7 @@
 """The token format: the one contract the router shares with cells.
 
-``xoxp-<workspace>-<token id>-<secret>`` for users, ``xoxb-...`` for bots. The
+``xoxp-<workspace>-<token id>-<secret>`` for users, ``xoxb-...`` for bots, ``xapp-...`` for
+an app's app-level token (Socket Mode: docs/integrations.md). The
 workspace is readable without any lookup (that is what the router routes on);
 only the cell that owns the workspace can verify the secret against its hash.
 """
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 from cell.domain import ids
 
-USER_TOKEN, BOT_TOKEN = "xoxp", "xoxb"
+USER_TOKEN, BOT_TOKEN, APP_TOKEN = "xoxp", "xoxb", "xapp"
+KINDS = (USER_TOKEN, BOT_TOKEN, APP_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ def parse(token: str) -> TokenParts | None:
     if len(pieces) != 4:
         return None
     kind, workspace_id, token_id, secret = pieces
-    if kind not in (USER_TOKEN, BOT_TOKEN) or not secret:
+    if kind not in KINDS or not secret:
         return None
     if not ids.is_id(workspace_id, ids.WORKSPACE) or not ids.is_id(token_id, ids.TOKEN):
         return None

@@ -324,3 +324,13 @@ async def unread_counts(
     row = await cur.fetchone()
     assert row is not None
     return int(row["unread"]), int(row["unread_display"])
+
+
+async def kind_of(conn: Conn, workspace_id: str, channel_id: str) -> ChannelKind | None:
+    """The conversation's kind (``public``, ``private``, ``im``, ``mpim``), None when there is none."""
+    cur = await conn.execute(
+        "SELECT kind FROM channels WHERE workspace_id = %(w)s AND channel_id = %(c)s",
+        {"w": workspace_id, "c": channel_id},
+    )
+    row = await cur.fetchone()
+    return row["kind"] if row else None

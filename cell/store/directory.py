@@ -119,12 +119,14 @@ async def count_users(conn: Conn, workspace_id: str, user_ids: list[str]) -> int
 
 
 async def insert_token(
-    conn: Conn, workspace_id: str, token_id: str, user_id: str, kind: str, secret_hash: str
+    conn: Conn, workspace_id: str, token_id: str, user_id: str, kind: str, secret_hash: str,
+    *, scopes: list[str], app_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash)"
-        " VALUES (%(w)s, %(t)s, %(u)s, %(k)s, %(h)s)",
-        {"w": workspace_id, "t": token_id, "u": user_id, "k": kind, "h": secret_hash},
+        "INSERT INTO tokens (workspace_id, token_id, user_id, kind, secret_hash, scopes, app_id)"
+        " VALUES (%(w)s, %(t)s, %(u)s, %(k)s, %(h)s, %(s)s, %(a)s)",
+        {"w": workspace_id, "t": token_id, "u": user_id, "k": kind, "h": secret_hash, "s": scopes,
+         "a": app_id},
     )
 
 
@@ -132,10 +134,13 @@ _AUTH = """
 SELECT t.user_id, t.kind, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
        u.is_admin, u.is_owner, u.is_bot, u.bot_id, u.deleted, u.name AS user_name,
        w.name AS team_name, w.domain, w.status AS workspace_status, w.moved_to,
-       EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = t.workspace_id) AS incoming
+       EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = t.workspace_id) AS incoming,
+       t.scopes, t.app_id, a.name AS app_name, a.icon_url AS app_icon_url,
+       extract(epoch from a.updated_at)::bigint AS app_updated
 FROM tokens t
 JOIN users u USING (workspace_id, user_id)
 JOIN workspaces w USING (workspace_id)
+LEFT JOIN apps a ON a.workspace_id = t.workspace_id AND a.app_id = t.app_id
 WHERE t.workspace_id = %(w)s AND t.token_id = %(t)s
 """
 

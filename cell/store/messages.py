@@ -23,7 +23,7 @@ _LOCKS: dict[Lock | None, sql.SQL] = {
 MESSAGE_COLUMNS = sql.SQL(
     "m.workspace_id, m.channel_id, m.ts, m.user_id, m.bot_id, m.subtype, m.text, m.blocks, m.attachments,"
     " m.thread_ts, m.reply_count, m.reply_users, m.latest_reply, m.reply_broadcast, m.client_msg_id,"
-    " m.edited_ts, m.edited_by, m.files,"
+    " m.edited_ts, m.edited_by, m.files, m.bot,"
     " (SELECT p.user_id FROM messages p WHERE p.workspace_id = m.workspace_id"
     "   AND p.channel_id = m.channel_id AND p.ts = m.thread_ts AND m.thread_ts <> m.ts) AS parent_user_id"
 )
@@ -50,9 +50,10 @@ async def by_client_msg_id(conn: Conn, workspace_id: str, client_msg_id: str) ->
 
 _INSERT = sql.SQL("""
 INSERT INTO messages AS m (workspace_id, channel_id, ts, user_id, bot_id, subtype, text, blocks,
-                           attachments, thread_ts, reply_broadcast, client_msg_id, files)
+                           attachments, thread_ts, reply_broadcast, client_msg_id, files, bot)
 VALUES (%(workspace_id)s, %(channel_id)s, %(ts)s, %(user_id)s, %(bot_id)s, %(subtype)s, %(text)s,
-        %(blocks)s, %(attachments)s, %(thread_ts)s, %(reply_broadcast)s, %(client_msg_id)s, %(files)s)
+        %(blocks)s, %(attachments)s, %(thread_ts)s, %(reply_broadcast)s, %(client_msg_id)s, %(files)s,
+        %(bot)s)
 ON CONFLICT (workspace_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
 RETURNING {columns}
 """).format(columns=MESSAGE_COLUMNS)
@@ -64,6 +65,7 @@ async def insert(conn: Conn, message: NewMessage) -> MessageRow | None:
     params["blocks"] = _json(message.get("blocks"))
     params["attachments"] = _json(message.get("attachments"))
     params.setdefault("files", None)
+    params["bot"] = _json(message.get("bot"))
     cur = await typed_cursor(conn, MessageRow).execute(_INSERT, params)
     return await cur.fetchone()
 

@@ -55,6 +55,22 @@ BEGIN
 END
 $$;
 
+CREATE TABLE public.apps (
+    workspace_id text NOT NULL,
+    app_id text NOT NULL,
+    name text NOT NULL,
+    bot_user_id text NOT NULL,
+    bot_id text NOT NULL,
+    signing_secret text NOT NULL,
+    bot_scopes text[] DEFAULT '{}'::text[] NOT NULL,
+    user_scopes text[] DEFAULT '{}'::text[] NOT NULL,
+    icon_url text DEFAULT ''::text NOT NULL,
+    installed boolean DEFAULT true NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.channel_members (
     workspace_id text NOT NULL,
     channel_id text NOT NULL,
@@ -156,6 +172,17 @@ CREATE TABLE public.held_messages (
     CONSTRAINT held_messages_state_check CHECK ((state = ANY (ARRAY['edited'::text, 'deleted'::text])))
 );
 
+CREATE TABLE public.incoming_webhooks (
+    workspace_id text NOT NULL,
+    webhook_id text NOT NULL,
+    app_id text NOT NULL,
+    channel_id text NOT NULL,
+    secret_hash text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone
+);
+
 CREATE TABLE public.incoming_workspaces (
     workspace_id text NOT NULL,
     since timestamp with time zone DEFAULT now() NOT NULL
@@ -208,7 +235,8 @@ CREATE TABLE public.messages (
     edited_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     files text[],
-    search_vector tsvector
+    search_vector tsvector,
+    bot jsonb
 );
 
 CREATE TABLE public.notifications (
@@ -427,7 +455,9 @@ CREATE TABLE public.tokens (
     secret_hash text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     revoked_at timestamp with time zone,
-    CONSTRAINT tokens_kind_check CHECK ((kind = ANY (ARRAY['xoxp'::text, 'xoxb'::text])))
+    app_id text,
+    scopes text[] NOT NULL,
+    CONSTRAINT tokens_kind_check CHECK ((kind = ANY (ARRAY['xoxp'::text, 'xoxb'::text, 'xapp'::text])))
 );
 
 CREATE TABLE public.users (
@@ -457,6 +487,9 @@ CREATE TABLE public.workspaces (
     CONSTRAINT workspaces_status_check CHECK ((status = ANY (ARRAY['active'::text, 'frozen'::text, 'moved'::text])))
 );
 
+ALTER TABLE ONLY public.apps
+    ADD CONSTRAINT apps_pkey PRIMARY KEY (workspace_id, app_id);
+
 ALTER TABLE ONLY public.channel_members
     ADD CONSTRAINT channel_members_pkey PRIMARY KEY (workspace_id, channel_id, user_id);
 
@@ -474,6 +507,9 @@ ALTER TABLE ONLY public.held_files
 
 ALTER TABLE ONLY public.held_messages
     ADD CONSTRAINT held_messages_pkey PRIMARY KEY (workspace_id, channel_id, ts, revision);
+
+ALTER TABLE ONLY public.incoming_webhooks
+    ADD CONSTRAINT incoming_webhooks_pkey PRIMARY KEY (workspace_id, webhook_id);
 
 ALTER TABLE ONLY public.incoming_workspaces
     ADD CONSTRAINT incoming_workspaces_pkey PRIMARY KEY (workspace_id);
@@ -550,6 +586,8 @@ ALTER TABLE ONLY public.workspaces
 ALTER TABLE ONLY public.workspaces
     ADD CONSTRAINT workspaces_pkey PRIMARY KEY (workspace_id);
 
+CREATE UNIQUE INDEX apps_bot_user ON public.apps USING btree (workspace_id, bot_user_id);
+
 CREATE INDEX channel_members_user ON public.channel_members USING btree (workspace_id, user_id);
 
 CREATE UNIQUE INDEX channels_dm_key ON public.channels USING btree (workspace_id, dm_key) WHERE (dm_key IS NOT NULL);
@@ -567,6 +605,8 @@ CREATE INDEX files_unfinished ON public.files USING btree (upload_expires_at) WH
 CREATE INDEX files_user ON public.files USING btree (workspace_id, user_id, created_at);
 
 CREATE INDEX held_files_sha256 ON public.held_files USING btree (workspace_id, sha256) WHERE (sha256 IS NOT NULL);
+
+CREATE INDEX incoming_webhooks_app ON public.incoming_webhooks USING btree (workspace_id, app_id);
 
 CREATE INDEX legal_hold_targets_target ON public.legal_hold_targets USING btree (workspace_id, target_id);
 
@@ -613,6 +653,8 @@ CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (wo
 CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
 
 CREATE INDEX thread_subscriptions_user ON public.thread_subscriptions USING btree (workspace_id, user_id) WHERE subscribed;
+
+CREATE INDEX tokens_app ON public.tokens USING btree (workspace_id, app_id) WHERE (app_id IS NOT NULL);
 
 CREATE INDEX tokens_revoked_at ON public.tokens USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
 
@@ -664,6 +706,12 @@ ALTER TABLE public.outbox ENABLE REPLICA TRIGGER outbox_replicated;
 
 CREATE TRIGGER search_index BEFORE INSERT OR UPDATE OF text, subtype, search_vector ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_search_index();
 
+ALTER TABLE ONLY public.apps
+    ADD CONSTRAINT apps_workspace_id_bot_user_id_fkey FOREIGN KEY (workspace_id, bot_user_id) REFERENCES public.users(workspace_id, user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.apps
+    ADD CONSTRAINT apps_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.channel_members
     ADD CONSTRAINT channel_members_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;
 
@@ -687,6 +735,12 @@ ALTER TABLE ONLY public.held_files
 
 ALTER TABLE ONLY public.held_messages
     ADD CONSTRAINT held_messages_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.incoming_webhooks
+    ADD CONSTRAINT incoming_webhooks_workspace_id_app_id_fkey FOREIGN KEY (workspace_id, app_id) REFERENCES public.apps(workspace_id, app_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.incoming_webhooks
+    ADD CONSTRAINT incoming_webhooks_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.legal_hold_targets
     ADD CONSTRAINT legal_hold_targets_workspace_id_hold_id_fkey FOREIGN KEY (workspace_id, hold_id) REFERENCES public.legal_holds(workspace_id, hold_id) ON DELETE CASCADE;

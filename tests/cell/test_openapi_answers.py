@@ -102,6 +102,28 @@ def _workload(cell: RunningCell, answers: Answers) -> None:
     call(owner, "chat.postMessage", channel="CNOPE0000", text="x")
     reply = call(bobc, "chat.postMessage", channel=general, text="a reply", thread_ts=ts, reply_broadcast=True)
     call(botc, "chat.postMessage", channel=general, text="beep")
+    # apps (docs/integrations.md): their /v1 endpoints, an app's bot message, a missing_scope refusal
+    apps_path, app_template = f"/v1/workspaces/{w}/apps", "/v1/workspaces/{workspace_id}/apps/{app_id}"
+    made = v1("POST", apps_path, "/v1/workspaces/{workspace_id}/apps",
+              {"name": "Deploys", "bot_scopes": ["chat:write", "incoming-webhook"], "user_scopes": ["users:read"],
+               "installer": bob["user"]["id"]})
+    v1("POST", apps_path, "/v1/workspaces/{workspace_id}/apps", {"name": "Greedy", "bot_scopes": ["admin"]})
+    v1("GET", apps_path, "/v1/workspaces/{workspace_id}/apps")
+    app_path = f"{apps_path}/{made['app']['id']}"
+    v1("GET", app_path, app_template)
+    appc = WebClient(token=made["bot_token"], base_url=cell.api)
+    call(appc, "auth.test")
+    call(appc, "conversations.join", channel=general)  # missing_scope: channels:join
+    hook = v1("POST", f"{app_path}/webhooks", app_template + "/webhooks", {"channel": general})  # joins general
+    v1("GET", f"{app_path}/webhooks", app_template + "/webhooks")
+    call(appc, "chat.postMessage", channel=general, text="deployed",
+         blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*deployed*"}}])
+    assert httpx.post(hook["webhook"]["url"], json={"text": "via hook", "username": "CI",
+                                                    "icon_emoji": ":robot_face:"}).text == "ok"
+    v1("POST", f"{app_path}/webhooks/{hook['webhook']['id']}/revoke", app_template + "/webhooks/{webhook_id}/revoke")
+    v1("POST", f"{app_path}/tokens/rotate", app_template + "/tokens/rotate", {"token": "app"})
+    v1("POST", f"{app_path}/signing_secret/rotate", app_template + "/signing_secret/rotate")
+    v1("POST", f"{app_path}/install", app_template + "/install", {"bot_scopes": ["chat:write", "users:read"]})
     call(owner, "chat.update", channel=general, ts=ts, text="hello, edited")
     call(owner, "reactions.add", channel=general, timestamp=ts, name="wave")
     call(owner, "reactions.get", channel=general, timestamp=ts)
@@ -172,6 +194,7 @@ def _workload(cell: RunningCell, answers: Answers) -> None:
     v1("POST", f"/v1/workspaces/{w}/users/{carol['user']['id']}/deactivate",
        "/v1/workspaces/{workspace_id}/users/{user_id}/deactivate")
     call(owner, "auth.test")  # the revoked token: invalid_auth
+    v1("POST", f"{app_path}/uninstall", app_template + "/uninstall")
     call(bobc, "auth.revoke", test=True)
     call(bobc, "auth.revoke")
 

@@ -48,3 +48,20 @@ def test_malformed_token_names_none() -> None:
 def test_broken_json_names_none() -> None:
     """A sign-in body that is not JSON names no workspace."""
     assert None is workspace_of("/v1/auth/signin", None, None, b"{not json", "application/json")
+
+
+def test_incoming_webhook_path() -> None:
+    """An incoming webhook's /services/<W>/<B>/<secret> names its workspace in the path (no token)."""
+    assert "TEEEEEEEE5" == workspace_of("/services/TEEEEEEEE5/BFFFFFFFF6/abc", None, None, b'{"text": "x"}',
+                                        "application/json")
+
+
+def test_incoming_webhook_path_without_a_workspace_names_none() -> None:
+    """A /services path whose first segment is not a workspace id names none (the router refuses it)."""
+    assert None is workspace_of("/services/nope/BFFFFFFFF6/abc", None, None, b"", "")
+
+
+def test_app_level_token() -> None:
+    """An app-level token (xapp, Socket Mode) names its workspace like the others."""
+    assert "TAAAAAAAA1" == workspace_of("/api/apps.connections.open", "Bearer xapp-TAAAAAAAA1-KBBBBBBBB2-s", None,
+                                        b"", "")

@@ -29,6 +29,8 @@ async def auth_test(ctx: Context, args: NoArgs) -> dict[str, Any]:
     }
     if actor.bot_id:
         body["bot_id"] = actor.bot_id
+        if actor.app_id:
+            body["app_id"] = actor.app_id
     return body
 
 
