@@ -34,6 +34,7 @@ from router.proxy import CellUnreachable, ClientGone, Forwarder, Send, relay
 from router.settings import RouterSettings
 from router.sync import RoutingSync, Unroutable
 from router.upstream import Response as CellResponse
+from router.web import WebFiles
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +326,10 @@ def create_app(settings: RouterSettings) -> RouterApp:
             await router.forwarder.close()
             await control_plane.aclose()
 
+    web = WebFiles()
     admin = Starlette(
-        routes=[Route("/_router/health", health, methods=["GET"]),
+        routes=[*web.routes(),
+                Route("/_router/health", health, methods=["GET"]),
                 Route("/_router/routes/{workspace_id}", route_of, methods=["GET"]),
                 *metrics.routes],
         lifespan=lifespan,

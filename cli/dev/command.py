@@ -56,6 +56,7 @@ def _show(dev: devfile.DevFile) -> None:
     shown.print(people)
     console.print(Panel.fit(
         f"[bold]Cellchat is up[/]: {entry}\n"
+        f"web client: open {entry}/ in a browser; sign in with a workspace id, email and password above\n"
         f"Slack API: {entry}/api/<method>   sign-in: POST {entry}/v1/auth/signin\n"
         f"control plane: {dev.control_plane or '-'}   operate it from this folder: cellctl cells list\n"
         f"details for scripts: {devfile.STATE_DIR}/{devfile.DEV_FILE}     stop: Ctrl-C",

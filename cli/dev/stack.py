@@ -164,6 +164,7 @@ class DevStack:
         self._specs: dict[str, tuple[str, dict[str, str], Path]] = {}  # name -> module, env, log: to restart
         self._restarted: dict[str, float] = {}
         self._cells_started = False
+        self._router_port = options.router_port
         self.inventory: Inventory | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -190,6 +191,8 @@ class DevStack:
             raise DevError(str(exc)) from exc
         keys = load_secrets(self.base)
         ports = read_json(self.base / "ports.json") or {}
+        # Chosen first: the cells' gateways accept WebSockets from the web page the router serves.
+        self._router_port = self._port(ports, "router", self.options.router_port)
         control_plane = self._start_control_plane(keys, ports)
         with httpx.Client(base_url=control_plane, timeout=60.0,
                           headers={"Authorization": f"Bearer {keys['operator']}"}) as cp:
@@ -292,11 +295,19 @@ class DevStack:
             "CELLCHAT_CP_PROVISIONING__STATE_DIR": str(self.base / "cells"),
             "CELLCHAT_CP_PROVISIONING__OWNER_PID": str(os.getpid()),
             "CELLCHAT_CP_PROVISIONING__FREE_PORTS": "true" if self.options.free_ports else "false",
-            "CELLCHAT_CP_PROVISIONING__CELL_ENV": json.dumps(dict(self.options.cell_env)),
+            "CELLCHAT_CP_PROVISIONING__CELL_ENV": json.dumps(self._cell_env()),
         }, log)
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/v1/health", self._control_plane, log)
         return url
+
+    def _cell_env(self) -> dict[str, str]:
+        """The cells' settings: ``--cell-env``, and the router's page as an allowed WebSocket origin."""
+        env = dict(self.options.cell_env)
+        port = self._router_port
+        env.setdefault("CELLCHAT_REALTIME__ALLOWED_ORIGINS",
+                       json.dumps([f"http://127.0.0.1:{port}", f"http://localhost:{port}"]))
+        return env
 
     def _call(self, cp: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = cp.request(method, path, **kwargs)
@@ -350,7 +361,7 @@ class DevStack:
             time.sleep(0.1)
 
     def _start_router(self, keys: dict[str, str], ports: dict[str, Any], control_plane: str) -> str:
-        port = self._port(ports, "router", self.options.router_port)
+        port = self._router_port if port_is_free(self._router_port) else self._port(ports, "router", 0)
         log = self.base / "router" / "router.log"
         self.say("starting the router")
         self._router = self._spawn("router", "router.server", {

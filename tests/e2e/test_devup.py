@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from websockets.sync.client import connect
 
 from tests.support.devup import DevUp, leftovers
 
@@ -27,6 +30,8 @@ class Scenario:
     exit_codes: list[int] = field(default_factory=list)
     left_after_first: list[str] = field(default_factory=list)
     left_after_second: list[str] = field(default_factory=list)
+    page: list[str] = field(default_factory=list)  # first run: the router's / (status, CSP's frame-ancestors)
+    socket_from_page: dict[str, str] = field(default_factory=dict)  # first frame of a socket opened with the page's Origin
 
 
 def _entry(dev: dict[str, Any], workspace: dict[str, Any]) -> str:
@@ -47,6 +52,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         posted: dict[str, str] = {}
         read_back: dict[str, list[str]] = {}
         too_long: dict[str, str] = {}
+        page = httpx.get(f"{first['router']}/")
+        shown = [str(page.status_code), page.headers.get("content-security-policy", "").split("frame-ancestors")[-1][:7]]
+        from_page: dict[str, str] = {}
+        for ws in first["workspaces"]:
+            url = WebClient(token=ws["users"][0]["token"], base_url=f"{first['router']}/api/").rtm_connect()["url"]
+            with connect(url, origin=first["router"]) as socket:  # type: ignore[arg-type]
+                from_page[ws["id"]] = json.loads(socket.recv(timeout=10))["type"]
         for ws in first["workspaces"]:
             client = WebClient(token=ws["users"][0]["token"], base_url=f"{_entry(first, ws)}/api/")
             general = _general(client)
@@ -70,7 +82,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             kept[ws["id"]] = [m["text"] for m in history]
     finally:
         codes.append(again.interrupt())
-    yield Scenario(first, second, posted, read_back, kept, too_long, codes, left_first, leftovers(folder))
+    yield Scenario(first, second, posted, read_back, kept, too_long, codes, left_first, leftovers(folder),
+                   shown, from_page)
 
 
 def test_dev_json_describes_two_regions(scenario: Scenario) -> None:
@@ -93,6 +106,16 @@ def test_slack_sdk_posts_and_reads_in_each_workspace(scenario: Scenario) -> None
     """A message posted with slack_sdk through the router in each demo workspace is the newest one read back."""
     expected = {ws_id: [f"kept {ws_id}"] for ws_id in scenario.posted}
     assert expected == scenario.read_back
+
+
+def test_router_serves_the_web_client(scenario: Scenario) -> None:
+    """The router answers / with the page, under a CSP that forbids framing."""
+    assert ["200", " 'none'"] == scenario.page
+
+
+def test_gateways_accept_sockets_from_the_page(scenario: Scenario) -> None:
+    """A WebSocket opened with the router's page as its Origin is accepted by every cell (hello)."""
+    assert {ws_id: "hello" for ws_id in scenario.posted} == scenario.socket_from_page
 
 
 def test_cell_env_reaches_every_cell(scenario: Scenario) -> None:

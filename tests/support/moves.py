@@ -148,18 +148,19 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None
 
 @contextmanager
 def cell_on(server: Server, cache: EmbeddedRedis, name: str, region: str, *, process: bool = False,
-            folder: Path | None = None, wait: bool = True) -> Iterator[Cell]:
+            folder: Path | None = None, wait: bool = True, origins: tuple[str, ...] = ()) -> Iterator[Cell]:
     """A cell named ``name`` over a fresh database on ``server``, with ``cache`` as its (flushed) Redis.
 
     ``process``: run it as ``python -m cell.server`` (real process) instead of in this one; ``wait=False``
     yields it as soon as it is started (call ``Cell.ready()``), so that several start at once.
+    ``origins``: web pages allowed to open gateway sockets (``realtime.allowed_origins``: the router's).
     """
     database, dsn = server.fresh()
     redis.Redis.from_url(cache.url).flushall()
     port = free_port()
     gateway = f"ws://127.0.0.1:{port}/rtm"
     settings = cell_settings(dsn, cache.url, name=name, region=region, gateway_url=gateway,
-                             rate_limits={"enabled": False})
+                             rate_limits={"enabled": False}, realtime={"allowed_origins": list(origins)})
     try:
         if process:
             assert folder is not None
@@ -169,6 +170,7 @@ def cell_on(server: Server, cache: EmbeddedRedis, name: str, region: str, *, pro
                         "CELLCHAT_DATABASE__DSN": dsn, "CELLCHAT_REDIS__URL": cache.url,
                         "CELLCHAT_API__PORT": str(port), "CELLCHAT_GATEWAY_URL": gateway,
                         "CELLCHAT_RATE_LIMITS__ENABLED": "false", "CELLCHAT_DATABASE__POOL_MAX": "20",
+                        "CELLCHAT_REALTIME__ALLOWED_ORIGINS": json.dumps(list(origins)),
                         # its own object store: cells sharing a folder must not share files
                         "CELLCHAT_STORAGE__ROOT": str(settings.storage.root)})
             with open(log, "ab") as out:
@@ -343,9 +345,11 @@ class Stack:
 @contextmanager
 def stack(infra: Infra, cells: list[tuple[str, str, Server, EmbeddedRedis]], *, process_cells: bool = False,
           capacity: dict[str, int] | None = None, moves: dict[str, Any] | None = None,
-          register: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[Stack]:
+          register: list[str] | None = None, env: dict[str, str] | None = None,
+          origins: tuple[str, ...] = ()) -> Iterator[Stack]:
     """``cells``: (name, region, server, redis). The catalog lives on ``infra``'s server; ``env``
-    adds settings of the control plane process."""
+    adds settings of the control plane process; ``origins``: web pages the cells' gateways accept
+    sockets from (the router's, for the web client)."""
     folder = Path(tempfile.mkdtemp(prefix="cellchat-moves-stack-"))
     catalog, dsn = fresh_catalog(infra)
     cp = ControlPlaneProcess(dsn, folder, moves, env)
@@ -355,7 +359,7 @@ def stack(infra: Infra, cells: list[tuple[str, str, Server, EmbeddedRedis]], *, 
         exits.callback(cp.stop)
         cp.launch()  # everything starts at once, then each is waited for
         running = {name: exits.enter_context(cell_on(server, cache, name, region, process=process_cells,
-                                                     folder=folder, wait=False))
+                                                     folder=folder, wait=False, origins=origins))
                    for name, region, server, cache in cells}
         for cell in running.values():
             if cell.process is not None:

@@ -37,12 +37,13 @@ class RunningRouter:
 
 
 @contextmanager
-def running_router(control_plane_url: str, state_file: Path, **overrides: Any) -> Iterator[RunningRouter]:
+def running_router(control_plane_url: str, state_file: Path, *, port: int | None = None,
+                   **overrides: Any) -> Iterator[RunningRouter]:
     values: dict[str, Any] = {"control_plane_url": control_plane_url, "control_plane_token": VIEWER,
                               "state_file": state_file}
     values.update(overrides)
     settings = RouterSettings.model_validate(values)
-    port = free_port()
+    port = port or free_port()
     server = ThreadedServer(uvicorn_config(settings, port=port))
     server.start()
     try:
