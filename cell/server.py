@@ -40,6 +40,8 @@ def uvicorn_config(settings: CellSettings, *, port: int | None = None, role: str
         # recipient (CPU), undoing "serialise once per gateway"; RTM frames are small.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=int(settings.realtime.shutdown_grace_seconds) + 10,
+        ssl_certfile=str(settings.api.tls_cert_file) if settings.api.tls_cert_file else None,
+        ssl_keyfile=str(settings.api.tls_key_file) if settings.api.tls_key_file else None,
     )
 
 

@@ -33,6 +33,9 @@ class ApiSettings(BaseModel):
     workers: int = 1
     max_body_bytes: int = 1_048_576
     max_text_chars: int = 40_000
+    # HTTPS on api.port (docs/compliance.md, "Encryption in transit"): PEM certificate (chain) and key.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 class RateLimitSettings(BaseModel):

@@ -41,17 +41,22 @@ VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
     ("cell", "inline-secrets"): {"secrets": {"create": True, "values": {
         "databaseDsn": "postgresql://cellchat:pw@pg:5432/cellchat", "redisUrl": "redis://redis:6379/0",
         "adminToken": "dev-cluster-admin-token"}}, "cell": {"name": "dev-1", "region": "dev", "maxBodyBytes": 4194304}},
+    ("cell", "tls"): {"tls": {"server": {"enabled": True, "secretName": "cell-us-1-tls"},
+                              "database": {"enabled": True, "caSecret": "postgres-ca"},
+                              "redis": {"caSecret": "redis-ca"}}},
     ("router", "default"): {},
     ("router", "production"): {"ingress": {"enabled": True, "className": "nginx", "host": "chat.example.com"},
                                "autoscaling": {"enabled": True}, "stateVolume": {"existingClaim": "router-state"},
                                "monitoring": {"dashboards": {"enabled": True}, "alertRules": {"enabled": True}}},
     ("router", "inline-secrets"): {"secrets": {"create": True, "values": {"controlPlaneToken": "viewer-token"}}},
+    ("router", "tls"): {"tls": {"caSecret": "cells-ca"}},
     ("control-plane", "default"): {},
     ("control-plane", "kubernetes"): {"provisioning": {"kubernetes": {"enabled": True}},
                                       "ingress": {"enabled": True, "host": "control.chat.example.com"},
                                       "monitoring": {"dashboards": {"enabled": True}, "alertRules": {"enabled": True}}},
     ("control-plane", "inline-secrets"): {"secrets": {"create": True, "values": {
         "databaseDsn": "postgresql://cp@pg/catalog", "tokens": "[]", "cellAdminToken": "x"}}},
+    ("control-plane", "tls"): {"tls": {"caSecret": "cells-ca"}},
 }
 IDS = [f"{chart}-{variant}" for chart, variant in VARIANTS]
 
@@ -179,3 +184,37 @@ def test_dashboards_and_alert_rules_ship_with_the_chart(
         rules = [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
         assert rules and all({"alert", "expr", "labels", "annotations"} <= set(rule) for rule in rules)
     assert sorted(p.name for p in (CHARTS / chart / "dashboards").iterdir())
+
+
+def test_tls_values_encrypt_every_hop_that_leaves_the_pod(rendered: dict[tuple[str, str], Rendered]) -> None:
+    """tls.*: the cell serves HTTPS with its certificate (probes too), verifies PostgreSQL with
+    sslmode=verify-full against the mounted CA and Redis against its CA; the router and the
+    control plane verify the cells against theirs. Without tls.* nothing of it is rendered."""
+    from cell.settings import CellSettings
+
+    cell = rendered[("cell", "tls")]
+    for deployment in cell.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert volumes == {"tls-server": "cell-us-1-tls", "tls-database": "postgres-ca", "tls-redis": "redis-ca"}
+        for container in charts.containers(deployment):
+            env = charts.container_env(cell, container)
+            assert env["PGSSLMODE"] == "verify-full"
+            assert env["PGSSLROOTCERT"] == "/etc/cellchat/tls/database/ca.crt"
+            assert env["SSL_CERT_FILE"] == "/etc/cellchat/tls/redis/ca.crt"
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert {"/etc/cellchat/tls/server", "/etc/cellchat/tls/database", "/etc/cellchat/tls/redis"} <= mounts
+            with charts.only_env(env):
+                api = CellSettings().api
+            assert (str(api.tls_cert_file), str(api.tls_key_file)) == (
+                "/etc/cellchat/tls/server/tls.crt", "/etc/cellchat/tls/server/tls.key")
+        main = pod["containers"][0]
+        assert {main[p]["httpGet"]["scheme"] for p in ("livenessProbe", "readinessProbe", "startupProbe")} == {"HTTPS"}
+    plain = rendered[("cell", "default")].of_kind("Deployment")[0]
+    env = charts.container_env(rendered[("cell", "default")], charts.containers(plain)[-1])
+    assert not {"PGSSLMODE", "SSL_CERT_FILE", "CELLCHAT_API__TLS_CERT_FILE"} & set(env)
+    for chart in ("router", "control-plane"):
+        (deployment,) = rendered[(chart, "tls")].of_kind("Deployment")
+        env = charts.container_env(rendered[(chart, "tls")], charts.containers(deployment)[0])
+        assert env["SSL_CERT_FILE"] == "/etc/cellchat/tls/ca/ca.crt"
+        assert {"name": "tls-ca", "secret": {"secretName": "cells-ca"}} in deployment["spec"]["template"]["spec"]["volumes"]

@@ -56,21 +56,67 @@ cellchat.io/role: {{ .role }}
 - name: CELLCHAT_STORAGE__SECRET_ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: s3-secret-access-key, optional: true}}
 {{- end }}
+{{- with .Values.tls }}
+{{- if .server.enabled }}
+- {name: CELLCHAT_API__TLS_CERT_FILE, value: /etc/cellchat/tls/server/tls.crt}
+- {name: CELLCHAT_API__TLS_KEY_FILE, value: /etc/cellchat/tls/server/tls.key}
+{{- end }}
+{{- if .database.enabled }}
+- {name: PGSSLMODE, value: {{ .database.mode | quote }}}
+- {name: PGSSLROOTCERT, value: /etc/cellchat/tls/database/ca.crt}
+{{- end }}
+{{- if .redis.caSecret }}
+- {name: SSL_CERT_FILE, value: /etc/cellchat/tls/redis/ca.crt}
+{{- end }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
 
+{{/* The TLS material's volumes and mounts (values tls.*). */}}
+{{- define "cell.tlsMounts" -}}
+{{- with .Values.tls }}
+{{- if .server.enabled }}
+- {name: tls-server, mountPath: /etc/cellchat/tls/server, readOnly: true}
+{{- end }}
+{{- if .database.enabled }}
+- {name: tls-database, mountPath: /etc/cellchat/tls/database, readOnly: true}
+{{- end }}
+{{- if .redis.caSecret }}
+- {name: tls-redis, mountPath: /etc/cellchat/tls/redis, readOnly: true}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "cell.tlsVolumes" -}}
+{{- with .Values.tls }}
+{{- if .server.enabled }}
+- name: tls-server
+  secret: {secretName: {{ .server.secretName }}}
+{{- end }}
+{{- if .database.enabled }}
+- name: tls-database
+  secret: {secretName: {{ .database.caSecret }}}
+{{- end }}
+{{- if .redis.caSecret }}
+- name: tls-redis
+  secret: {secretName: {{ .redis.caSecret }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "cell.probes" -}}
 {{- $p := .root.Values.probes -}}
+{{- $scheme := ternary "HTTPS" "HTTP" .root.Values.tls.server.enabled -}}
 startupProbe:
-  httpGet: {path: /livez, port: {{ .port }}}
+  httpGet: {path: /livez, port: {{ .port }}, scheme: {{ $scheme }}}
   {{- toYaml $p.startup | nindent 2 }}
 livenessProbe:
-  httpGet: {path: /livez, port: {{ .port }}}
+  httpGet: {path: /livez, port: {{ .port }}, scheme: {{ $scheme }}}
   {{- toYaml $p.liveness | nindent 2 }}
 readinessProbe:
-  httpGet: {path: /readyz, port: {{ .port }}}
+  httpGet: {path: /readyz, port: {{ .port }}, scheme: {{ $scheme }}}
   {{- toYaml $p.readiness | nindent 2 }}
 {{- end -}}
 
@@ -135,6 +181,7 @@ spec:
             {{- toYaml $root.Values.securityContext | nindent 12 }}
           volumeMounts:
             - {name: tmp, mountPath: /tmp}
+            {{- include "cell.tlsMounts" $root | nindent 12 }}
       {{- end }}
       containers:
         - name: cell
@@ -158,9 +205,11 @@ spec:
             {{- if eq $root.Values.storage.backend "local" }}
             - {name: files, mountPath: /var/lib/cellchat/files}
             {{- end }}
+            {{- include "cell.tlsMounts" $root | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
+        {{- include "cell.tlsVolumes" $root | nindent 8 }}
         {{- if eq $root.Values.storage.backend "local" }}
         - name: files
           {{- if $root.Values.storage.local.existingClaim }}
