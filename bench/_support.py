@@ -79,7 +79,8 @@ class Stack:
 
 
 def _start_cell(
-    dsn: str, redis_url: str, port: int, pool_max: int, log_path: Path, role: str
+    dsn: str, redis_url: str, port: int, pool_max: int, log_path: Path, role: str,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -92,6 +93,7 @@ def _start_cell(
         "CELLCHAT_API__HOST": "127.0.0.1",
         "CELLCHAT_API__PORT": str(port),
         "CELLCHAT_RATE_LIMITS__ENABLED": "false",
+        **(extra_env or {}),
     }
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -121,7 +123,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeo
 
 @contextmanager
 def running_stack(
-    data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool = False, roles: Sequence[str] = ("all",)
+    data_dir: Path | None, *, pool_max: int = 20, reuse_db: bool = False, roles: Sequence[str] = ("all",),
+    cell_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Postgres, Redis, a migrated database and the cell's processes; all stopped on exit.
 
@@ -129,7 +132,7 @@ def running_stack(
     ``reuse_db`` an existing ``bench`` database in ``data_dir`` is kept. ``roles``
     are the ``python -m cell.server --role`` processes to run; the first serves
     HTTP (``all``: API, gateway and relay in one process, as in development;
-    ``api`` + ``relay``: as in production).
+    ``api`` + ``relay``: as in production). ``cell_env``: more ``CELLCHAT_*`` for the cell.
     """
     temporary = data_dir is None
     base = Path(tempfile.mkdtemp(prefix="cellchat-bench-")) if data_dir is None else data_dir.resolve()
@@ -150,7 +153,8 @@ def running_stack(
         log_path = base / "cell.log"
         for role in roles:
             # Only the first process serves HTTP on ``port``; the others get a port of their own.
-            cells.append(_start_cell(dsn, redis.url, port if not cells else free_port(), pool_max, log_path, role))
+            cells.append(_start_cell(dsn, redis.url, port if not cells else free_port(), pool_max, log_path, role,
+                                     cell_env))
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, cells[0], log_path)
         yield Stack(postgres, redis, dsn, url, port, pool_max, [c.pid for c in cells])

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from cell.realtime.wake import Waker, wake_topic
+from cell.realtime.wake import Waker, revoked_topic, wake_topic
 from cell.settings import CellSettings
 from cell.storage import Storage, open_storage
 from cell.store.db import Database
@@ -20,6 +20,7 @@ class Services:
     redis: aioredis.Redis
     storage: Storage
     limiter: RateLimiter  # rate limits in Redis, locally while Redis does not answer
+    revoked: Waker  # after a commit that revoked tokens: every gateway checks at once
 
     async def open(self) -> None:
         await self.db.open()
@@ -33,9 +34,12 @@ class Services:
 def build(settings: CellSettings) -> Services:
     db = Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max)
     # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
-    # instead of failing with "too many connections".
+    # instead of failing with "too many connections" - but never longer than the deadline, which
+    # also bounds connecting and every read and write (a stalled Redis hangs nothing for longer).
+    deadline = settings.redis.timeout_seconds
     redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-        settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections, timeout=20,
+        settings.redis.url, decode_responses=True, max_connections=settings.redis.max_connections,
+        timeout=deadline, socket_timeout=deadline, socket_connect_timeout=deadline,
     ))
     db.after_commit = Waker(redis, wake_topic(settings.name)).wake  # the relay, after each commit
     return Services(
@@ -45,4 +49,5 @@ def build(settings: CellSettings) -> Services:
         storage=open_storage(settings.storage),
         limiter=RateLimiter(redis, timeout=settings.redis.limiter_timeout_seconds,
                             cooldown=settings.redis.breaker_seconds),
+        revoked=Waker(redis, revoked_topic(settings.name)),
     )

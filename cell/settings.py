@@ -18,6 +18,10 @@ class DatabaseSettings(BaseModel):
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
     max_connections: int = 200  # per process; callers wait for a free one beyond that
+    # Every command of the cell's Redis client is bounded by this: connecting, each read and write,
+    # and the wait for a free pooled connection (redis-py's own default is 5 s each). Redis is not
+    # the source of truth: a request that needs it answers service_unavailable after this long.
+    timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     # The API never waits longer than this on Redis for a rate-limit count; a late or failed
     # answer opens a breaker: counts stay in the process for breaker_seconds (cell/store/ratelimit.py).
     limiter_timeout_seconds: float = 0.25
@@ -61,6 +65,9 @@ class SignInSettings(BaseModel):
     free_per_account: int = 5
     free_per_address: int = 20
     max_wait_seconds: int = 900
+    # Attempts are the audit of sign-ins: kept this long, then pruned (a bounded batch with each new
+    # attempt, so the table stays bounded by its traffic over this period).
+    keep_days: int = Field(default=30, ge=1)
 
 
 class RealtimeSettings(BaseModel):
@@ -82,6 +89,9 @@ class RealtimeSettings(BaseModel):
     typing_expiry_seconds: float = 5.0
     typing_max_members: int = 1000
     long_poll_timeout_seconds: float = 25.0
+    # A revocation is pushed to every gateway at once (Redis); each also asks PostgreSQL this often,
+    # the fallback while Redis is away (cell/gateway/revocations.py).
+    revocation_poll_seconds: float = Field(default=0.5, gt=0)
     shutdown_grace_seconds: float = 5.0
     relay_batch: int = 500
     relay_poll_seconds: float = 2.0  # safety net under the commit nudges (cell/realtime/wake.py)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from cell.domain.rows import RegionPinRow
-from cell.errors import CellError
+from cell.errors import CellError, ServiceUnavailable
 from cell.realtime import wire
 from cell.settings import CellSettings
 from cell.store import control, directory
@@ -35,7 +37,7 @@ def receive(settings: CellSettings, workspace_id: str, region_pin: str | None) -
     return {"cell": settings.name, "region": settings.region}
 
 
-async def handover(db: Database, redis: Redis, workspace_id: str, cell: str) -> int:
+async def handover(db: Database, redis: Redis, workspace_id: str, cell: str, *, deadline: float = 1.0) -> int:
     """Tell this cell's gateways to send the connected clients of a workspace that moved away to ``cell``
     (``goodbye`` then close 4005; they reconnect through the router). Returns how many gateways heard it."""
     async with db.read() as conn:
@@ -44,4 +46,9 @@ async def handover(db: Database, redis: Redis, workspace_id: str, cell: str) -> 
         raise CellError("team_not_found")
     if row["status"] != "moved":
         raise CellError("invalid_state", detail=f"workspace {workspace_id} is {row['status']} here, not moved")
-    return int(await redis.publish(wire.workspace_topic(workspace_id), wire.moved_message(workspace_id, cell)))
+    try:
+        # Bounded: the control plane retries a hand-over that did not answer (moves.handover_attempts).
+        async with asyncio.timeout(deadline):
+            return int(await redis.publish(wire.workspace_topic(workspace_id), wire.moved_message(workspace_id, cell)))
+    except (TimeoutError, RedisError, OSError) as exc:
+        raise ServiceUnavailable("the gateways cannot be told right now (Redis does not answer); retry") from exc

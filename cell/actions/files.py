@@ -15,15 +15,18 @@ it afterwards. Nothing half-written stays: a failed upload removes its staging o
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cell import storage
 from cell.actions import messages as message_actions
@@ -162,16 +165,57 @@ async def receive(ctx: FileContext, workspace_id: str, file_id: str, expires: st
                            incoming=workspace["incoming"])
     if row["state"] != "pending":
         raise UploadRefused("upload_url_used", 409, "this upload URL was already used")
-    claim = f"files:upload:{workspace_id}:{file_id}"
-    if not await ctx.redis.set(claim, "1", nx=True, ex=ctx.settings.files.upload_url_seconds + 60):
+    claim, mine = f"files:upload:{workspace_id}:{file_id}", secrets.token_hex(8)
+    deadline = ctx.settings.redis.timeout_seconds
+    try:
+        # Redis guards the upload in flight; while it does not answer, say so instead of hanging.
+        async with asyncio.timeout(deadline):
+            claimed = await ctx.redis.set(claim, mine, nx=True, ex=ctx.settings.files.upload_url_seconds + 60)
+    except (TimeoutError, RedisError, OSError) as exc:
+        # The SET may still be applied when Redis wakes up: take our claim back then, so the URL
+        # stays usable (the client may send the upload again).
+        _release_later(ctx.redis, claim, mine, deadline)
+        raise UploadRefused("service_unavailable", 503, "uploads are briefly unavailable; retry shortly") from exc
+    if not claimed:
         raise UploadRefused("upload_url_used", 409, "an upload to this URL is under way")
     staging = storage.staging_key(workspace_id, file_id)
     try:
         return await _store_upload(ctx, row, staging, body)
     except BaseException:
         await ctx.storage.delete([staging])
-        await ctx.redis.delete(claim)
+        try:
+            async with asyncio.timeout(deadline):
+                await _release(ctx.redis, claim, mine)
+        except (TimeoutError, RedisError, OSError):
+            _release_later(ctx.redis, claim, mine, deadline)
         raise
+
+
+# Delete the claim only if it is still ours (a later upload may hold it by then).
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_releasing: set[asyncio.Task[None]] = set()
+
+
+async def _release(redis: aioredis.Redis, claim: str, mine: str) -> None:
+    await redis.eval(_RELEASE, 1, claim, mine)
+
+
+def _release_later(redis: aioredis.Redis, claim: str, mine: str, deadline: float, *, tries: int = 120) -> None:
+    """Keep trying to release ``claim`` in the background (about two minutes), off the request path."""
+
+    async def run() -> None:
+        for _ in range(tries):
+            try:
+                async with asyncio.timeout(deadline):
+                    await _release(redis, claim, mine)
+                return
+            except (TimeoutError, RedisError, OSError):
+                await asyncio.sleep(1.0)
+        log.warning("upload claim %s not released (Redis did not answer); it expires by itself", claim)
+
+    task = asyncio.get_running_loop().create_task(run(), name="upload-claim-release")
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
 
 
 async def _store_upload(ctx: FileContext, row: Row, staging: str, body: AsyncIterator[bytes]) -> Row:

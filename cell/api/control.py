@@ -60,7 +60,8 @@ async def handover(request: Request) -> Response:
     rest.require_admin(request)
     body: Handover = await rest.json_body(request, Handover)
     services = rest.services(request)
-    told = await control.handover(services.db, services.redis, request.path_params["workspace_id"], body.cell)
+    told = await control.handover(services.db, services.redis, request.path_params["workspace_id"], body.cell,
+                                  deadline=services.settings.redis.timeout_seconds)
     return ok({"gateways": told, "cell": body.cell})
 
 

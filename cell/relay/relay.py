@@ -79,8 +79,11 @@ class Relay:
                 await pubsub.subscribe(self.topic)
                 backoff.reset()
                 self._woken.set()  # anything committed while we were not listening
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while True:
+                    # Its own read timeout, not the client's command deadline (redis.timeout_seconds):
+                    # an idle minute without nudges is no failure.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if message is not None and message.get("type") == "message":
                         self._woken.set()
             except (RedisError, OSError) as exc:
                 log.warning("relay: no wake-ups from redis (%s); polling every %ss", exc,

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from cell.embedded import EmbeddedRedis
 from tests.support import moves
-from tests.support.cells import RunningCell, running_cell
+from tests.support.cells import ADMIN_TOKEN, RunningCell, running_cell
 from tests.support.infra import Infra
 from tests.support.realtime import Recorder, client
 
@@ -132,3 +133,36 @@ def test_api_serves_through_a_redis_stall(cell: RunningCell, stalled_redis: Embe
     assert len(in_history) == len(set(in_history))
     assert ["service_unavailable"] * 3 == [answer["error"] for answer in during]
     assert set(acked) <= {m["ts"] for m in recorder.messages(ws.general)}
+
+
+def test_uploads_and_hand_overs_answer_during_a_stall_instead_of_hanging(
+        cell: RunningCell, stalled_redis: EmbeddedRedis) -> None:
+    """With Redis stopped, the two request paths that need it and had no deadline answer a
+    retryable 503 ``service_unavailable`` within the cell's Redis deadline (1 s), not after
+    redis-py's own 5 s socket timeout: an upload to a fresh URL (its single-use claim is in Redis;
+    the URL stays unused, so the same upload succeeds once Redis is back) and the control plane's
+    hand-over of a moved workspace. The client gives up after 3 s: waiting for Redis would fail."""
+    uploader, moved = cell.workspace("acme"), cell.workspace("globex").id
+    url = httpx.post(cell.api + "files.getUploadURLExternal", data={"filename": "a.txt", "length": 5},
+                     headers={"Authorization": f"Bearer {uploader.owner.token}"}).json()["upload_url"]
+    with psycopg.connect(cell.dsn, autocommit=True) as conn:  # as a finished move leaves it on its source
+        conn.execute("UPDATE workspaces SET status = 'moved', moved_to = 'elsewhere' WHERE workspace_id = %s",
+                     (moved,))
+    assert stalled_redis.pid is not None
+    os.kill(stalled_redis.pid, signal.SIGSTOP)
+    try:
+        upload = httpx.post(url, content=b"hello", timeout=3.0)
+        handover = httpx.post(f"{cell.url}/v1/control/workspaces/{moved}/handover", json={"cell": "elsewhere"},
+                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=3.0)
+    finally:
+        os.kill(stalled_redis.pid, signal.SIGCONT)
+    assert (upload.status_code, upload.json()["error"]) == (503, "service_unavailable")
+    assert (handover.status_code, handover.json()["error"]) == (503, "service_unavailable")
+    # Once Redis is back (and the refused attempt's claim, applied late, is released), it goes through.
+    statuses = []
+    for _ in range(50):
+        statuses.append(httpx.post(url, content=b"hello", timeout=10.0).status_code)
+        if statuses[-1] != 409:
+            break
+        time.sleep(0.2)
+    assert statuses[-1] == 200, statuses

@@ -13,8 +13,6 @@ from cell.errors import CellError, ServiceUnavailable
 from cell.realtime.presence import PresenceStore
 from cell.store import directory
 
-REDIS_WAIT_SECONDS = 1.0
-
 
 def _store(ctx: Context) -> PresenceStore:
     return PresenceStore(ctx.services.redis, ctx.services.settings.realtime.presence_ttl_seconds)
@@ -34,7 +32,7 @@ async def get_presence(ctx: Context, args: GetPresenceArgs) -> dict[str, Any]:
             if await directory.get_user(conn, ctx.actor.workspace_id, user) is None:
                 raise CellError("user_not_found")
     try:
-        async with asyncio.timeout(REDIS_WAIT_SECONDS):  # presence lives only in Redis: do not hang on it
+        async with asyncio.timeout(ctx.services.settings.redis.timeout_seconds):  # presence lives only in Redis: do not hang on it
             [found] = await _store(ctx).get(ctx.actor.workspace_id, [user])
     except (TimeoutError, RedisError, OSError) as exc:
         raise ServiceUnavailable("presence is briefly unavailable; retry shortly") from exc
@@ -53,7 +51,7 @@ async def set_presence(ctx: Context, args: SetPresenceArgs) -> dict[str, Any]:
     if args.presence not in ("auto", "away"):
         raise CellError("invalid_presence")
     try:
-        async with asyncio.timeout(REDIS_WAIT_SECONDS):
+        async with asyncio.timeout(ctx.services.settings.redis.timeout_seconds):
             await _store(ctx).set_manual_away(ctx.actor.workspace_id, ctx.actor.user_id, args.presence == "away")
     except (TimeoutError, RedisError, OSError) as exc:
         raise ServiceUnavailable("presence is briefly unavailable; retry shortly") from exc

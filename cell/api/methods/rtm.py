@@ -12,8 +12,6 @@ from cell.errors import ServiceUnavailable
 from cell.realtime import tickets
 from cell.settings import CellSettings
 
-REDIS_WAIT_SECONDS = 1.0
-
 
 class ConnectArgs(Args):
     batch_presence_aware: bool = False
@@ -30,7 +28,7 @@ async def rtm_connect(ctx: Context, args: ConnectArgs) -> dict[str, Any]:
     actor, settings = ctx.actor, ctx.services.settings
     try:
         # Tickets live in Redis: while it does not answer, say so at once rather than hang.
-        async with asyncio.timeout(REDIS_WAIT_SECONDS):
+        async with asyncio.timeout(ctx.services.settings.redis.timeout_seconds):
             ticket = await tickets.issue(
                 ctx.services.redis,
                 tickets.Ticket(actor.workspace_id, actor.user_id, actor.token_id),
