@@ -137,6 +137,7 @@ async def revoke_token(request: Request) -> Response:
     await rest.require_admin_or_workspace_admin(request, workspace_id)
     if not await auth.revoke(rest.services(request).db, workspace_id, token_id):
         raise CellError("token_not_found")
+    rest.services(request).revoked.wake()  # committed: the gateways close its sockets now
     return ok({"revoked": True})
 
 
@@ -149,6 +150,7 @@ async def deactivate_user(request: Request) -> Response:
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await rest.require_admin_or_workspace_admin(request, workspace_id)
     await auth.deactivate(rest.services(request).db, workspace_id, user_id)
+    rest.services(request).revoked.wake()  # committed: the gateways close their sockets now
     return ok({"deactivated": True})
 
 

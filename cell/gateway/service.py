@@ -23,6 +23,7 @@ from cell.realtime import presence as presence_store
 from cell.realtime import tickets
 from cell.realtime.backoff import Backoff
 from cell.realtime.presence import PresenceStore
+from cell.realtime.wake import revoked_topic
 from cell.realtime.wire import CloseCode, format_position, frame_of, parse_position
 from cell.store import directory, outbox
 
@@ -68,7 +69,9 @@ class Gateway:
         self.sockets: set[SocketSink] = set()
         self.polls: set[PollSink] = set()
         self.by_token: dict[str, set[Sink]] = {}  # token id -> its sockets and long-polls here
-        self.revocations = RevocationWatch(services.db, self._revoked, lambda token: token in self.by_token)
+        self.revocations = RevocationWatch(
+            services.db, self._revoked, lambda token: token in self.by_token, redis=services.redis,
+            topic=revoked_topic(services.settings.name), poll_seconds=self.config.revocation_poll_seconds)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._changes: dict[str, dict[str, str]] = {}

@@ -23,6 +23,12 @@ def wake_topic(cell: str) -> str:
     return f"cell:{cell}:outbox-wake"
 
 
+def revoked_topic(cell: str) -> str:
+    """The Redis channel on which ``cell``'s gateways hear that tokens were revoked (the nudge
+    carries nothing: they read which ones from PostgreSQL, cell/gateway/revocations.py)."""
+    return f"cell:{cell}:tokens-revoked"
+
+
 class Waker:
     """``wake()`` after a commit that wrote outbox rows: cheap, never blocks, never raises."""
 

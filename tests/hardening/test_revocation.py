@@ -1,7 +1,8 @@
 """Revocation reaches real-time: a revoked token, a deactivated person or a removed bot loses its sockets and long-polls.
 
-Each open socket gets Slack's ``tokens_revoked`` and is closed with 4004 within a second of
-the revocation committing (the gateways look for revocations in PostgreSQL twice a second);
+Each open socket gets Slack's ``tokens_revoked`` and is closed with 4004 as soon as the
+revocation commits (pushed to every gateway over Redis; they also look in PostgreSQL twice a
+second, the fallback while Redis is away);
 a waiting long-poll answers ``token_revoked``; a ticket issued before the revocation opens nothing.
 """
 
@@ -130,10 +131,12 @@ def test_a_waiting_long_poll_answers_token_revoked(edge: Edge) -> None:
 
 
 def test_every_gateway_closes_the_revoked_tokens_sockets(infra: Infra, tmp_path: Path) -> None:
-    """Sockets of one token on two gateway processes: after auth.revoke, both get tokens_revoked and 4004."""
+    """Sockets of one token on two gateway processes: after auth.revoke, both get tokens_revoked and
+    4004 - pushed: the gateways' PostgreSQL poll is set to a minute here, and the sockets must close
+    within 10 s, so only the API process's nudge on Redis can have closed them."""
     name, dsn = infra.fresh_database()
     try:
-        with deployment(dsn, infra.redis.url, tmp_path) as procs:
+        with deployment(dsn, infra.redis.url, tmp_path, CELLCHAT_REALTIME__REVOCATION_POLL_SECONDS="60") as procs:
             ws = procs.cell.workspace()
             token = ws.owner.token
             api = procs.cell.api

@@ -38,4 +38,6 @@ async def auth_test(ctx: Context, args: NoArgs) -> dict[str, Any]:
 async def auth_revoke(ctx: Context, args: RevokeArgs) -> dict[str, Any]:
     if args.test:
         return {"revoked": False}
-    return {"revoked": await auth.revoke(ctx.services.db, ctx.actor.workspace_id, ctx.actor.token_id)}
+    revoked = await auth.revoke(ctx.services.db, ctx.actor.workspace_id, ctx.actor.token_id)
+    ctx.services.revoked.wake()  # committed: the gateways close its sockets now, not at their next poll
+    return {"revoked": revoked}
