@@ -652,6 +652,8 @@ CREATE INDEX sign_in_attempts_account ON public.sign_in_attempts USING btree (wo
 
 CREATE INDEX sign_in_attempts_address ON public.sign_in_attempts USING btree (address, at);
 
+CREATE INDEX sign_in_attempts_at ON public.sign_in_attempts USING btree (at);
+
 CREATE INDEX thread_subscriptions_user ON public.thread_subscriptions USING btree (workspace_id, user_id) WHERE subscribed;
 
 CREATE INDEX tokens_app ON public.tokens USING btree (workspace_id, app_id) WHERE (app_id IS NOT NULL);

@@ -26,6 +26,17 @@ async def record(conn: Conn, workspace_id: str, email: str, address: str, outcom
     )
 
 
+async def prune(conn: Conn, keep_days: int, batch: int = 100) -> int:
+    """Delete up to ``batch`` attempts older than ``keep_days`` (oldest first); how many went."""
+    cur = await conn.execute(
+        "DELETE FROM sign_in_attempts WHERE (workspace_id, id) IN ("
+        " SELECT workspace_id, id FROM sign_in_attempts WHERE at < now() - make_interval(days => %(days)s)"
+        " ORDER BY at LIMIT %(batch)s)",
+        {"days": keep_days, "batch": batch},
+    )
+    return cur.rowcount
+
+
 async def failures(conn: Conn, workspace_id: str, email: str, address: str, window_seconds: int) -> Failures:
     cur = await conn.execute(
         """

@@ -117,3 +117,26 @@ def test_right_password_signs_in(edge: Edge, clients: Callable[[], httpx.Client]
     for n in range(3):
         _sign_in(edge, made, made.email, f"typo-{n}", client)
     assert _sign_in(edge, made, made.email, PASSWORD, client).json()["ok"]
+
+
+def test_old_sign_in_attempts_are_pruned_as_new_ones_come(edge: Edge, clients: Callable[[], httpx.Client]) -> None:
+    """Attempts older than ``sign_in.keep_days`` (30) go, a bounded batch (100) with each new
+    attempt, oldest first; recent ones stay (they are the audit and the throttle's memory)."""
+    made = edge.workspace()
+    with psycopg.connect(edge.cell.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO sign_in_attempts (workspace_id, email, address, outcome, at)"
+                     " SELECT %s, 'old@example.com', '-', 'failed', now() - make_interval(days => 31, secs => n)"
+                     " FROM generate_series(1, 150) n", (made.id,))
+        conn.execute("INSERT INTO sign_in_attempts (workspace_id, email, address, outcome, at)"
+                     " VALUES (%s, 'recent@example.com', '-', 'failed', now() - interval '29 days')", (made.id,))
+
+        def left() -> list[tuple[str, int]]:
+            return [(r[0], int(r[1])) for r in conn.execute(
+                "SELECT email, count(*) FROM sign_in_attempts WHERE workspace_id = %s AND email <> %s"
+                " GROUP BY email ORDER BY email", (made.id, made.email)).fetchall()]
+        assert _sign_in(edge, made, made.email, PASSWORD, clients()).json()["ok"]
+        after_one = left()
+        assert _sign_in(edge, made, made.email, PASSWORD, clients()).json()["ok"]
+        after_two = left()
+    assert (after_one, after_two) == ([("old@example.com", 50), ("recent@example.com", 1)],
+                                      [("recent@example.com", 1)])
