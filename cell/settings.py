@@ -185,6 +185,9 @@ class FileSettings(BaseModel):
     signing_key: SecretStr | None = None  # HMAC key of signed URLs; None: derived from the admin token
     max_image_pixels: int = 50_000_000  # larger images (decompression bombs) get no thumbnail
     preview_max_bytes: int = 50 * 1024**2  # images above this are not decoded for previews
+    # The worker also looks this often for previews still pending that long: those whose event
+    # is not in this cell's outbox (a workspace that moved in mid-way) or was lost.
+    preview_sweep_seconds: float = Field(default=30.0, gt=0)
 
 
 class CellSettings(BaseSettings):

@@ -255,6 +255,21 @@ async def pending_previews(conn: Conn, limit: int) -> list[Row]:
     return await cur.fetchall()
 
 
+_STALE_PREVIEWS = sql.SQL(
+    "SELECT {columns} FROM files f JOIN workspaces w USING (workspace_id)"
+    " WHERE f.preview = 'pending' AND f.state <> 'pending' AND w.status = 'active'"
+    " AND f.created_at < now() - make_interval(secs => %(older)s)"
+    " AND NOT EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = f.workspace_id)"
+    " ORDER BY f.created_at LIMIT %(limit)s"
+).format(columns=FILE_COLUMNS)
+
+
+async def stale_pending_previews(conn: Conn, older_than: float, limit: int) -> list[Row]:
+    """Previews pending for ``older_than`` seconds in workspaces this cell serves now, oldest first."""
+    cur = await conn.execute(_STALE_PREVIEWS, {"older": older_than, "limit": limit})
+    return await cur.fetchall()
+
+
 # -- clean-up -------------------------------------------------------------------------------
 
 

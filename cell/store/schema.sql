@@ -596,6 +596,8 @@ CREATE UNIQUE INDEX channels_name ON public.channels USING btree (workspace_id, 
 
 CREATE INDEX file_shares_channel ON public.file_shares USING btree (workspace_id, channel_id, ts);
 
+CREATE INDEX files_preview_pending ON public.files USING btree (created_at) WHERE (preview = 'pending'::text);
+
 CREATE INDEX files_search ON public.files USING gin (public.cellchat_search_vector(workspace_id, NULL::text, ((name || ' '::text) || title)));
 
 CREATE INDEX files_sha256 ON public.files USING btree (workspace_id, sha256) WHERE (sha256 IS NOT NULL);

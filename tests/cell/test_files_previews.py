@@ -7,6 +7,7 @@ import io
 import time
 
 import httpx
+import psycopg
 from PIL import Image
 from slack_sdk import WebClient
 
@@ -98,6 +99,29 @@ def test_the_worker_makes_previews_off_the_request_path(infra: Infra) -> None:
         deadline = time.monotonic() + 30
         info = client.files_info(file=file["id"])["file"]
         while "thumb_64" not in info and time.monotonic() < deadline:
+            time.sleep(0.1)
+            info = client.files_info(file=file["id"])["file"]
+    assert (info.get("thumb_64_w"), info.get("thumb_64_h"), info.get("original_w")) == (32, 64, 50)
+
+
+def test_a_preview_pending_without_its_event_is_made_by_the_sweep(infra: Infra) -> None:
+    """A file that arrives pending with no ``file_created`` in this cell's outbox - what a live move
+    copies when it freezes a workspace before its preview was made (the event stays in the old
+    cell's outbox) - gets its thumbnails from the worker's sweep of pending previews."""
+    with running_cell(infra, role="all", files={"preview_sweep_seconds": 0.5}) as cell:
+        ws = cell.workspace()
+        client = WebClient(token=ws.owner.token, base_url=cell.api)
+        file = client.files_upload_v2(channel=ws.general, content=jpeg_rotated_with_gps(100, 50),
+                                      filename="photo.jpg")["file"]
+        deadline = time.monotonic() + 30
+        while "thumb_64" not in client.files_info(file=file["id"])["file"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with psycopg.connect(cell.dsn, autocommit=True) as conn:  # as a move's copy arrives: pending, its event long consumed
+            conn.execute("UPDATE files SET preview = 'pending', thumbs = NULL, original_w = NULL, original_h = NULL,"
+                         " created_at = now() - interval '1 minute' WHERE workspace_id = %s", (ws.id,))
+        assert "thumb_64" not in client.files_info(file=file["id"])["file"]
+        info = client.files_info(file=file["id"])["file"]
+        while "thumb_64" not in info and time.monotonic() < deadline + 30:
             time.sleep(0.1)
             info = client.files_info(file=file["id"])["file"]
     assert (info.get("thumb_64_w"), info.get("thumb_64_h"), info.get("original_w")) == (32, 64, 50)
