@@ -80,6 +80,19 @@ def desktop_event(decision: Decision, message: dict[str, Any], workspace_id: str
     }
 
 
+class _Batch:
+    """What one batch reads once: who is online per workspace, each conversation and its members
+    (forgotten when an event of the batch may have changed the membership)."""
+
+    def __init__(self) -> None:
+        self.online: dict[str, set[str]] = {}
+        self.conversations: dict[tuple[str, str], tuple[dict[str, Any] | None, list[str]]] = {}
+
+    def forget(self, workspace_id: str, channel_id: str | None) -> None:
+        if channel_id is not None:
+            self.conversations.pop((workspace_id, channel_id), None)
+
+
 class Notifications(Consumer):
     name = "notifications"  # the key of its persisted position: never rename it
     start = "latest"
@@ -106,20 +119,30 @@ class Notifications(Consumer):
         self.sender.wake()
 
     async def handle(self, conn: Conn, events: Sequence[Event]) -> None:
-        online: dict[str, set[str]] = {}  # per workspace, read once per batch
+        batch = _Batch()
         for event in events:
-            if event.event_type != "message" or event.audience.kind != "conversation":
+            if event.audience.kind != "conversation" or event.audience.id is None:
+                continue
+            if event.event_type != "message":
+                batch.forget(event.workspace_id, event.audience.id)  # membership may have changed
                 continue
             message = event.payload
             if message.get("subtype") not in NOTIFIED_SUBTYPES or "ts" not in message:
+                if message.get("subtype"):
+                    batch.forget(event.workspace_id, event.audience.id)  # channel_join, channel_leave…
                 continue
-            if event.workspace_id not in online:
-                online[event.workspace_id] = await online_users(self.redis, event.workspace_id)
-            await self._decide(conn, event.workspace_id, message, online[event.workspace_id])
+            if event.workspace_id not in batch.online:
+                batch.online[event.workspace_id] = await online_users(self.redis, event.workspace_id)
+            await self._decide(conn, event.workspace_id, message, batch)
 
-    async def _decide(self, conn: Conn, workspace_id: str, message: dict[str, Any], online: set[str]) -> None:
+    async def _decide(self, conn: Conn, workspace_id: str, message: dict[str, Any], batch: _Batch) -> None:
         channel_id = message["channel"]
-        where = await store.conversation(conn, workspace_id, channel_id)
+        online = batch.online[workspace_id]
+        key = (workspace_id, channel_id)
+        if key not in batch.conversations:
+            found = await store.conversation(conn, workspace_id, channel_id)
+            batch.conversations[key] = (found, await store.members(conn, workspace_id, channel_id) if found else [])
+        where, members = batch.conversations[key]
         author = message.get("user")
         if where is None or not author:
             return
@@ -127,7 +150,6 @@ class Notifications(Consumer):
         thread_ts = parse_ts(message["thread_ts"]) if message.get("thread_ts") else None
         is_reply = thread_ts is not None and thread_ts != ts
         mentions = parse_mentions(message.get("text", ""), message.get("blocks"))
-        members = await store.members(conn, workspace_id, channel_id)
         followers = (await self.load_followers(conn, workspace_id, channel_id, thread_ts)
                      if thread_ts is not None and is_reply else set())
         prefs, urgent = await self.load_prefs(conn, workspace_id, channel_id, members)
@@ -140,9 +162,10 @@ class Notifications(Consumer):
         if not decisions:
             return
         delay = self.settings.push_delay_seconds
+        pushable = await store.with_devices(conn, workspace_id, [d.user for d in decisions])
         await store.insert(conn, workspace_id, channel_id, ts, thread_ts if is_reply else None, author,
                            snippet(message.get("text", "")),
-                           [(d.user, d.reason, delay if d.desktop else 0.0) for d in decisions])
+                           [(d.user, d.reason, delay if d.desktop else 0.0, d.user in pushable) for d in decisions])
         desktop = [d for d in decisions if d.desktop]
         if desktop:
             names = await store.user_names(conn, workspace_id, [author])

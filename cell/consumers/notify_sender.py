@@ -46,6 +46,9 @@ from cell.store.db import Conn, Database
 log = logging.getLogger(__name__)
 
 PLAN_BATCH = 500
+# Someone online now is looked at again after this long at the earliest (not on every tick),
+# however short the push delay: their push can only be due once they have left.
+RECHECK_ONLINE_SECONDS = 2.0
 DELIVER_BATCH = 200
 CONCURRENCY = 50
 
@@ -120,6 +123,8 @@ class Sender:
                     read.append(row)
                 elif now - row["created_at"].timestamp() > s.push_max_age_seconds:
                     expired.append(row)
+                elif seen >= now:  # online now
+                    later.append((row, _at(now + max(s.push_delay_seconds, RECHECK_ONLINE_SECONDS))))
                 elif seen + s.push_delay_seconds > now:
                     later.append((row, _at(seen + s.push_delay_seconds)))
                 else:

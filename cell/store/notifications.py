@@ -58,25 +58,35 @@ async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> 
 
 _INSERT = """
 INSERT INTO notifications (workspace_id, user_id, channel_id, ts, thread_ts, author, reason, snippet,
-                           push_due_at)
+                           push_due_at, push_state)
 SELECT %(w)s, u, %(c)s, %(ts)s, %(thread_ts)s, %(author)s, r, %(snippet)s,
-       now() + make_interval(secs => d)
-FROM unnest(%(users)s::text[], %(reasons)s::text[], %(delays)s::float8[]) AS t(u, r, d)
+       now() + make_interval(secs => d), CASE WHEN p THEN 'pending' ELSE 'none' END
+FROM unnest(%(users)s::text[], %(reasons)s::text[], %(delays)s::float8[], %(pushable)s::bool[]) AS t(u, r, d, p)
 ON CONFLICT DO NOTHING
 """
 
 
 async def insert(conn: Conn, workspace_id: str, channel_id: str, ts: int, thread_ts: int | None,
-                 author: str, snippet: str, people: Sequence[tuple[str, str, float]]) -> None:
-    """One row per ``(user, reason, push delay in seconds)``, in one statement (a redelivered
-    message finds its rows and adds none)."""
+                 author: str, snippet: str, people: Sequence[tuple[str, str, float, bool]]) -> None:
+    """One row per ``(user, reason, push delay in seconds, has a device)``, in one statement (a
+    redelivered message finds its rows and adds none). Without a device there is no push to
+    plan (``none``); the row still feeds the email digest."""
     if not people:
         return
     await conn.execute(_INSERT, {
         "w": workspace_id, "c": channel_id, "ts": ts, "thread_ts": thread_ts, "author": author,
         "snippet": snippet, "users": [p[0] for p in people], "reasons": [p[1] for p in people],
-        "delays": [p[2] for p in people],
+        "delays": [p[2] for p in people], "pushable": [p[3] for p in people],
     })
+
+
+async def with_devices(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> set[str]:
+    """Which of ``user_ids`` have a push device (one index scan)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT user_id FROM notify_devices WHERE workspace_id = %(w)s AND user_id = ANY(%(u)s)",
+        {"w": workspace_id, "u": list(user_ids)},
+    )
+    return {r["user_id"] for r in await cur.fetchall()}
 
 
 # --- planning pushes --------------------------------------------------------------------
