@@ -114,11 +114,19 @@ class Worker:
 
 def dm_latency(stack: Stack, gateway: PushGateway, workspace_id: str, owner: str, count: int,
                rate: float) -> list[float]:
-    people = [make_user(stack, workspace_id, f"dm{n}") for n in range(count)]
-    channels = []
-    for n, (user_id, token) in enumerate(people):
-        stack.api(token, "push.register", app_id="bench.app", pushkey=f"dm-key-{n}", url=gateway.url)
-        channels.append(stack.api(owner, "conversations.open", users=user_id)["channel"]["id"])
+    # People and devices as rows (accounts through the API cost an argon2 hash each); the DMs
+    # through the API, as a client opens them.
+    ids = [f"UD{n:09d}" for n in range(count)]
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (workspace_id, user_id, email, name) "
+            "SELECT %(w)s, u, lower(u) || '@dm.example.com', lower(u) FROM unnest(%(ids)s::text[]) AS u",
+            {"w": workspace_id, "ids": ids})
+        conn.execute(
+            "INSERT INTO notify_devices (workspace_id, device_id, user_id, app_id, pushkey, gateway_url) "
+            "SELECT %(w)s, 'PD' || u, u, 'bench.app', 'dm-key-' || u, %(url)s FROM unnest(%(ids)s::text[]) AS u",
+            {"w": workspace_id, "ids": ids, "url": gateway.url})
+    channels = [stack.api(owner, "conversations.open", users=user_id)["channel"]["id"] for user_id in ids]
     sent: dict[str, float] = {}
 
     async def post_all() -> None:

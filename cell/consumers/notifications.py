@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from cell.consumers.base import Consumer, Event
 from cell.consumers.notify_sender import Sender
 from cell.domain.mentions import parse_mentions
 from cell.domain.ts import format_ts, parse_ts
+from cell.notify import prefs as notify_prefs
 from cell.notify.decide import Audience, Decision, Message, Prefs, decide
 from cell.realtime.presence import online_users
 from cell.settings import NotifySettings
@@ -44,13 +46,21 @@ PrefsLoader = Callable[[Conn, str, str, Sequence[str]], Awaitable[tuple[dict[str
 FollowersLoader = Callable[[Conn, str, str, int], Awaitable[set[str]]]
 
 
-async def default_prefs(conn: Conn, workspace_id: str, channel_id: str,
-                        users: Sequence[str]) -> tuple[dict[str, Prefs], bool]:
-    return {}, False
+async def effective_prefs(conn: Conn, workspace_id: str, channel_id: str,
+                          users: Sequence[str]) -> tuple[dict[str, Prefs], bool]:
+    """Everyone's effective preferences here (one statement, ``cell.notify.prefs.load``), with DND
+    evaluated now, and whether the conversation is urgent."""
+    found = await notify_prefs.load(conn, workspace_id, channel_id, list(users))
+    now = datetime.now(UTC)
+    decided = {
+        user: Prefs(p.level, p.muted, p.keywords, p.suppress_broadcasts, notify_prefs.dnd_active(p, now))
+        for user, p in found.items()
+    }
+    return decided, any(p.urgent for p in found.values())
 
 
-async def default_followers(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> set[str]:
-    return set(await store.thread_participants(conn, workspace_id, channel_id, root_ts))
+async def thread_followers(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> set[str]:
+    return await notify_prefs.thread_followers(conn, workspace_id, channel_id, root_ts)
 
 
 def snippet(text: str) -> str:
@@ -99,7 +109,7 @@ class Notifications(Consumer):
     batch_size = 100
 
     def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, *,
-                 prefs: PrefsLoader = default_prefs, followers: FollowersLoader = default_followers,
+                 prefs: PrefsLoader = effective_prefs, followers: FollowersLoader = thread_followers,
                  after_commit: Callable[[], None] | None = None) -> None:
         self.db = db
         self.redis = redis

@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 
 from cell.domain.ts import format_ts
 from cell.notify import gateway, mail
+from cell.notify import prefs as notify_prefs
 from cell.realtime.presence import last_active
 from cell.settings import NotifySettings
 from cell.store import notifications as store
@@ -69,7 +70,7 @@ def push_text(rows: list[dict[str, Any]], room: str, names: dict[str, str]) -> s
 
 class Sender:
     def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings,
-                 badge: Badge = store.badge) -> None:
+                 badge: Badge = notify_prefs.badge) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings

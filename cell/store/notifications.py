@@ -37,17 +37,6 @@ async def members(conn: Conn, workspace_id: str, channel_id: str) -> list[str]:
     return [r["user_id"] for r in await cur.fetchall()]
 
 
-async def thread_participants(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> list[str]:
-    """The root's author and everyone who replied (who follow a thread when nobody chose otherwise)."""
-    cur = await conn.execute(
-        "SELECT user_id, reply_users FROM messages"
-        " WHERE workspace_id = %(w)s AND channel_id = %(c)s AND ts = %(ts)s",
-        {"w": workspace_id, "c": channel_id, "ts": root_ts},
-    )
-    row = await cur.fetchone()
-    return [] if row is None else [row["user_id"], *row["reply_users"]]
-
-
 async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> dict[str, str]:
     cur = await conn.execute(
         "SELECT user_id, name FROM users WHERE workspace_id = %(w)s AND user_id = ANY(%(u)s)",
@@ -91,18 +80,26 @@ async def with_devices(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -
 
 # --- planning pushes --------------------------------------------------------------------
 
+# How far the person has read where the notification is: the conversation's cursor for a
+# top-level message, the thread's (thread_subscriptions) for a reply.
+_READ = "CASE WHEN n.thread_ts IS NULL THEN coalesce(m.last_read, 0) ELSE coalesce(t.last_read, 0) END"
+_READ_JOINS = """LEFT JOIN channel_members m
+  ON m.workspace_id = n.workspace_id AND m.channel_id = n.channel_id AND m.user_id = n.user_id
+LEFT JOIN thread_subscriptions t
+  ON t.workspace_id = n.workspace_id AND t.channel_id = n.channel_id AND t.thread_ts = n.thread_ts
+ AND t.user_id = n.user_id"""
+
 _DUE = """
 SELECT n.workspace_id, n.user_id, n.channel_id, n.ts, n.thread_ts, n.author, n.reason, n.snippet,
-       n.created_at, coalesce(m.last_read, 0) AS last_read, c.name AS channel_name, c.kind
+       n.created_at, {read} AS last_read, c.name AS channel_name, c.kind
 FROM notifications n
-LEFT JOIN channel_members m
-  ON m.workspace_id = n.workspace_id AND m.channel_id = n.channel_id AND m.user_id = n.user_id
+{read_joins}
 LEFT JOIN channels c ON c.workspace_id = n.workspace_id AND c.channel_id = n.channel_id
 WHERE n.push_state = 'pending' AND n.push_due_at <= now()
 ORDER BY n.push_due_at
 LIMIT %(limit)s
 FOR UPDATE OF n SKIP LOCKED
-"""
+""".replace("{read}", _READ).replace("{read_joins}", _READ_JOINS)
 
 
 async def due(conn: Conn, limit: int) -> list[Row]:
@@ -154,18 +151,6 @@ async def last_pushed(conn: Conn, workspace_id: str, user_id: str, channel_id: s
     )
     row = await cur.fetchone()
     return None if row is None else row["at"]
-
-
-async def badge(conn: Conn, workspace_id: str, user_id: str) -> int:
-    """Notifications of this person still unread (their read cursor has not passed them)."""
-    cur = await conn.execute(
-        "SELECT count(*) AS n FROM notifications n JOIN channel_members m"
-        "  ON m.workspace_id = n.workspace_id AND m.channel_id = n.channel_id AND m.user_id = n.user_id"
-        " WHERE n.workspace_id = %(w)s AND n.user_id = %(u)s AND n.ts > m.last_read",
-        {"w": workspace_id, "u": user_id},
-    )
-    row = await cur.fetchone()
-    return 0 if row is None else int(row["n"])
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -298,15 +283,14 @@ async def email_candidates(conn: Conn, after_seconds: float, limit: int) -> list
 
 _PENDING_EMAIL = """
 SELECT n.workspace_id, n.user_id, n.channel_id, n.ts, n.thread_ts, n.author, n.reason, n.snippet,
-       coalesce(m.last_read, 0) AS last_read, c.name AS channel_name, c.kind
+       {read} AS last_read, c.name AS channel_name, c.kind
 FROM notifications n
-LEFT JOIN channel_members m
-  ON m.workspace_id = n.workspace_id AND m.channel_id = n.channel_id AND m.user_id = n.user_id
+{read_joins}
 LEFT JOIN channels c ON c.workspace_id = n.workspace_id AND c.channel_id = n.channel_id
 WHERE n.workspace_id = %(w)s AND n.user_id = %(u)s AND n.email_state = 'pending'
 ORDER BY n.ts
 FOR UPDATE OF n SKIP LOCKED
-"""
+""".replace("{read}", _READ).replace("{read_joins}", _READ_JOINS)
 
 
 async def pending_email(conn: Conn, workspace_id: str, user_id: str) -> list[Row]:

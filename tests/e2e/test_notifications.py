@@ -193,6 +193,33 @@ def test_an_offline_person_gets_one_digest_of_what_they_missed(setup: Setup) -> 
     assert channel  # the DM is one of the two
 
 
+def test_thread_follows_mute_dnd_and_the_urgent_exception_come_from_the_preferences(setup: Setup) -> None:
+    """The worker reads the stored preferences: a reply notifies the root's author (a follower);
+    a muted person and a snoozed one are not told of their mention; in a channel marked urgent
+    an @channel reaches the snoozed person. (Preferences written as notify-state's methods store them.)"""
+    gus, _ = setup.person("gus", device=False)
+    hal, _ = setup.person("hal", device=False)
+    ivy, _ = setup.person("ivy", device=False)
+    ws, general = setup.workspace.id, setup.workspace.general
+    room = setup.owner.conversations_create(name="incidents")["channel"]["id"]
+    setup.owner.conversations_invite(channel=room, users=ivy.id)
+    setup.rows("INSERT INTO notify_channel_prefs (workspace_id, channel_id, user_id, muted)"
+               " VALUES (%(w)s, %(c)s, %(u)s, true) RETURNING 1", w=ws, c=general, u=hal.id)
+    setup.rows("INSERT INTO notify_prefs (workspace_id, user_id, snooze_until)"
+               " VALUES (%(w)s, %(u)s, now() + interval '1 hour') RETURNING 1", w=ws, u=ivy.id)
+    setup.rows("UPDATE channels SET is_urgent = true WHERE workspace_id = %(w)s AND channel_id = %(c)s"
+               " RETURNING 1", w=ws, c=room)
+    root = WebClient(token=gus.token, base_url=setup.cell.cell.api).chat_postMessage(
+        channel=general, text="root by gus")["ts"]
+    setup.owner.chat_postMessage(channel=general, thread_ts=root, text=f"reply for <@{hal.id}> <@{ivy.id}>")
+    setup.owner.chat_postMessage(channel=room, text="<!channel> the site is down", confirm_broadcast=True)
+    setup.owner.chat_postMessage(channel=general, text="sentinel", thread_ts=root)
+    wait_for(lambda: len(setup.notifications(gus.id)) >= 2, what="gus told of both replies")
+    assert [r["reason"] for r in setup.notifications(gus.id)] == ["thread", "thread"]
+    assert setup.notifications(hal.id) == []
+    assert [(r["channel_id"], r["reason"]) for r in setup.notifications(ivy.id)] == [(room, "channel")]
+
+
 def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup: Setup) -> None:
     """A burst to eight conversations of one person, the gateway slow to answer, the worker
     SIGKILLed once some pushes arrived and more messages posted while it is dead: after a
