@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from cell.compliance.keys import WorkspaceKeys, key_ring
 from cell.realtime.wake import Waker, revoked_topic, wake_topic
 from cell.settings import CellSettings
 from cell.storage import Storage, open_storage
+from cell.storage.envelope import EncryptedStorage
 from cell.store.db import Database
 from cell.store.ratelimit import RateLimiter
 
@@ -31,6 +33,16 @@ class Services:
         await self.redis.aclose()
 
 
+def build_storage(settings: CellSettings, db: Database) -> Storage:
+    """The object store; with a master key configured, files at rest are sealed per workspace
+    (cell.storage.envelope). ``ValueError`` for a malformed key ring."""
+    store = open_storage(settings.storage)
+    current = settings.storage.master_key_id
+    if current is None:
+        return store
+    return EncryptedStorage(store, WorkspaceKeys(db, key_ring(settings.storage), current))
+
+
 def build(settings: CellSettings) -> Services:
     db = Database(settings.database.dsn, min_size=settings.database.pool_min, max_size=settings.database.pool_max)
     # A blocking pool: a burst (a thousand sockets connecting at once) waits for a connection
@@ -46,7 +58,7 @@ def build(settings: CellSettings) -> Services:
         settings=settings,
         db=db,
         redis=redis,
-        storage=open_storage(settings.storage),
+        storage=build_storage(settings, db),
         limiter=RateLimiter(redis, timeout=settings.redis.limiter_timeout_seconds,
                             cooldown=settings.redis.breaker_seconds),
         revoked=Waker(redis, revoked_topic(settings.name)),

@@ -169,6 +169,11 @@ class StorageSettings(BaseModel):
     access_key_id: SecretStr | None = None  # s3: None takes the environment's AWS credentials
     secret_access_key: SecretStr | None = None
     allow_http: bool = False
+    # Envelope encryption of files at rest (docs/compliance.md): the key ring shared by the cells of
+    # a deployment (id -> base64 of 32 bytes) and the id that wraps new workspace keys. Unset: the
+    # object store's own encryption is relied on (S3 SSE) and objects are stored as they are.
+    master_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    master_key_id: str | None = None
 
 
 class FileSettings(BaseModel):

@@ -453,10 +453,11 @@ def own_key(workspace_id: str, relative: str) -> str:
     return storage.workspace_prefix(workspace_id) + relative
 
 
-async def objects_of(store_: Storage, workspace_id: str) -> list[dict[str, Any]]:
+async def objects_of(store_: Storage, workspace_id: str, *, sealed: bool = False) -> list[dict[str, Any]]:
     """Every object of a workspace but uploads still arriving: key (relative), size and sha256.
 
     A content object's sha256 is its name; any other object (thumbnails) is read and hashed.
+    ``sealed`` (files encrypted at rest): every object is hashed as stored.
     """
     prefix = storage.workspace_prefix(workspace_id)
     found = []
@@ -465,7 +466,7 @@ async def objects_of(store_: Storage, workspace_id: str) -> list[dict[str, Any]]
         if relative.startswith("uploads/"):
             continue
         kind, _, name = relative.partition("/")
-        digest = name if kind == "sha256" else await store_.sha256(info.key)
+        digest = name if kind == "sha256" and not sealed else await store_.sha256(info.key)
         found.append({"key": relative, "size": info.size, "sha256": digest})
     return found
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from cell.api import rest
 from cell.api.responses import ok
 from cell.api.rest import Body
-from cell.compliance import holds, retention
+from cell.compliance import holds, keys, retention
 
 
 class PlaceHold(Body):
@@ -143,7 +143,21 @@ async def runs_collected(request: Request) -> Response:
     return ok({"marked": await retention.mark_collected(rest.services(request).db, body.runs)})
 
 
+async def destroy_key(request: Request) -> Response:
+    """
+    summary: Crypto-shred a workspace's files on this cell - its data key is destroyed, so its sealed bytes are unreadable wherever they remain (admin token).
+    responses:
+      200: {description: "destroyed"}
+    """
+    rest.require_admin(request)
+    workspace_id = request.path_params["workspace_id"]
+    services = rest.services(request)
+    await keys.destroy(services.db, services.storage, workspace_id)
+    return ok({"workspace": workspace_id, "destroyed": True})
+
+
 routes: list[BaseRoute] = [
+    Route("/v1/control/workspaces/{workspace_id}/key/destroy", destroy_key, methods=["POST"]),
     Route("/v1/control/workspaces/{workspace_id}/retention", show_retention, methods=["GET"]),
     Route("/v1/control/workspaces/{workspace_id}/retention", set_retention, methods=["PUT"]),
     Route("/v1/control/workspaces/{workspace_id}/retention/remove", remove_retention, methods=["POST"]),

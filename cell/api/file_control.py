@@ -4,6 +4,9 @@
     GET    .../objects/<key>        one object's bytes, streamed
     PUT    .../objects/<key>        store one object (header ``x-content-sha256``; refused on mismatch)
     DELETE .../objects              delete them all (the cell must not hold the workspace any more)
+
+Objects are handled as stored (``storage.raw``): sealed objects travel sealed, and the
+workspace's wrapped data key travels with its rows (docs/compliance.md).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from cell.store import directory
 async def list_objects(request: Request) -> Response:
     rest.require_admin(request)
     services = rest.services(request)
-    found = await files.objects_of(services.storage, request.path_params["workspace_id"])
+    found = await files.objects_of(services.storage.raw, request.path_params["workspace_id"],
+                                   sealed=services.storage.raw is not services.storage)
     return ok({"objects": found, "count": len(found), "bytes": sum(o["size"] for o in found)})
 
 
@@ -33,7 +37,7 @@ async def get_object(request: Request) -> Response:
     services = rest.services(request)
     key = files.own_key(request.path_params["workspace_id"], request.path_params["key"])
     try:
-        download = await services.storage.get(key)
+        download = await services.storage.raw.get(key)
     except FileNotFoundError as exc:
         raise CellError("file_not_found") from exc
     return StreamingResponse(download.chunks, media_type="application/octet-stream",
@@ -52,7 +56,7 @@ async def put_object(request: Request) -> Response:
             if chunk:
                 yield chunk
 
-    size = await files.receive_object(services.storage, request.path_params["workspace_id"],
+    size = await files.receive_object(services.storage.raw, request.path_params["workspace_id"],
                                       request.path_params["key"], sha256, body())
     return ok({"key": request.path_params["key"], "size": size})
 
@@ -65,7 +69,7 @@ async def delete_objects(request: Request) -> Response:
         held = await directory.get_workspace(conn, workspace_id)
     if held is not None and held["status"] != "moved":
         raise CellError("invalid_state", detail="this cell still serves the workspace: its files stay")
-    return ok({"deleted": await files.delete_objects(services.storage, workspace_id)})
+    return ok({"deleted": await files.delete_objects(services.storage.raw, workspace_id)})
 
 
 routes: list[BaseRoute] = [

@@ -166,10 +166,13 @@ async def _download(request: Request, *, as_attachment: bool) -> Response:
         if exc.code in ("file_not_found", "invalid_auth", "token_revoked", "account_inactive"):
             return _refusal(exc.code, 404 if exc.code == "file_not_found" else 401)
         return error(exc)
-    return await _send(request, services, storage.content_key(ref[0], row["sha256"]), size=int(row["size"]),
-                       mimetype=row["mimetype"], disposition=domain.disposition(row["name"], row["mimetype"],
-                                                                                download=as_attachment),
-                       etag=row["sha256"])
+    try:
+        return await _send(request, services, storage.content_key(ref[0], row["sha256"]), size=int(row["size"]),
+                           mimetype=row["mimetype"], disposition=domain.disposition(row["name"], row["mimetype"],
+                                                                                    download=as_attachment),
+                           etag=row["sha256"])
+    except FileNotFoundError:  # its bytes are gone, or crypto-shredded (docs/compliance.md)
+        return _refusal("file_not_found", 404)
 
 
 async def thumbnail(request: Request) -> Response:

@@ -68,6 +68,15 @@ class Storage:
         self._store = store
         self.name = name
 
+    @property
+    def raw(self) -> Storage:
+        """The bytes as stored (``cell.storage.envelope.EncryptedStorage`` seals them; moves copy
+        the sealed bytes as they are)."""
+        return self
+
+    def forget(self, workspace_id: str) -> None:
+        """Drop what this process keeps of a workspace's data key (nothing, unsealed)."""
+
     async def put(self, key: str, chunks: AsyncIterable[bytes] | bytes) -> None:
         """Write an object whole (atomically), replacing any object at ``key``."""
         await obstore.put_async(self._store, key, chunks, chunk_size=PART, max_concurrency=2)

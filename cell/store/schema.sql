@@ -476,6 +476,15 @@ CREATE TABLE public.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.workspace_keys (
+    workspace_id text NOT NULL,
+    master_key_id text NOT NULL,
+    wrapped_key bytea,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    destroyed_at timestamp with time zone,
+    CONSTRAINT workspace_keys_check CHECK (((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)))
+);
+
 CREATE TABLE public.workspaces (
     workspace_id text NOT NULL,
     name text NOT NULL,
@@ -579,6 +588,9 @@ ALTER TABLE ONLY public.tokens
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (workspace_id, user_id);
+
+ALTER TABLE ONLY public.workspace_keys
+    ADD CONSTRAINT workspace_keys_pkey PRIMARY KEY (workspace_id);
 
 ALTER TABLE ONLY public.workspaces
     ADD CONSTRAINT workspaces_domain_key UNIQUE (domain);
@@ -704,6 +716,8 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.tokens FO
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.workspace_keys FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER outbox_replicated BEFORE INSERT OR UPDATE ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_replicated();
 
 ALTER TABLE public.outbox ENABLE REPLICA TRIGGER outbox_replicated;
@@ -787,3 +801,6 @@ ALTER TABLE ONLY public.tokens
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.workspace_keys
+    ADD CONSTRAINT workspace_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
