@@ -455,19 +455,17 @@ function received(channel, m) {
   if (reply && m.subtype !== 'thread_broadcast') return;
   const v = view(channel);
   if (!v.loaded || !v.latest) return;
-  const fresh = !v.byTs.has(m.ts);
+  const existed = v.byTs.has(m.ts);
   add(v, [m]);
-  if (S.current === channel) {
-    const stick = atBottom() || m.user === S.me.id;
-    const pend = S.els.history.querySelector(`[data-pending="${CSS.escape(m.client_msg_id || '')}"]`);
-    if (fresh && !pend && v.list[v.list.length - 1] === m) {
-      const prev = v.list[v.list.length - 2];
-      const el = messageEl(channel, m, prev);
-      const firstPending = S.els.history.querySelector('[data-pending]');
-      S.els.history.insertBefore(el, firstPending);
-    } else paint(channel);
-    if (stick) S.els.history.scrollTop = S.els.history.scrollHeight;
-  }
+  if (S.current !== channel) return;
+  const box = S.els.history;
+  const stick = atBottom() || m.user === S.me.id;
+  if (m.client_msg_id) box.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
+  if (existed) return; // on screen already (its own echo, or a resend): changes come as their own events
+  if (v.list[v.list.length - 1] === m) {
+    box.insertBefore(messageEl(channel, m, v.list[v.list.length - 2]), box.querySelector('[data-pending]'));
+  } else paint(channel);
+  if (stick) box.scrollTop = box.scrollHeight;
 }
 
 function replace(channel, m) {
@@ -481,9 +479,9 @@ function replace(channel, m) {
   panels.threadChanged(channel, m);
 }
 
-function repaintOne(channel, m) {
+function repaintOne(channel, m, force = false) {
   const el = S.els.history.querySelector(`[data-ts="${CSS.escape(m.ts)}"]`);
-  if (!el) return;
+  if (!el || (!force && el.querySelector('textarea.edit'))) return; // never under someone's edit
   const v = view(channel);
   const i = v.list.indexOf(m);
   const fresh = messageEl(channel, m, i > 0 ? v.list[i - 1] : null);
@@ -508,7 +506,7 @@ export function startEdit(channel, m) {
   if (!el) return;
   const box = h('textarea', { class: 'edit', 'aria-label': 'Edit message', rows: 2 });
   box.value = Composer.toPlain(m.text || '', userName, channelName);
-  const done = () => (S.current === channel ? repaintOne(channel, m) : null);
+  const done = () => (S.current === channel ? repaintOne(channel, view(channel).byTs.get(m.ts) || m, true) : null);
   box.addEventListener('keydown', async (e) => {
     if (e.key === 'Escape') { e.preventDefault(); done(); S.els.composer.focus(); }
     if (e.key === 'Enter' && !e.shiftKey) {
@@ -519,6 +517,7 @@ export function startEdit(channel, m) {
         const got = await call('chat.update', { channel, ts: m.ts, text });
         replace(channel, { ...m, text: got.text ?? text, edited: { user: S.me.id, ts: got.ts } });
       } catch (err) { panels.toast(`Not saved: ${err.code}`); }
+      done();
       S.els.composer.focus();
     }
   });

@@ -17,7 +17,7 @@ export class Composer {
     this.lastTyping = 0;
     const n = ++counter;
     this.box = h('textarea', { id: `${id}-input`, class: 'input', rows: 1, 'aria-label': label(),
-      'aria-autocomplete': 'list', 'aria-controls': `${id}-suggest`, 'aria-expanded': 'false', autocomplete: 'off' });
+      'aria-autocomplete': 'list', 'aria-controls': `${id}-suggest`, autocomplete: 'off' });
     this.suggest = h('ul', { class: 'suggest', id: `${id}-suggest`, role: 'listbox', hidden: true, 'aria-label': 'Suggestions' });
     this.tray = h('div', { class: 'tray', 'aria-live': 'polite' });
     this.picker = h('input', { type: 'file', multiple: true, id: `file-${n}`, class: 'visually-hidden',
@@ -115,7 +115,6 @@ export class Composer {
       onmousedown: (e) => { e.preventDefault(); this.choose(e.currentTarget); },
     }, o.label, o.hint ? h('span', { class: 'hint' }, ` ${o.hint}`) : null)));
     this.suggest.hidden = false;
-    this.box.setAttribute('aria-expanded', 'true');
     this.box.setAttribute('aria-activedescendant', `${this.el.id}-opt-0`);
   }
 
@@ -132,7 +131,6 @@ export class Composer {
 
   hideSuggest() {
     this.suggest.hidden = true;
-    this.box.setAttribute('aria-expanded', 'false');
     this.box.removeAttribute('aria-activedescendant');
   }
 

@@ -44,13 +44,16 @@ class WebDeployment:
 
 
 @contextmanager
-def web_deployment(infra: Infra, servers: list[Server], caches: list[EmbeddedRedis]) -> Iterator[WebDeployment]:
-    """Cells us-1 and us-2 (the workspace is placed on us-1, which has the most headroom), whose
-    gateways accept the router's origin."""
+def web_deployment(infra: Infra, servers: list[Server], caches: list[EmbeddedRedis], *,
+                   movable: bool = True) -> Iterator[WebDeployment]:
+    """Cells us-1 and us-2 as processes (the workspace is placed on us-1, which has the most
+    headroom), whose gateways accept the router's origin; ``movable=False``: us-1 alone, in this
+    process (quicker to start, for pages that need no move)."""
     port = free_port()
     origins = (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
-    with stack(infra, [("us-1", "us", servers[0], caches[0]), ("us-2", "us", servers[1], caches[1])],
-               process_cells=True, origins=origins, capacity={"us-1": 100, "us-2": 10}) as running, \
+    cells = [("us-1", "us", servers[0], caches[0]), ("us-2", "us", servers[1], caches[1])]
+    with stack(infra, cells if movable else cells[:1], process_cells=movable, origins=origins,
+               capacity={"us-1": 100, "us-2": 10}) as running, \
             running_router(running.control_plane.url,
                            Path(tempfile.mkdtemp(prefix="cellchat-router-")) / "routes.json", port=port) as router:
         made = running.control_plane.create_workspace("us", name="web")
