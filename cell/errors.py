@@ -116,6 +116,16 @@ SlackErrorCode = Literal[
     "bot_not_found",
     "invalid_scope",
     "webhook_not_found",
+    # notifications: preferences, do not disturb, thread subscriptions
+    "invalid_dnd_window",
+    "invalid_duration",
+    "invalid_pref_value",
+    "invalid_timezone",
+    "missing_duration",
+    "no_users_provided",
+    "read_only_pref",
+    "snooze_not_active",
+    "unknown_pref",
     # people
     "email_taken",
     "no_user",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from cell.actions import unreads
 from cell.actions.access import visible_channel, writable_channel
 from cell.actions.auth import Actor
 from cell.domain import channels as domain
@@ -332,6 +333,8 @@ async def mark(db: Database, actor: Actor, channel_id: str, ts: int) -> None:
             conn, actor.workspace_id, channel_id, actor.user_id, after=ts, quiet=domain.QUIET_SUBTYPES
         )
         await _to_user(conn, actor.workspace_id, actor.user_id, domain.marked(row, ts, unread, display))
+        # Every device of the reader: the badge as it is now (docs/notifications.md).
+        await unreads.tell_badge(conn, actor.workspace_id, actor.user_id)
 
 
 # --- direct messages -------------------------------------------------------------

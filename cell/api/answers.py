@@ -540,6 +540,153 @@ class Devices(Ok):
     devices: list[PushDevice]
 
 
+# --- notifications: counts, thread subscriptions, prefs, DND (docs/notifications.md) ------------
+
+
+@with_config(_CLOSED)
+class CountedConversation(TypedDict):
+    id: str
+    last_read: str
+    latest: str
+    has_unreads: bool
+    mention_count: int
+    unread_count: int
+    unread_count_display: int
+    is_muted: bool
+    name: NotRequired[str]
+    is_archived: NotRequired[bool]
+    user_id: NotRequired[str]
+    is_open: NotRequired[bool]
+
+
+@with_config(_CLOSED)
+class CountedThread(TypedDict):
+    channel: str
+    thread_ts: str
+    last_read: str
+    latest_reply: str
+    unread_count: int
+    mention_count: int
+    is_muted: bool
+
+
+@with_config(_CLOSED)
+class ThreadCounts(TypedDict):
+    has_unreads: bool
+    mention_count: int
+    unread_count: int
+    threads: list[CountedThread]
+
+
+@with_config(_CLOSED)
+class ChannelBadges(TypedDict):
+    channels: int
+    dms: int
+    thread_mentions: int
+    thread_unreads: int
+
+
+@with_config(_CLOSED)
+class Counts(Ok):
+    channels: list[CountedConversation]
+    mpims: list[CountedConversation]
+    ims: list[CountedConversation]
+    threads: ThreadCounts
+    channel_badges: ChannelBadges
+    badge: int
+
+
+@with_config(_CLOSED)
+class Subscription(TypedDict):
+    type: Literal["thread"]
+    channel: str
+    thread_ts: str
+    active: bool
+    last_read: str
+    unread_count: int
+
+
+@with_config(_CLOSED)
+class OneSubscription(Ok):
+    subscription: Subscription
+
+
+@with_config(_CLOSED)
+class NotifyPrefs(TypedDict):
+    notify_level: Literal["all", "mentions", "nothing"]
+    highlight_words: str
+    dnd_enabled: bool
+    dnd_start_hour: str
+    dnd_end_hour: str
+    tz: str
+    muted_channels: str
+    at_channel_suppressed_channels: str
+    all_notifications_prefs: str
+
+
+@with_config(_CLOSED)
+class UserPrefs(Ok):
+    prefs: NotifyPrefs
+
+
+@with_config(_CLOSED)
+class ChannelNotifyPrefs(TypedDict):
+    level: Literal["default", "all", "mentions", "nothing"]
+    muted: bool
+    suppress_at_channel: bool
+
+
+@with_config(_CLOSED)
+class ChannelPrefs(Ok):
+    channel_id: str
+    prefs: ChannelNotifyPrefs
+
+
+@with_config(_CLOSED)
+class Urgent(Ok):
+    channel: str
+    urgent: bool
+
+
+@with_config(_CLOSED)
+class DndStatus(TypedDict):
+    dnd_enabled: bool
+    next_dnd_start_ts: int
+    next_dnd_end_ts: int
+
+
+@with_config(_CLOSED)
+class DndInfo(Ok):
+    dnd_enabled: bool
+    next_dnd_start_ts: int
+    next_dnd_end_ts: int
+    snooze_enabled: NotRequired[bool]
+    snooze_endtime: NotRequired[int]
+    snooze_remaining: NotRequired[int]
+    snooze_is_indefinite: NotRequired[bool]
+
+
+@with_config(_CLOSED)
+class DndTeamInfo(Ok):
+    users: dict[str, DndStatus]
+
+
+@with_config(_CLOSED)
+class Snoozed(Ok):
+    snooze_enabled: bool
+    snooze_endtime: int
+    snooze_remaining: int
+    snooze_is_indefinite: bool
+
+
+@with_config(_CLOSED)
+class SnoozeEnded(Ok):
+    dnd_enabled: bool
+    next_dnd_start_ts: int
+    next_dnd_end_ts: int
+    snooze_enabled: bool
+
+
 SLACK: dict[str, type] = {
     "api.test": ApiTest, "auth.test": AuthTest, "auth.revoke": Revoked,
     "chat.postMessage": Posted, "chat.update": Updated, "chat.delete": Deleted,
@@ -558,6 +705,11 @@ SLACK: dict[str, type] = {
     "files.list": FileList, "files.delete": Ok, "files.upload": OneFile,
     "search.messages": SearchMessages, "search.files": SearchFiles, "search.all": SearchAll,
     "push.register": OneDevice, "push.unregister": Ok, "push.list": Devices,
+    "client.counts": Counts, "users.counts": Counts, "subscriptions.thread.add": OneSubscription,
+    "subscriptions.thread.remove": OneSubscription, "subscriptions.thread.mark": OneSubscription,
+    "users.prefs.get": UserPrefs, "users.prefs.set": UserPrefs, "users.prefs.setNotifications": ChannelPrefs,
+    "conversations.setUrgent": Urgent, "dnd.info": DndInfo, "dnd.teamInfo": DndTeamInfo,
+    "dnd.setSnooze": Snoozed, "dnd.endSnooze": SnoozeEnded, "dnd.endDnd": Ok,
 }
 """Each Slack method's ``ok: true`` answer (a method missing here is a test failure, not a silent gap)."""
 

@@ -8,7 +8,8 @@ zone defines them (the window is wall-clock time on each local day).
 
 Slack's answers (``dnd.info``, ``dnd.teamInfo``, ``dnd_updated``) are built by
 :func:`status`; ``next_dnd_start_ts``/``next_dnd_end_ts`` name the window running now,
-else the next one, and are ``1`` when there is no schedule, as in Slack.
+else the next one, and are ``1`` when there is no schedule, as in Slack. Teammates
+(``own=False``) of a person who snoozes see the snooze as the span of DND running now.
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
         "next_dnd_start_ts": int(window[0].timestamp()) if window else 1,
         "next_dnd_end_ts": int(window[1].timestamp()) if window else 1,
     }
+    if not own and snoozing(dnd, now):
+        # Teammates see one span of DND: from now until the snooze (or a window it runs into) ends.
+        assert dnd.snooze_until is not None
+        end = dnd.snooze_until
+        if window is not None and window[0] <= end < window[1]:
+            end = window[1]
+        body["next_dnd_start_ts"], body["next_dnd_end_ts"] = int(now.timestamp()), int(end.timestamp())
     if own:
         on = snoozing(dnd, now)
         body["snooze_enabled"] = on

@@ -158,7 +158,9 @@ def test_mark_moves_last_read_and_tells_the_reader(cell: RunningCell, ws: Worksp
     assert bobc.conversations_info(channel=ws.general)["channel"]["last_read"] == first
     assert owner.conversations_info(channel=ws.general)["channel"]["last_read"] == "0.000000"
     assert outbox_after(cell, ws.id, mark) == [(bob.id, "channel_marked", {
-        "type": "channel_marked", "channel": ws.general, "ts": first, "unread_count": 1, "unread_count_display": 1})]
+        "type": "channel_marked", "channel": ws.general, "ts": first, "unread_count": 1, "unread_count_display": 1}),
+        (bob.id, "badge_counts_updated", {"type": "badge_counts_updated", "badge": 0, "channel_badges": {
+            "channels": 0, "dms": 0, "thread_mentions": 0, "thread_unreads": 0}})]
 
 
 def test_mark_in_dm_is_im_marked(cell: RunningCell, ws: Workspace) -> None:
@@ -168,7 +170,8 @@ def test_mark_in_dm_is_im_marked(cell: RunningCell, ws: Workspace) -> None:
     ts = owner.chat_postMessage(channel=dm, text="psst")["ts"]
     mark = outbox_position(cell)
     client(cell, bob).conversations_mark(channel=dm, ts=ts)
-    assert [(t, k) for t, k, _ in outbox_after(cell, ws.id, mark)] == [(bob.id, "im_marked")]
+    assert [(t, k) for t, k, _ in outbox_after(cell, ws.id, mark)] == [(bob.id, "im_marked"),
+                                                                       (bob.id, "badge_counts_updated")]
 
 
 def test_mark_errors(cell: RunningCell, ws: Workspace) -> None:

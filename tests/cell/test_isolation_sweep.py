@@ -30,12 +30,16 @@ NOT_IDS = {("files.upload", "file")}
 FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels", "device")
 # Methods that only ever act on the caller's own workspace or self: no foreign id to pass.
 SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.list", "users.list",
-             "rtm.connect", "users.setPresence", "push.list"}
+             "rtm.connect", "users.setPresence", "push.list",
+             # notifications: the caller's own counts, prefs and DND
+             "client.counts", "users.counts", "users.prefs.get", "users.prefs.set", "dnd.setSnooze",
+             "dnd.endSnooze", "dnd.endDnd"}
 # Arguments that are not ids: harmless fixed values.
 PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
          "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
          "include_num_members": "true", "filename": "sweep.txt", "length": "5", "initial_comment": "sweep",
          "content": "sweep", "title": "sweep", "types": "all",
+         "value": "true", "urgent": "true", "num_minutes": "30",
          # search: the first letter of every message of B ("b's ..."); any hit would echo "b's".
          "query": "b",
          # push.register: a device of the caller's own (B's device has other values)
