@@ -44,6 +44,7 @@ from bench._support import HttpConnection, machine_note, running_stack
 from cell.domain.channels import QUIET_SUBTYPES
 from cell.notify import counts as counting
 from cell.store import channels as channel_store
+from cell.store import notify as notify_store
 
 BASE_TS = 1_700_000_000_000_000
 
@@ -177,6 +178,16 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
     return times
 
 
+def explain(dsn: str, workspace: str, reader: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for query, params in ((notify_store._CONVERSATION_COUNTS, {
+                "w": workspace, "u": reader, "quiet": list(QUIET_SUBTYPES), "broadcasts": notify_store.BROADCASTS}),
+                (notify_store._THREAD_COUNTS, {"w": workspace, "u": reader})):
+            conn.execute(query, params)  # warm
+            for (line,) in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + query, params).fetchall():
+                print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=500)
@@ -185,6 +196,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--explain", action="store_true", help="print the two statements' plans first")
     args = parser.parse_args()
     with running_stack(None) as stack:
         created = stack.admin("/v1/workspaces", {"name": "bench", "owner": {
@@ -196,6 +208,8 @@ def main() -> None:
         big, small = seed(stack.dsn, workspace, reader, poster, args)
         print(f"seeded in {time.monotonic() - began:.1f} s: {args.conversations} conversations x "
               f"{args.messages} messages, {args.threads} followed threads, a {args.members:,}-member channel")
+        if args.explain:
+            explain(stack.dsn, workspace, reader)
         times = asyncio.run(measure(stack, token, stack.dsn, workspace, reader, big, small, args))
     print(f"\n{'':48} {'n':>5} {'p50 ms':>8} {'p99 ms':>8}")
     for name, values in times.items():

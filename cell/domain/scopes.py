@@ -147,6 +147,12 @@ METHOD_SCOPES: dict[str, Need] = {
     "users.lookupByEmail": _both("users:read.email"),
     "users.getPresence": _both("users:read"),
     "users.setPresence": _both("users:write"),
+    # do not disturb: anyone may read it; only a person sets their own (Slack: user tokens)
+    "dnd.info": _both("dnd:read"),
+    "dnd.teamInfo": _both("dnd:read"),
+    "dnd.setSnooze": Need(bot=None, user=("dnd:write",)),
+    "dnd.endSnooze": Need(bot=None, user=("dnd:write",)),
+    "dnd.endDnd": Need(bot=None, user=("dnd:write",)),
     # real time: first-party clients (client) and classic bots (bot); an app needs rtm:stream
     "rtm.connect": _both("rtm:stream"),
 }

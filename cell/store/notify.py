@@ -243,7 +243,8 @@ async def thread_unread(
 
 # -- counts --------------------------------------------------------------------
 
-# Conversations whose newest ts is not after the cursor skip both laterals (the common case).
+# Conversations whose newest ts is not after the cursor skip both laterals' scans (the common case):
+# ``c.last_ts > m.last_read`` refers only to the outer row, so it gates each lateral as a one-time filter.
 _CONVERSATION_COUNTS = """
 SELECT m.channel_id, c.kind, c.name, c.is_archived, m.last_read, m.is_open, c.last_ts,
        coalesce(cp.muted, false) AS muted,
@@ -261,19 +262,21 @@ LEFT JOIN LATERAL (
            count(*) FILTER (WHERE x.user_id <> m.user_id
                             AND (x.subtype IS NULL OR NOT x.subtype = ANY(%(quiet)s::text[]))) AS unread_display
     FROM messages x
-    WHERE x.workspace_id = m.workspace_id AND x.channel_id = m.channel_id AND x.ts > m.last_read
+    WHERE c.last_ts > m.last_read  -- a one-time filter: read conversations cost no scan
+      AND x.workspace_id = m.workspace_id AND x.channel_id = m.channel_id AND x.ts > m.last_read
       AND (x.thread_ts IS NULL OR x.thread_ts = x.ts OR x.reply_broadcast)
-) un ON c.last_ts > m.last_read
+) un ON true
 LEFT JOIN LATERAL (
     SELECT count(DISTINCT n.ts) AS mentions
     FROM mentions n
     JOIN messages x ON x.workspace_id = n.workspace_id AND x.channel_id = n.channel_id AND x.ts = n.ts
-    WHERE n.workspace_id = m.workspace_id AND n.channel_id = m.channel_id AND n.ts > m.last_read
+    WHERE c.last_ts > m.last_read
+      AND n.workspace_id = m.workspace_id AND n.channel_id = m.channel_id AND n.ts > m.last_read
       AND (n.target = m.user_id
            OR (n.target = ANY(%(broadcasts)s::text[]) AND NOT coalesce(cp.suppress_broadcasts, false)))
       AND x.user_id <> m.user_id
       AND (x.thread_ts IS NULL OR x.thread_ts = x.ts OR x.reply_broadcast)
-) mn ON c.last_ts > m.last_read
+) mn ON true
 WHERE m.workspace_id = %(w)s AND m.user_id = %(u)s
 ORDER BY m.channel_id
 """
