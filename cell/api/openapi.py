@@ -72,9 +72,8 @@ def _answers(answer: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
 
 
 def slack_paths(refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
-    missing = sorted(set(METHODS) - set(shapes.SLACK))
-    if missing:
-        raise RuntimeError(f"no answer shape in cell.api.answers.SLACK for {', '.join(missing)}")
+    # A method without a shape in cell.api.answers.SLACK is documented with the bare envelope (the
+    # document must always serve); tests/cell/test_openapi_answers.py fails until it has one.
     error = refs[shapes.SlackError]
     paths: dict[str, Any] = {}
     for name, spec in sorted(METHODS.items()):
@@ -90,7 +89,7 @@ def slack_paths(refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
                            "or `token` in the body or query.",
             "security": [{"bearer": []}],
             "requestBody": {"required": False, "content": body},
-            "responses": _answers(refs[shapes.SLACK[name]], error),
+            "responses": _answers(refs[shapes.SLACK[name]] if name in shapes.SLACK else ENVELOPE, error),
         }}
     return paths
 
