@@ -172,23 +172,29 @@ async def measure(stack: Any, big: int, workspace: str, args: argparse.Namespace
     job = multiprocessing.get_context("spawn").Process(target=_job, args=(stack.dsn, args.batch, args.pause, result))
     job.start()
     slices: list[Outcome] = []
-    while job.is_alive():
+    began = time.perf_counter()
+    while job.is_alive() and time.perf_counter() - began < args.job_seconds:
         slices.append(await phase("B: retention job running", stack, token, channels, args, args.slice_seconds,
                                   1.0 if not slices else 0.0))
+    stopped = job.is_alive()
+    if stopped:  # the bench lock is held for minutes, not hours: stop it between two batches' commits
+        job.terminate()
     job.join()
+    window = time.perf_counter() - began
     during = merge(slices)
     load_job = os.getloadavg()
     after = await phase("A': no job", stack, token, channels, args, args.seconds, args.warmup)
     with psycopg.connect(stack.dsn) as conn:
         left = conn.execute("SELECT count(*) FROM messages m JOIN bench_retention_copy c"
                             " USING (workspace_id, channel_id, ts)").fetchone()
-    seconds = float(result.get("seconds", float("nan")))
+    seconds = float(result.get("seconds", window))
     counts = dict(result.get("done", {})).get(workspace, {})
-    deleted = int(counts.get("messages", 0))
+    deleted = big - int(left[0] if left else 0)
     print()
-    print(f"retention job: deleted {deleted} messages of {big} ({left[0] if left else '?'} of them left) in"
-          f" {seconds:.0f}s = {deleted / seconds:.0f} messages/s, batches of {args.batch}, pause {args.pause}s;"
-          f" counts {counts}")
+    state = (f"stopped after {window:.0f}s (--job-seconds)" if stopped else f"finished in {seconds:.0f}s")
+    print(f"retention job {state}: deleted {deleted} of the {big} old messages = {deleted / seconds:.0f} messages/s"
+          f" (1M would take {big / max(deleted / seconds, 1e-9) / 60:.1f} min), batches of {args.batch},"
+          f" pause {args.pause}s; counts {counts or 'not recorded (stopped before the run ended)'}")
     print(f"chat.postMessage at {args.post_rate}/s into the same workspace (loadavg at job start"
           f" {load_start[0]:.2f}, at job end {load_job[0]:.2f}):")
     print(table([before, during, after]))
@@ -219,8 +225,9 @@ def main() -> None:
     parser.add_argument("--member-of", type=int, default=500)
     parser.add_argument("--post-rate", type=float, default=200)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=60, help="each of phases A and A'")
+    parser.add_argument("--seconds", type=float, default=45, help="each of phases A and A'")
     parser.add_argument("--slice-seconds", type=float, default=10, help="phase B is measured in slices until the job ends")
+    parser.add_argument("--job-seconds", type=float, default=300, help="stop the job (and phase B) after this long")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--pause", type=float, default=0.05)

@@ -117,22 +117,12 @@ async def mark_collected(db: Database, runs: list[tuple[str, str]]) -> int:
 
 
 @dataclass
-class Counts:
-    messages: int = 0
-    replies: int = 0
-    reactions: int = 0
-    files: int = 0
-    file_bytes: int = 0
-    held_copies: int = 0
+class Run:
+    """One run over one workspace: its id, and the conversations it has deleted from so far."""
+
+    workspace_id: str
+    run_id: str
     conversations: set[str] = field(default_factory=set)
-
-    def any(self) -> bool:
-        return bool(self.messages or self.files or self.held_copies)
-
-    def to_json(self) -> dict[str, int]:
-        return {"messages": self.messages, "replies": self.replies, "reactions": self.reactions,
-                "files": self.files, "file_bytes": self.file_bytes, "held_copies": self.held_copies,
-                "conversations": len(self.conversations)}
 
 
 class Retention:
@@ -163,28 +153,31 @@ class Retention:
         return done
 
     async def workspace(self, workspace_id: str, *, now_us: int | None = None) -> dict[str, int] | None:
-        """Apply the workspace's policies; the counts recorded for the audit log (None: nothing went)."""
-        started = dt.datetime.now(dt.UTC)
+        """Apply the workspace's policies; the counts recorded for the audit log (None: nothing went).
+
+        The run's record is written batch by batch, in each batch's own transaction: what went is
+        on record even if the worker dies mid-run (the next run closes that record)."""
         now = now_us if now_us is not None else time.time_ns() // 1000
-        counts = Counts()
+        run = Run(workspace_id, "R" + secrets.token_hex(8).upper())
+        async with self.db.transaction() as conn:
+            await store.open_run(conn, workspace_id, run.run_id, dt.datetime.now(dt.UTC))
         async with self.db.read() as conn:
             days = await store.effective_days(conn, workspace_id)
             workspace_days = await store.workspace_days(conn, workspace_id)
         for channel_id, keep in days.items():
             if keep is not None:
-                await self._conversation(workspace_id, channel_id, now - keep * DAY_US, counts)
+                await self._conversation(run, channel_id, now - keep * DAY_US)
         if workspace_days is not None:
-            await self._private_files(workspace_id, now - workspace_days * DAY_US, counts)
-        await self._released_copies(workspace_id, counts)
-        if not counts.any():
-            return None
-        result = counts.to_json()
+            await self._private_files(run, now - workspace_days * DAY_US)
+        await self._released_copies(run)
         async with self.db.transaction() as conn:
-            await store.record_run(conn, workspace_id, "R" + secrets.token_hex(8).upper(), started, result)
-        log.info("retention: workspace %s: %s", workspace_id, result)
+            result = await store.close_run(conn, workspace_id, run.run_id)
+        if result is not None:
+            log.info("retention: workspace %s: %s", workspace_id, result)
         return result
 
-    async def _conversation(self, workspace_id: str, channel_id: str, cutoff: int, counts: Counts) -> None:
+    async def _conversation(self, run: Run, channel_id: str, cutoff: int) -> None:
+        workspace_id = run.workspace_id
         while True:
             async with _batch(self.db, workspace_id, self.config) as (conn, held_users, held_channels):
                 if channel_id in held_channels:
@@ -201,40 +194,47 @@ class Retention:
                 shared = await store.delete_shares(conn, workspace_id, channel_id, ts_list)
                 carried = sorted({f for r in gone for f in (r["files"] or ())} | set(shared))
                 files = await store.delete_unshared_files(conn, workspace_id, carried, held_users) if carried else []
-            counts.messages += len(gone)
-            counts.replies += len(replies)
-            counts.reactions += sum(int(r["reactions"]) for r in gone)
-            counts.conversations.add(channel_id)
-            await self._drop_bytes(workspace_id, files, counts)
+                first = channel_id not in run.conversations
+                await store.add_counts(conn, workspace_id, run.run_id, {
+                    "messages": len(gone), "replies": len(replies),
+                    "reactions": sum(int(r["reactions"]) for r in gone), "files": len(files),
+                    "conversations": 1 if first else 0})
+            run.conversations.add(channel_id)
+            await self._drop_bytes(run, files)
             await asyncio.sleep(self.config.pause_seconds)
 
-    async def _private_files(self, workspace_id: str, cutoff: int, counts: Counts) -> None:
+    async def _private_files(self, run: Run, cutoff: int) -> None:
         while True:
-            async with _batch(self.db, workspace_id, self.config) as (conn, held_users, _):
-                files = await store.delete_old_private_files(conn, workspace_id, cutoff, held_users, self.config.batch)
+            async with _batch(self.db, run.workspace_id, self.config) as (conn, held_users, _):
+                files = await store.delete_old_private_files(conn, run.workspace_id, cutoff, held_users,
+                                                             self.config.batch)
+                await store.add_counts(conn, run.workspace_id, run.run_id, {"files": len(files)})
             if not files:
                 return
-            await self._drop_bytes(workspace_id, files, counts)
+            await self._drop_bytes(run, files)
             await asyncio.sleep(self.config.pause_seconds)
 
-    async def _released_copies(self, workspace_id: str, counts: Counts) -> None:
+    async def _released_copies(self, run: Run) -> None:
         """Kept copies that no active hold covers any more go (held files' bytes too)."""
         while True:
-            async with _batch(self.db, workspace_id, self.config) as (conn, _, _):
-                copies = await holds_store.purge_released_messages(conn, workspace_id, self.config.batch)
-                shas = await holds_store.purge_released_files(conn, workspace_id, self.config.batch)
-            counts.held_copies += copies + len(shas)
+            async with _batch(self.db, run.workspace_id, self.config) as (conn, _, _):
+                copies = await holds_store.purge_released_messages(conn, run.workspace_id, self.config.batch)
+                shas = await holds_store.purge_released_files(conn, run.workspace_id, self.config.batch)
+                await store.add_counts(conn, run.workspace_id, run.run_id, {"held_copies": copies + len(shas)})
             for sha in shas:
-                await self._drop_content(workspace_id, sha)
+                await self._drop_content(run.workspace_id, sha)
             if copies < self.config.batch and len(shas) < self.config.batch:
                 return
             await asyncio.sleep(self.config.pause_seconds)
 
-    async def _drop_bytes(self, workspace_id: str, files: list[dict[str, Any]], counts: Counts) -> None:
-        counts.files += len(files)
+    async def _drop_bytes(self, run: Run, files: list[dict[str, Any]]) -> None:
+        dropped = 0
         for sha in sorted({str(f["sha256"]) for f in files if f["sha256"]}):
-            if await self._drop_content(workspace_id, sha):
-                counts.file_bytes += next(int(f["size"] or 0) for f in files if f["sha256"] == sha)
+            if await self._drop_content(run.workspace_id, sha):
+                dropped += next(int(f["size"] or 0) for f in files if f["sha256"] == sha)
+        if dropped:
+            async with self.db.transaction() as conn:
+                await store.add_counts(conn, run.workspace_id, run.run_id, {"file_bytes": dropped})
 
     async def _drop_content(self, workspace_id: str, sha: str) -> bool:
         """Delete a content and its thumbnails once no file (nor held file) of the workspace has it."""

@@ -215,18 +215,58 @@ async def delete_old_private_files(conn: Conn, workspace_id: str, cutoff: int, h
 # -- the record of a run ------------------------------------------------------------------------
 
 
-async def record_run(conn: Conn, workspace_id: str, run_id: str, started_at: Any, counts: dict[str, int]) -> None:
+# A run's row is open (finished_at = 'infinity') while it deletes; each batch adds its counts in
+# its own transaction, so what went is recorded even if the worker dies mid-run; the next run of
+# the workspace closes such a row. Only closed rows are collected into the audit log.
+
+COUNTS = ("messages", "replies", "reactions", "files", "file_bytes", "held_copies", "conversations")
+
+
+async def open_run(conn: Conn, workspace_id: str, run_id: str, started_at: Any) -> None:
     await conn.execute(
-        "INSERT INTO retention_runs (workspace_id, run_id, started_at, counts)"
-        " VALUES (%(w)s, %(r)s, %(at)s, %(counts)s)",
-        {"w": workspace_id, "r": run_id, "at": started_at, "counts": Jsonb(counts)},
+        "UPDATE retention_runs SET finished_at = now() WHERE workspace_id = %(w)s AND finished_at = 'infinity'",
+        {"w": workspace_id},
     )
+    await conn.execute(
+        "INSERT INTO retention_runs (workspace_id, run_id, started_at, finished_at, counts)"
+        " VALUES (%(w)s, %(r)s, %(at)s, 'infinity', %(zero)s)",
+        {"w": workspace_id, "r": run_id, "at": started_at, "zero": Jsonb(dict.fromkeys(COUNTS, 0))},
+    )
+
+
+_ADD = """
+UPDATE retention_runs AS r SET counts = (
+    SELECT jsonb_object_agg(k, coalesce((r.counts ->> k)::bigint, 0) + coalesce((%(delta)s::jsonb ->> k)::bigint, 0))
+    FROM jsonb_object_keys(r.counts || %(delta)s::jsonb) AS k)
+WHERE r.workspace_id = %(w)s AND r.run_id = %(r)s
+"""
+
+
+async def add_counts(conn: Conn, workspace_id: str, run_id: str, delta: dict[str, int]) -> None:
+    """Add what a batch deleted to its run's counts (in the batch's transaction)."""
+    if any(delta.values()):
+        await conn.execute(_ADD, {"w": workspace_id, "r": run_id, "delta": Jsonb(delta)})
+
+
+async def close_run(conn: Conn, workspace_id: str, run_id: str) -> dict[str, int] | None:
+    """Close the run: its counts, or None (and no row) when it deleted nothing."""
+    cur = await conn.execute(
+        "DELETE FROM retention_runs WHERE workspace_id = %(w)s AND run_id = %(r)s"
+        " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(counts) AS e WHERE e.value::bigint <> 0)"
+        " RETURNING run_id", {"w": workspace_id, "r": run_id})
+    if await cur.fetchone() is not None:
+        return None
+    cur = await conn.execute(
+        "UPDATE retention_runs SET finished_at = now() WHERE workspace_id = %(w)s AND run_id = %(r)s RETURNING counts",
+        {"w": workspace_id, "r": run_id})
+    row = await cur.fetchone()
+    return {str(k): int(v) for k, v in row["counts"].items()} if row else None
 
 
 async def uncollected_runs(conn: Conn, limit: int) -> list[Row]:
     cur = await conn.execute(
         "SELECT workspace_id, run_id, started_at, finished_at, counts FROM retention_runs"
-        " WHERE collected_at IS NULL ORDER BY finished_at, run_id LIMIT %(limit)s",
+        " WHERE collected_at IS NULL AND finished_at < 'infinity' ORDER BY finished_at, run_id LIMIT %(limit)s",
         {"limit": limit},
     )
     return await cur.fetchall()

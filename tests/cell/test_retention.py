@@ -171,3 +171,30 @@ def test_the_worker_runs_retention_periodically(infra: Infra) -> None:
                 left = conn.execute("SELECT 1 FROM messages WHERE workspace_id = %s AND text = 'ancient'",
                                     (data.id,)).fetchall()
         assert left == []
+
+
+def test_a_run_cut_short_is_still_on_record(world: World) -> None:
+    """A run that dies after some batches (its counts were added batch by batch) is closed by the
+    next run of the workspace and then offered for the audit log with what it did delete."""
+    from cell.compliance.retention import uncollected_runs
+    from cell.store import retention as store
+
+    async def go() -> list[dict[str, Any]]:
+        db = Database(world.cell.dsn, min_size=1, max_size=2)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                await store.open_run(conn, world.ws.id, "RDIEDMIDWAY", "2026-12-01T00:00:00+00:00")
+                await store.add_counts(conn, world.ws.id, "RDIEDMIDWAY", {"messages": 500, "reactions": 3})
+            before = [r["run"] for r in await uncollected_runs(db)]
+            assert "RDIEDMIDWAY" not in before  # still open: not collected yet
+            async with db.transaction() as conn:
+                await store.open_run(conn, world.ws.id, "RNEXTRUN0001", "2026-12-01T01:00:00+00:00")
+                assert await store.close_run(conn, world.ws.id, "RNEXTRUN0001") is None  # deleted nothing
+            return await uncollected_runs(db)
+        finally:
+            await db.close()
+    runs = {r["run"]: r for r in asyncio.run(go())}
+    assert runs["RDIEDMIDWAY"]["counts"]["messages"] == 500
+    assert runs["RDIEDMIDWAY"]["counts"]["reactions"] == 3
+    assert "RNEXTRUN0001" not in runs
