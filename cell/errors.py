@@ -131,6 +131,7 @@ SlackErrorCode = Literal[
     "no_user",
     "too_many_users",
     "user_not_found",
+    "user_not_in_channel",
     "users_list_not_supplied",
     "users_not_found",
 ]

@@ -339,6 +339,12 @@ async def delete_message(db: Database, actor: Actor, channel_id: str, ts: int | 
             ))
 
 
+def _readable(channel: ChannelRow, actor: Actor) -> None:
+    """An app's bot reads the history only of conversations it is in (``not_in_channel``), as in Slack."""
+    if actor.app_id is not None and actor.is_bot and not channel["is_member"]:
+        raise CellError("not_in_channel")
+
+
 async def history(
     db: Database,
     actor: Actor,
@@ -350,7 +356,7 @@ async def history(
 ) -> tuple[list[dict[str, Any]], bool, int | None]:
     """Up to ``limit`` messages newest first, ``has_more``, and the cursor ts for the next page."""
     async with db.read() as conn:
-        await visible_channel(conn, actor, channel_id)
+        _readable(await visible_channel(conn, actor, channel_id), actor)
         rows = await messages.history(
             conn, actor.workspace_id, channel_id,
             before=MAX_TS if before is None else before, after=after, limit=limit + 1,
@@ -383,7 +389,7 @@ async def replies(
     ``has_more`` and the cursor ts for the next page.
     """
     async with db.read() as conn:
-        await visible_channel(conn, actor, channel_id)
+        _readable(await visible_channel(conn, actor, channel_id), actor)
         target = await messages.get(conn, actor.workspace_id, channel_id, ts) if ts is not None else None
         root = target
         if target is not None and is_reply(target):
@@ -402,3 +408,49 @@ async def replies(
             await messages.reactions_for(conn, actor.workspace_id, channel_id, [r["ts"] for r in page])
         )
     return [to_slack(r, reactions.get(r["ts"])) for r in page], has_more, (page[-1]["ts"] if has_more else None)
+
+
+async def post_ephemeral(
+    db: Database,
+    actor: Actor,
+    channel_id: str,
+    user_id: str,
+    *,
+    text: str,
+    max_chars: int,
+    thread_ts: int | None = None,
+    blocks: list[Any] | None = None,
+    attachments: list[Any] | None = None,
+) -> str:
+    """A message only ``user_id`` sees, in ``channel_id``: delivered to their connections in real
+    time and never stored in history (an outbox event for that person alone). Its ``message_ts``.
+
+    The caller must be able to post there (``not_in_channel``, ``is_archived``) and the person
+    must be a member (``user_not_in_channel``).
+    """
+    _check_content(text, blocks, attachments, max_chars)
+    async with db.transaction() as conn:
+        channel = await writable_channel(conn, actor, channel_id, lock="share")
+        seen = await channels.get_channel_for(conn, actor.workspace_id, channel_id, user_id) \
+            if isinstance(user_id, str) and user_id else None
+        if seen is None or not seen["is_member"]:
+            raise CellError("user_not_in_channel")
+        ts = event_ts()
+        event: dict[str, Any] = {
+            "type": "message", "is_ephemeral": True, "channel": channel_id,
+            "channel_type": channel_type(channel["kind"]), "user": actor.user_id, "text": text, "ts": ts,
+            "event_ts": ts, "team": actor.workspace_id,
+        }
+        if actor.bot_id:
+            event["bot_id"] = actor.bot_id
+        if actor.bot:
+            event.update(actor.bot)
+        if blocks:
+            event["blocks"] = blocks
+        if attachments:
+            event["attachments"] = attachments
+        if thread_ts is not None:
+            event["thread_ts"] = format_ts(thread_ts)
+        # Not "message": outbox consumers (notifications, events) act on stored messages only.
+        await outbox.append(conn, actor.workspace_id, Audience.person(user_id), "message_ephemeral", event)
+    return ts

@@ -687,7 +687,62 @@ class SnoozeEnded(Ok):
     snooze_enabled: bool
 
 
+@with_config(_CLOSED)
+class Bot(TypedDict):
+    id: str
+    deleted: bool
+    name: str
+    updated: int
+    app_id: NotRequired[str]  # a plain bot (no app) has none
+    user_id: str
+    icons: dict[str, str]
+
+
+@with_config(_CLOSED)
+class BotInfo(Ok):
+    bot: Bot
+
+
+@with_config(_CLOSED)
+class TeamIcon(TypedDict):
+    image_default: bool
+
+
+@with_config(_CLOSED)
+class TeamDetails(TypedDict):
+    id: str
+    name: str
+    domain: str
+    url: str
+    email_domain: str
+    icon: TeamIcon
+
+
+@with_config(_CLOSED)
+class TeamInfo(Ok):
+    team: TeamDetails
+
+
+@with_config(_CLOSED)
+class Ephemeral(Ok):
+    message_ts: str
+
+
+@with_config(_CLOSED)
+class MeMessage(Ok):
+    channel: str
+    ts: str
+
+
+@with_config(_CLOSED)
+class Permalink(Ok):
+    channel: str
+    permalink: str
+
+
 SLACK: dict[str, type] = {
+    "bots.info": BotInfo, "team.info": TeamInfo, "users.conversations": Conversations,
+    "chat.postEphemeral": Ephemeral, "chat.meMessage": MeMessage, "chat.getPermalink": Permalink,
     "api.test": ApiTest, "auth.test": AuthTest, "auth.revoke": Revoked,
     "chat.postMessage": Posted, "chat.update": Updated, "chat.delete": Deleted,
     "conversations.create": OneConversation, "conversations.info": OneConversation,

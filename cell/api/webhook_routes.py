@@ -45,17 +45,19 @@ def _payload(body: bytes, content_type: str) -> dict[str, Any]:
     return checked
 
 
-async def _limited(request: Request, webhook_id: str) -> bool:
+async def _limited(request: Request, webhook_id: str) -> int | None:
     """Slack's 1 post a second per webhook, with short bursts: at most ``webhook_burst`` in any
-    one second and ``webhook`` a minute (both fixed windows, the API's rate limiter)."""
+    one second and ``webhook`` a minute (both fixed windows, the API's rate limiter). The seconds
+    to wait when over either, else None."""
     services = rest.services(request)
     limits = services.settings.rate_limits
     if not limits.enabled:
-        return False
+        return None
     key = f"hook:{webhook_id}"
     burst = await services.limiter.hit(key, f"{TIER}-burst", limits.webhook_burst, 1)
     minute = await services.limiter.hit(key, TIER, limits.webhook, 60)
-    return burst is not None or minute is not None
+    waits = [wait for wait in (burst, minute) if wait is not None]
+    return max(waits) if waits else None
 
 
 async def incoming_webhook(request: Request) -> Response:
@@ -65,8 +67,9 @@ async def incoming_webhook(request: Request) -> Response:
     try:
         row = await webhooks.webhook_for(services.db, workspace_id, webhook_id, secret)
         logs.note_workspace(workspace_id)
-        if await _limited(request, webhook_id):
-            return PlainTextResponse("rate_limited", status_code=429, headers={"Retry-After": "1"})
+        wait = await _limited(request, webhook_id)
+        if wait is not None:
+            return PlainTextResponse("rate_limited", status_code=429, headers={"Retry-After": str(wait)})
         try:
             body = await req.read_body(request, services.settings.api.max_body_bytes)
         except RequestTooLarge:

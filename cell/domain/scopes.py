@@ -157,9 +157,18 @@ METHOD_SCOPES: dict[str, Need] = {
     "rtm.connect": _both("rtm:stream"),
 }
 
+# Cellchat's own methods for its first-party clients (not Slack's): no row above, so session (and
+# classic bot) tokens only; an app's tokens are refused.
+FIRST_PARTY: frozenset[str] = frozenset({"push.register", "push.unregister", "push.list"})
+
 # Every scope an app may be installed with: what the table names, plus those Slack apps commonly
-# request for what the cell delivers to them (events, commands, webhooks).
-_EXTRA = ("app_mentions:read", "commands", "incoming-webhook", "chat:write.public", "chat:write.customize")
+# request for what the cell delivers to them (events, commands, webhooks) and other granular
+# Slack scopes an unmodified app asks for (granted; no method here needs them yet).
+_EXTRA = ("app_mentions:read", "commands", "incoming-webhook", "chat:write.public", "chat:write.customize",
+          "emoji:read", "reminders:read", "reminders:write", "usergroups:read", "usergroups:write",
+          "dnd:read", "dnd:write", "bookmarks:read", "bookmarks:write", "links:read", "links:write",
+          "users.profile:read", "users.profile:write", "team.preferences:read", "channels:write.invites",
+          "calls:read", "calls:write", "metadata.message:read")
 
 
 def _named() -> frozenset[str]:

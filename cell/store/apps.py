@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from cell.domain.rows import AppRow, AppTokenRow, NewApp, WebhookRow
+from cell.domain.rows import AppRow, AppTokenRow, NewApp, UserRow, WebhookRow
 from cell.store.db import Conn, typed_cursor
+from cell.store.directory import USER_COLUMNS
 
 APP_COLUMNS = sql.SQL(
     "workspace_id, app_id, name, bot_user_id, bot_id, signing_secret, bot_scopes, user_scopes, icon_url,"
@@ -170,3 +171,14 @@ async def revoke_webhooks(conn: Conn, workspace_id: str, app_id: str, webhook_id
         {"w": workspace_id, "a": app_id, "id": webhook_id},
     )
     return cur.rowcount
+
+
+_BOT_USER = sql.SQL(
+    "SELECT {columns} FROM users WHERE workspace_id = %(w)s AND bot_id = %(b)s AND is_bot"
+).format(columns=USER_COLUMNS)
+
+
+async def bot_user(conn: Conn, workspace_id: str, bot_id: str) -> UserRow | None:
+    """The bot user whose ``bot_id`` this is (an app's or a plain bot's)."""
+    cur = await typed_cursor(conn, UserRow).execute(_BOT_USER, {"w": workspace_id, "b": bot_id})
+    return await cur.fetchone()

@@ -165,6 +165,35 @@ LIMIT %(limit)s
 """).format(columns=CHANNEL_COLUMNS, member=_MEMBER_COLUMNS, num_members=_NUM_MEMBERS, join=_MEMBER_JOIN)
 
 
+_LIST_OF_MEMBER = sql.SQL("""
+SELECT {columns}, {member}, {num_members}
+FROM channels c
+{join}
+WHERE c.workspace_id = %(w)s
+  AND c.channel_id > %(after)s
+  AND c.kind = ANY(%(kinds)s::text[])
+  AND EXISTS (SELECT 1 FROM channel_members t WHERE t.workspace_id = c.workspace_id
+              AND t.channel_id = c.channel_id AND t.user_id = %(member)s)
+  AND (c.kind = 'public' OR m.user_id IS NOT NULL)
+  AND NOT (%(exclude_archived)s AND c.is_archived)
+ORDER BY c.channel_id
+LIMIT %(limit)s
+""").format(columns=CHANNEL_COLUMNS, member=_MEMBER_COLUMNS, num_members=_NUM_MEMBERS, join=_MEMBER_JOIN)
+
+
+async def list_of_member(
+    conn: Conn, workspace_id: str, viewer: str, member: str, *,
+    kinds: list[ChannelKind], exclude_archived: bool, after: str, limit: int,
+) -> list[ChannelRow]:
+    """Conversations of ``kinds`` that ``member`` is in and ``viewer`` may see (public ones, and
+    the others ``viewer`` is in too), ordered by id after ``after`` (users.conversations)."""
+    cur = await typed_cursor(conn, ChannelRow).execute(_LIST_OF_MEMBER, {
+        "w": workspace_id, "u": viewer, "member": member, "kinds": kinds,
+        "exclude_archived": exclude_archived, "after": after, "limit": limit,
+    })
+    return await cur.fetchall()
+
+
 async def list_visible(
     conn: Conn, workspace_id: str, user_id: str, *,
     kinds: list[ChannelKind], exclude_archived: bool, after: str, limit: int,

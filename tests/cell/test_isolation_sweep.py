@@ -19,15 +19,19 @@ from slack_sdk import WebClient
 
 from cell.api import methods
 from cell.api.registry import METHODS
+from cell.domain import scopes
 from cell.store.tenancy import TENANT_TABLES
+from tests.support.apps import make_app
 from tests.support.cells import RunningCell
 
 REFUSALS = {"channel_not_found", "user_not_found", "users_not_found", "message_not_found", "thread_not_found",
-            "file_not_found", "device_not_found"}
+            "file_not_found", "device_not_found", "bot_not_found", "team_not_found"}
+# What an app's token may also be told: the method is not open to it (search, first-party methods).
+APP_REFUSALS = REFUSALS | {"not_allowed_token_type"}
 # Arguments that are not ids although their name says so: left out.
 NOT_IDS = {("files.upload", "file")}
 # Arguments naming another workspace's objects: an answer to any of them must be a refusal.
-FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels", "device")
+FOREIGN = ("channel", "user", "users", "email", "file", "files", "channel_id", "channels", "device", "bot", "team")
 # Methods that only ever act on the caller's own workspace or self: no foreign id to pass.
 SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.list", "users.list",
              "rtm.connect", "users.setPresence", "push.list",
@@ -66,16 +70,18 @@ def worlds(cell: RunningCell) -> dict[str, Any]:
     secret_ts = b_client.chat_postMessage(channel=private, text="b's secret")["ts"]
     b_client.reactions_add(channel=b.general, timestamp=ts, name="eyes")
     b_client.pins_add(channel=b.general, timestamp=ts)
+    b_app = make_app(cell, b, "b's app", ["incoming-webhook"])
+    b_client.conversations_invite(channel=private, users=b_app.bot_user_id)
     shared = b_client.files_upload_v2(channel=b.general, content=b"b's file", filename="b.txt")["file"]["id"]
     hidden = b_client.files_upload_v2(channel=private, content=b"b's secret file", filename="s.txt")["file"]["id"]
     pending = b_client.files_getUploadURLExternal(filename="p.txt", length=5)["file_id"]
     device = b_client.api_call("push.register", json={
         "app_id": "b.app", "pushkey": "b-pushkey", "url": "https://b-gateway.example.com/notify"})["device"]["id"]
-    return {"a": a, "b": b, "b_user": b_user, "channels": [b.general, private, dm],
+    return {"a": a, "b": b, "b_user": b_user, "b_app": b_app, "channels": [b.general, private, dm],
             "ts": {b.general: ts, private: secret_ts, dm: ts}, "files": [shared, hidden, pending],
             "device": device,
             "secrets": {b.id, b.general, private, dm, b.owner.id, b_user.id, ts, secret_ts, "b's",
-                        shared, hidden, pending, device, "b-pushkey", "b-gateway"}}
+                        shared, hidden, pending, device, "b-pushkey", "b-gateway", b_app.id, b_app.bot_id, b_app.bot_user_id}}
 
 
 def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
@@ -99,7 +105,11 @@ def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
                 params[field] = file or worlds["files"][0]
             elif field == "files":
                 params[field] = orjson.dumps([{"id": file or worlds["files"][2]}]).decode()
-            elif field in ("ts", "timestamp", "thread_ts"):
+            elif field == "bot":
+                params[field] = worlds["b_app"].bot_id
+            elif field == "team":
+                params[field] = b.id
+            elif field in ("ts", "timestamp", "thread_ts", "message_ts"):
                 params[field] = worlds["ts"][channel] if channel else worlds["ts"][b.general]
             elif field in ("user",):
                 params[field] = b_user.id
@@ -117,25 +127,41 @@ def calls_for(name: str, worlds: dict[str, Any]) -> list[dict[str, str]]:
     return calls
 
 
+def sweep(cell: RunningCell, worlds: dict[str, Any], token: str, refusals: set[str]) -> list[str]:
+    """Every method, with ``token`` of workspace A, at B's objects: what leaked or was not refused."""
+    leaks: list[str] = []
+    for name in sorted(set(METHODS) - {"auth.revoke"}):
+        for params in calls_for(name, worlds) if name not in SELF_ONLY else [{}]:
+            answer = httpx.post(f"{cell.api}{name}", data=params, headers={"Authorization": f"Bearer {token}"})
+            body = answer.text
+            if name not in SELF_ONLY and any(field in params for field in FOREIGN):
+                if answer.json().get("error") not in refusals:
+                    leaks.append(f"{name}{params} -> {body[:200]}")
+            leaked = [secret for secret in worlds["secrets"] if secret in body]
+            if leaked:
+                leaks.append(f"{name}{params} echoed {leaked}")
+    return leaks
+
+
 def test_no_method_reaches_another_workspace(cell: RunningCell, worlds: dict[str, Any]) -> None:
     """Workspace A gets a not-found refusal from every method aimed at workspace B, sees nothing
     of B in any answer, and B's data is unchanged."""
     methods.load()
     a, b = worlds["a"], worlds["b"]
     before = snapshot(cell.dsn, b.id)
-    leaks: list[str] = []
-    for name in sorted(set(METHODS) - {"auth.revoke"}):
-        for params in calls_for(name, worlds) if name not in SELF_ONLY else [{}]:
-            answer = httpx.post(f"{cell.api}{name}", data=params,
-                                headers={"Authorization": f"Bearer {a.owner.token}"})
-            body = answer.text
-            if name not in SELF_ONLY and any(field in params for field in FOREIGN):
-                if answer.json().get("error") not in REFUSALS:
-                    leaks.append(f"{name}{params} -> {body[:200]}")
-            leaked = [secret for secret in worlds["secrets"] if secret in body]
-            if leaked:
-                leaks.append(f"{name}{params} echoed {leaked}")
-    assert leaks == []
+    assert sweep(cell, worlds, a.owner.token, REFUSALS) == []
+    assert snapshot(cell.dsn, b.id) == before
+
+
+def test_no_method_lets_an_app_reach_another_workspace(cell: RunningCell, worlds: dict[str, Any]) -> None:
+    """The bot of an app of workspace A holding every scope gets a refusal from every method aimed
+    at workspace B, sees nothing of B, and B's data is unchanged. (An app's user token is a
+    person's token once its scopes pass: the sweep above covers it.)"""
+    methods.load()
+    a, b = worlds["a"], worlds["b"]
+    app = make_app(cell, a, "a's app", sorted(scopes.GRANTABLE))
+    before = snapshot(cell.dsn, b.id)
+    assert sweep(cell, worlds, app.bot_token, APP_REFUSALS) == []
     assert snapshot(cell.dsn, b.id) == before
 
 

@@ -120,6 +120,18 @@ def _workload(cell: RunningCell, answers: Answers) -> None:
          blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*deployed*"}}])
     assert httpx.post(hook["webhook"]["url"], json={"text": "via hook", "username": "CI",
                                                     "icon_emoji": ":robot_face:"}).text == "ok"
+    call(appc, "chat.postEphemeral", channel=general, user=bob["user"]["id"], text="only for bob")
+    call(appc, "chat.postEphemeral", channel=general, user="UNOBODY000", text="nobody")
+    call(appc, "chat.meMessage", channel=general, text="waves")
+    call(owner, "chat.getPermalink", channel=general, message_ts=ts)
+    call(owner, "chat.getPermalink", channel=general, message_ts="1.000001")
+    call(owner, "bots.info", bot=made["app"]["bot_id"])
+    call(owner, "bots.info", bot=bot["bot_id"])
+    call(owner, "bots.info", bot="BNOBODY000")
+    call(owner, "team.info")
+    call(owner, "team.info", team="TNOBODY000")
+    call(owner, "users.conversations", types="public_channel,private_channel", limit=1)
+    call(owner, "users.conversations", user=bob["user"]["id"])
     v1("POST", f"{app_path}/webhooks/{hook['webhook']['id']}/revoke", app_template + "/webhooks/{webhook_id}/revoke")
     v1("POST", f"{app_path}/tokens/rotate", app_template + "/tokens/rotate", {"token": "app"})
     v1("POST", f"{app_path}/signing_secret/rotate", app_template + "/signing_secret/rotate")

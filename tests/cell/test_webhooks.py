@@ -127,3 +127,18 @@ def test_a_webhook_needs_the_incoming_webhook_scope(cell: RunningCell, ws: Works
     plain = make_app(cell, ws, "Quiet", ["chat:write"])
     answer = admin_call(cell, f"/v1/workspaces/{ws.id}/apps/{plain.id}/webhooks", {"channel": ws.general})
     assert (answer["error"], answer["needed"]) == ("missing_scope", "incoming-webhook")
+
+
+def test_a_webhook_is_rate_limited_like_slacks(infra: Infra) -> None:
+    """Past its limit a webhook answers 429 rate_limited with Retry-After, and the refused post writes
+    nothing. (2 a minute here: five posts span at most two windows, so at least one is refused.)"""
+    with running_cell(infra, rate_limits={"webhook": 2, "webhook_burst": 100}) as small:
+        ws = small.workspace("limited")
+        app = make_app(small, ws, "Chatty", ["incoming-webhook"])
+        url = admin_call(small, f"/v1/workspaces/{ws.id}/apps/{app.id}/webhooks", {"channel": ws.general})["webhook"]["url"]
+        before = rows(small, ws)
+        answers = [httpx.post(url, json={"text": f"post {n}"}) for n in range(5)]
+        refused = [a for a in answers if a.status_code == 429]
+        posted = [a for a in answers if a.status_code == 200]
+        assert (bool(refused), {a.text for a in refused}, all(1 <= int(a.headers["retry-after"]) <= 60 for a in refused),
+                rows(small, ws) - before) == (True, {"rate_limited"}, True, len(posted))

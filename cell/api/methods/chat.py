@@ -1,12 +1,15 @@
-"""``chat.postMessage``, ``chat.update``, ``chat.delete``."""
+"""``chat.postMessage``, ``chat.update``, ``chat.delete``, ``chat.postEphemeral``, ``chat.meMessage``,
+``chat.getPermalink``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from cell.actions import messages
-from cell.api.arguments import JsonField, ts_or_none
+from cell.api.arguments import JsonField, ts_or, ts_or_none
 from cell.api.registry import Args, Context, method
+from cell.domain.messages import is_reply
+from cell.domain.ts import format_ts
 from cell.errors import CellError
 
 
@@ -65,3 +68,60 @@ async def delete(ctx: Context, args: DeleteArgs) -> dict[str, Any]:
     ts = ts_or_none(args.ts)
     await messages.delete_message(ctx.services.db, ctx.actor, args.channel, ts)
     return {"channel": args.channel, "ts": args.ts}
+
+
+class EphemeralArgs(Args):
+    channel: str
+    user: str = ""
+    text: str = ""
+    thread_ts: str | None = None
+    blocks: Annotated[list[Any] | None, JsonField] = None
+    attachments: Annotated[list[Any] | None, JsonField] = None
+
+
+@method("chat.postEphemeral", EphemeralArgs, tier="tier4", writes=True)
+async def post_ephemeral(ctx: Context, args: EphemeralArgs) -> dict[str, Any]:
+    """A message only ``user`` sees, in real time, never in history."""
+    thread_ts = ts_or_none(args.thread_ts) if args.thread_ts else None
+    if args.thread_ts and thread_ts is None:
+        raise CellError("invalid_arguments", detail="thread_ts must be a ts like 1700000000.000100")
+    ts = await messages.post_ephemeral(
+        ctx.services.db, ctx.actor, args.channel, args.user, text=args.text,
+        max_chars=ctx.services.settings.api.max_text_chars, thread_ts=thread_ts,
+        blocks=args.blocks, attachments=args.attachments,
+    )
+    return {"message_ts": ts}
+
+
+class MeArgs(Args):
+    channel: str
+    text: str = ""
+
+
+@method("chat.meMessage", MeArgs, tier="tier3", writes=True)
+async def me_message(ctx: Context, args: MeArgs) -> dict[str, Any]:
+    """A ``me_message`` ("/me waves"): a message with that subtype."""
+    channel, message = await messages.post_message(
+        ctx.services.db, ctx.actor, args.channel, text=args.text,
+        max_chars=ctx.services.settings.api.max_text_chars, subtype="me_message",
+    )
+    return {"channel": channel, "ts": message["ts"]}
+
+
+class PermalinkArgs(Args):
+    channel: str
+    message_ts: str = ""
+
+
+@method("chat.getPermalink", PermalinkArgs, tier="tier4")
+async def get_permalink(ctx: Context, args: PermalinkArgs) -> dict[str, Any]:
+    """Slack's permalink of a message the caller may see: ``…/archives/<C>/p<ts without the dot>``
+    (a reply's names its thread)."""
+    ts = ts_or(args.message_ts, "message_not_found")
+    async with ctx.services.db.read() as conn:
+        row = await messages.readable_message(conn, ctx.actor, args.channel, ts)
+    shown = format_ts(row["ts"])
+    link = f"https://{ctx.actor.domain}.cellchat.local/archives/{args.channel}/p{shown.replace('.', '')}"
+    if is_reply(row) and row["thread_ts"] is not None:
+        link += f"?thread_ts={format_ts(row['thread_ts'])}&cid={args.channel}"
+    return {"channel": args.channel, "permalink": link}

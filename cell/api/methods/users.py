@@ -1,17 +1,19 @@
-"""``users.*``."""
+"""``users.*``, ``users.conversations`` included."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from cell.api import cursor
+from cell.api.arguments import CsvField
 from cell.api.registry import Args, Context, method
+from cell.domain import channels as channel_domain
 from cell.domain import ids
 from cell.domain.rows import UserRow
 from cell.errors import CellError
-from cell.store import directory
+from cell.store import channels, directory
 
 
 def user_to_slack(row: UserRow) -> dict[str, Any]:
@@ -84,3 +86,33 @@ async def lookup_by_email(ctx: Context, args: LookupArgs) -> dict[str, Any]:
     if row is None:
         raise CellError("users_not_found")
     return {"user": user_to_slack(row)}
+
+
+class ConversationsArgs(Args):
+    user: str | None = None
+    types: Annotated[list[str], CsvField] = Field(default_factory=lambda: ["public_channel"])
+    exclude_archived: bool = False
+    cursor: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@method("users.conversations", ConversationsArgs, tier="tier3")
+async def users_conversations(ctx: Context, args: ConversationsArgs) -> dict[str, Any]:
+    """The conversations ``user`` (default: the caller) is a member of, among those the caller may see."""
+    member = args.user or ctx.actor.user_id
+    after = cursor.decode("channels", args.cursor) if args.cursor else ""
+    async with ctx.services.db.read() as conn:
+        if member != ctx.actor.user_id and (
+                not ids.is_id(member, ids.USER) or await directory.get_user(conn, ctx.actor.workspace_id, member) is None):
+            raise CellError("user_not_found")
+        unknown = [t for t in args.types if t not in channel_domain.LIST_TYPES]
+        if unknown:
+            raise CellError("invalid_types", detail=f"unknown types: {', '.join(unknown)}")
+        kinds = sorted({channel_domain.LIST_TYPES[t] for t in args.types})
+        rows = await channels.list_of_member(conn, ctx.actor.workspace_id, ctx.actor.user_id, member, kinds=kinds,
+                                             exclude_archived=args.exclude_archived, after=after,
+                                             limit=args.limit + 1)
+    more = len(rows) > args.limit
+    rows = rows[: args.limit]
+    page = [channel_domain.to_slack(row, for_user=ctx.actor.user_id) for row in rows]
+    return {"channels": page, **cursor.metadata(rows[-1]["channel_id"] if more else None, "channels")}
