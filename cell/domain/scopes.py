@@ -159,7 +159,13 @@ METHOD_SCOPES: dict[str, Need] = {
 
 # Cellchat's own methods for its first-party clients (not Slack's): no row above, so session (and
 # classic bot) tokens only; an app's tokens are refused.
-FIRST_PARTY: frozenset[str] = frozenset({"push.register", "push.unregister", "push.list"})
+FIRST_PARTY: frozenset[str] = frozenset({
+    "push.register", "push.unregister", "push.list",
+    # Slack's own client's methods (not in its public reference): counts, prefs, thread subscriptions
+    "client.counts", "users.counts", "users.prefs.get", "users.prefs.set", "users.prefs.setNotifications",
+    "subscriptions.thread.add", "subscriptions.thread.remove", "subscriptions.thread.mark",
+    "conversations.setUrgent",
+})
 
 # Every scope an app may be installed with: what the table names, plus those Slack apps commonly
 # request for what the cell delivers to them (events, commands, webhooks) and other granular
