@@ -124,6 +124,9 @@ def document(routes: list[BaseRoute], bodies: dict[tuple[str, str], type[BaseMod
                 else:
                     schema = refs[error]
                 answer.setdefault("content", _json(schema))
+            # Any status a docstring does not name (401, 403, 404, 413, ...) is a refusal.
+            operation.setdefault("responses", {}).setdefault(
+                "default", {"description": "refused: the error's code, and why", "content": _json(refs[error])})
     if slack:
         doc.setdefault("paths", {}).update(slack_paths(refs))
     doc["components"] = {"schemas": defs, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}

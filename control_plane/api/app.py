@@ -27,7 +27,7 @@ from control_plane.actions import compliance as compliance_actions
 from control_plane.actions import provisioning
 from control_plane.api import audit, cells, compliance, probes, routes, workspaces
 from control_plane.api import moves as moves_api
-from control_plane.api.answers import Refusal
+from control_plane.api.answers import V1, Refusal
 from control_plane.api.common import authenticate, error, ok, services_of
 from control_plane.domain import residency
 from control_plane.errors import ControlPlaneError
@@ -96,8 +96,8 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
 
 
 async def openapi(request: Request) -> Response:
-    schema = document(request.app.routes, BODIES, error=Refusal, errors_as_200=False, title="Cellchat control plane",
-                      slack=False)
+    schema = document(request.app.routes, BODIES, answers=V1, error=Refusal, errors_as_200=False,
+                      title="Cellchat control plane", slack=False)
     return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 

@@ -242,9 +242,9 @@ def answers(infra: Infra) -> Iterator[Answers]:
 def _schema(document: dict[str, Any], path: str, verb: str, status: int) -> dict[str, Any]:
     """The documented answer for (path, verb, status), as a schema whose root is the whole document
     (so its ``#/components/schemas/...`` references resolve as an OpenAPI tool resolves them)."""
-    assert str(status) in document["paths"][path][verb]["responses"], (path, verb, status)
+    documented = str(status) if str(status) in document["paths"][path][verb]["responses"] else "default"
     pointer = "/".join(p.replace("~", "~0").replace("/", "~1") for p in (
-        "paths", path, verb, "responses", str(status), "content", "application/json", "schema"))
+        "paths", path, verb, "responses", documented, "content", "application/json", "schema"))
     return {**document, "$ref": f"#/{pointer}"}
 
 
