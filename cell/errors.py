@@ -134,6 +134,13 @@ SlackErrorCode = Literal[
     "user_not_in_channel",
     "users_list_not_supplied",
     "users_not_found",
+    # Events API, Socket Mode, slash commands (docs/integrations.md)
+    "expired_url",
+    "invalid_command",
+    "invalid_event_type",
+    "no_service",
+    "url_verification_failed",
+    "used_url",
 ]
 
 SLACK_ERROR_CODES: frozenset[str] = frozenset(get_args(SlackErrorCode))

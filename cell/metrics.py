@@ -45,3 +45,15 @@ PRUNE_HELD = Gauge(
     "cellchat_outbox_prune_held",
     "1 while outbox rows past retention are kept only because this consumer has not read them", ["consumer"],
 )
+
+# Events API, Socket Mode and slash commands (docs/integrations.md).
+APP_DELIVERIES = Counter(
+    "cellchat_app_deliveries_total", "Deliveries to apps by outcome (delivered, retried, dead)",
+    ["kind", "transport", "outcome"],
+)
+APP_DELIVERY_RETRIES = Counter(
+    "cellchat_app_delivery_retries_total", "Failed delivery attempts that will be retried, by Slack's retry reason",
+    ["reason"],
+)
+APPS_DISABLED = Counter("cellchat_apps_disabled_total", "Apps whose event delivery was disabled after sustained failure")
+SOCKET_MODE_CONNECTIONS = Gauge("cellchat_socket_mode_connections", "Socket Mode connections open on this gateway")

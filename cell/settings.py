@@ -195,6 +195,33 @@ class FileSettings(BaseModel):
     preview_sweep_seconds: float = Field(default=30.0, gt=0)
 
 
+class EgressSettings(BaseModel):
+    """Outbound HTTP to apps (cell.egress, docs/integrations.md): the SSRF guard and its limits."""
+
+    # Networks apps may be reached on although they are loopback, private or link-local (CIDRs).
+    # Empty in production; ``cellctl dev up`` and the tests allow loopback.
+    allowed_networks: list[str] = Field(default_factory=list)
+    timeout_seconds: float = 3.0  # Slack's: an answer later than this is a failed delivery
+    max_response_bytes: int = 65_536
+    max_connections: int = 100
+
+
+class EventsSettings(BaseModel):
+    """Events API, Socket Mode and slash commands (docs/integrations.md)."""
+
+    retry_base_seconds: float = 1.0  # failed deliveries wait base * 2^n (full jitter) ...
+    retry_cap_seconds: float = 60.0  # ... up to this, until they succeed or the app is disabled
+    disable_after_seconds: float = 3600.0  # an app failing every delivery this long is disabled
+    lease_seconds: float = 15.0  # a delivery claimed by a sender that died is taken again after this
+    ack_timeout_seconds: float = 3.0  # a Socket Mode envelope unacked this long is sent again
+    socket_max_unacked: int = 3  # a Socket Mode connection leaving this many unacked is told to go
+    socket_refresh_seconds: float = 7200.0  # connections get ``disconnect: refresh_requested`` after this
+    socket_ticket_seconds: int = 30
+    senders: int = 16  # deliveries in flight per worker process
+    response_url_uses: int = 5  # a slash command's response_url works this many times ...
+    response_url_seconds: int = 1800  # ... within this long
+
+
 class CellSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLCHAT_", env_nested_delimiter="__")
 
@@ -217,3 +244,5 @@ class CellSettings(BaseSettings):
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
     files: FileSettings = Field(default_factory=FileSettings)
+    egress: EgressSettings = Field(default_factory=EgressSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cell.actions import auth, directory
-from cell.api import apps_admin, rest
+from cell.api import app_event_routes, apps_admin, rest
 from cell.api.answers import V1
 from cell.api.openapi import document
 from cell.api.responses import JSON, ok
@@ -202,7 +202,8 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
 
 
 async def openapi(request: Request) -> Response:
-    return JSON(document(request.app.routes, {**BODIES, **apps_admin.BODIES}, answers=V1))
+    return JSON(document(request.app.routes, {**BODIES, **apps_admin.BODIES, **app_event_routes.BODIES},
+                         answers=V1))
 
 
 routes = [

@@ -480,6 +480,16 @@ class Presence(Ok):
 
 
 @with_config(_CLOSED)
+class CommandSent(Ok):
+    trigger_id: str
+
+
+@with_config(_CLOSED)
+class ConnectionsOpen(Ok):
+    url: str
+
+
+@with_config(_CLOSED)
 class RtmConnect(Ok):
     url: str
     self: Named
@@ -756,6 +766,7 @@ SLACK: dict[str, type] = {
     "reactions.add": Ok, "reactions.remove": Ok, "reactions.get": Reactions,
     "users.list": Users, "users.info": OneUser, "users.lookupByEmail": OneUser,
     "users.getPresence": Presence, "users.setPresence": Ok, "rtm.connect": RtmConnect,
+    "chat.command": CommandSent, "apps.connections.open": ConnectionsOpen,
     "files.getUploadURLExternal": UploadUrl, "files.completeUploadExternal": Files, "files.info": FileInfo,
     "files.list": FileList, "files.delete": Ok, "files.upload": OneFile,
     "search.messages": SearchMessages, "search.files": SearchFiles, "search.all": SearchAll,
@@ -950,6 +961,53 @@ class WebhookRevoked(Ok):
     revoked: Literal[True]
 
 
+@with_config(_CLOSED)
+class V1EventSettings(TypedDict):
+    app_id: str
+    request_url: str | None
+    socket_mode: bool
+    events: list[str]
+    enabled: bool
+    disabled_at: str | None
+
+
+@with_config(_CLOSED)
+class EventSettings(Ok):
+    events: V1EventSettings
+
+
+@with_config(_CLOSED)
+class V1Command(TypedDict):
+    command: str
+    app_id: str
+    url: str | None
+    description: str
+    usage_hint: str
+
+
+@with_config(_CLOSED)
+class CommandRegistered(Ok):
+    command: V1Command
+
+
+@with_config(_CLOSED)
+class V1Delivery(TypedDict):
+    id: str
+    kind: Literal["events_api", "slash_commands"]
+    state: Literal["pending", "sending", "awaiting_ack", "delivered", "dead"]
+    attempts: int
+    retry_reason: str | None
+    last_status: int | None
+    event_id: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+@with_config(_CLOSED)
+class DeliveryList(Ok):
+    deliveries: list[V1Delivery]
+
+
 _APP = "/v1/workspaces/{workspace_id}/apps/{app_id}"
 
 V1: dict[tuple[str, str], type] = {
@@ -963,6 +1021,10 @@ V1: dict[tuple[str, str], type] = {
     (f"{_APP}/webhooks", "post"): WebhookCreated,
     (f"{_APP}/webhooks", "get"): WebhookList,
     (f"{_APP}/webhooks/{{webhook_id}}/revoke", "post"): WebhookRevoked,
+    (f"{_APP}/events", "put"): EventSettings,
+    (f"{_APP}/commands", "post"): CommandRegistered,
+    (f"{_APP}/deliveries", "get"): DeliveryList,
+    ("/v1/workspaces/{workspace_id}/responses/{response_id}/{secret}", "post"): Ok,
     ("/v1/workspaces", "post"): CreatedWorkspace,
     ("/v1/workspaces", "get"): HostedWorkspaces,
     ("/v1/workspaces/{workspace_id}/users", "post"): CreatedUser,

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from cell import logs
 from cell.api import (
     admin,
+    app_event_routes,
     apps_admin,
     compliance,
     control,
@@ -60,7 +61,7 @@ def routes() -> list[BaseRoute]:
     methods.load()
     return [Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes,
             *file_routes.routes, *file_control.routes, *compliance.routes,
-            *apps_admin.routes, *webhook_routes.routes]
+            *apps_admin.routes, *webhook_routes.routes, *app_event_routes.routes]
 
 
 health_routes: list[BaseRoute] = [Route("/v1/health", admin.health, methods=["GET"])]

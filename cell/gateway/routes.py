@@ -1,4 +1,5 @@
-"""The gateway's HTTP surface: ``/rtm`` (WebSocket) and ``/rtm/poll`` (long-poll fallback)."""
+"""The gateway's HTTP surface: ``/rtm`` (WebSocket), ``/rtm/poll`` (long-poll fallback) and
+``/socket-mode`` (apps' Socket Mode WebSockets)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from cell.gateway.service import Gateway
 async def rtm_socket(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.runtime.gateway
     await gateway.serve(websocket)
+
+
+async def socket_mode_socket(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.runtime.gateway
+    await gateway.socket_mode.serve(websocket)
 
 
 async def rtm_poll(request: Request) -> Response:
@@ -44,5 +50,6 @@ async def rtm_poll(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     WebSocketRoute("/rtm", rtm_socket),
+    WebSocketRoute("/socket-mode", socket_mode_socket),
     Route("/rtm/poll", rtm_poll, methods=["GET", "POST"]),
 ]

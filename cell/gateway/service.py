@@ -19,6 +19,7 @@ from cell.domain.rows import EventRow
 from cell.gateway.hub import Hub
 from cell.gateway.revocations import RevocationWatch, tokens_revoked_frame
 from cell.gateway.sinks import PollSink, Sink, SocketSink
+from cell.gateway.socket_mode import SocketMode
 from cell.realtime import presence as presence_store
 from cell.realtime import tickets
 from cell.realtime.backoff import Backoff
@@ -66,12 +67,14 @@ class Gateway:
         self.hub.on_moved = self._moved
         self.presence = PresenceStore(services.redis, self.config.presence_ttl_seconds)
         self.instance = secrets.token_hex(4)  # presence connection ids are unique across gateways
+        self.socket_mode = SocketMode(services, self.instance)  # apps' connections (docs/integrations.md)
         self.sockets: set[SocketSink] = set()
         self.polls: set[PollSink] = set()
         self.by_token: dict[str, set[Sink]] = {}  # token id -> its sockets and long-polls here
         self.revocations = RevocationWatch(
-            services.db, self._revoked, lambda token: token in self.by_token, redis=services.redis,
-            topic=revoked_topic(services.settings.name), poll_seconds=self.config.revocation_poll_seconds)
+            services.db, self._revoked, lambda token: token in self.by_token or self.socket_mode.uses_token(token),
+            redis=services.redis, topic=revoked_topic(services.settings.name),
+            poll_seconds=self.config.revocation_poll_seconds)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._changes: dict[str, dict[str, str]] = {}
@@ -109,6 +112,7 @@ class Gateway:
     async def drain(self) -> None:
         """SIGTERM: ``goodbye`` and close 1012 to every socket, answer every long-poll, wait a little."""
         self.draining = True
+        await self.socket_mode.drain()
         for sink in list(self.sockets):
             sink.write(GOODBYE)
             sink.finish(CloseCode.SERVICE_RESTART, "server restart")
@@ -151,6 +155,7 @@ class Gateway:
     def _revoked(self, row: dict[str, Any]) -> None:
         """A token in use here was revoked: Slack's ``tokens_revoked``, then close 4004; long-polls answer."""
         text = _text(tokens_revoked_frame(row))
+        self.socket_mode.revoked(row["token_id"])
         for sink in list(self.by_token.get(row["token_id"], ())):
             self.hub.unregister(sink)
             if isinstance(sink, SocketSink):

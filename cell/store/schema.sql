@@ -55,6 +55,58 @@ BEGIN
 END
 $$;
 
+CREATE TABLE public.app_command_responses (
+    workspace_id text NOT NULL,
+    response_id text NOT NULL,
+    secret_hash text NOT NULL,
+    app_id text NOT NULL,
+    channel_id text NOT NULL,
+    user_id text NOT NULL,
+    uses integer DEFAULT 0 NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.app_commands (
+    workspace_id text NOT NULL,
+    command text NOT NULL,
+    app_id text NOT NULL,
+    url text,
+    description text DEFAULT ''::text NOT NULL,
+    usage_hint text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT app_commands_command_check CHECK ((command ~ '^/[a-z0-9_\-]{1,31}$'::text))
+);
+
+CREATE TABLE public.app_deliveries (
+    workspace_id text NOT NULL,
+    delivery_id text NOT NULL,
+    app_id text NOT NULL,
+    kind text NOT NULL,
+    body jsonb NOT NULL,
+    url text,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    retry_reason text,
+    last_status integer,
+    next_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    CONSTRAINT app_deliveries_kind_check CHECK ((kind = ANY (ARRAY['events_api'::text, 'slash_commands'::text]))),
+    CONSTRAINT app_deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'awaiting_ack'::text, 'delivered'::text, 'dead'::text])))
+);
+
+CREATE TABLE public.app_event_settings (
+    workspace_id text NOT NULL,
+    app_id text NOT NULL,
+    request_url text,
+    socket_mode boolean DEFAULT false NOT NULL,
+    events text[] DEFAULT '{}'::text[] NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    failing_since timestamp with time zone,
+    disabled_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.apps (
     workspace_id text NOT NULL,
     app_id text NOT NULL,
@@ -496,6 +548,18 @@ CREATE TABLE public.workspaces (
     CONSTRAINT workspaces_status_check CHECK ((status = ANY (ARRAY['active'::text, 'frozen'::text, 'moved'::text])))
 );
 
+ALTER TABLE ONLY public.app_command_responses
+    ADD CONSTRAINT app_command_responses_pkey PRIMARY KEY (workspace_id, response_id);
+
+ALTER TABLE ONLY public.app_commands
+    ADD CONSTRAINT app_commands_pkey PRIMARY KEY (workspace_id, command);
+
+ALTER TABLE ONLY public.app_deliveries
+    ADD CONSTRAINT app_deliveries_pkey PRIMARY KEY (workspace_id, delivery_id);
+
+ALTER TABLE ONLY public.app_event_settings
+    ADD CONSTRAINT app_event_settings_pkey PRIMARY KEY (workspace_id, app_id);
+
 ALTER TABLE ONLY public.apps
     ADD CONSTRAINT apps_pkey PRIMARY KEY (workspace_id, app_id);
 
@@ -598,6 +662,10 @@ ALTER TABLE ONLY public.workspaces
 ALTER TABLE ONLY public.workspaces
     ADD CONSTRAINT workspaces_pkey PRIMARY KEY (workspace_id);
 
+CREATE INDEX app_deliveries_app ON public.app_deliveries USING btree (workspace_id, app_id, created_at);
+
+CREATE INDEX app_deliveries_due ON public.app_deliveries USING btree (next_at) WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text, 'awaiting_ack'::text]));
+
 CREATE UNIQUE INDEX apps_bot_user ON public.apps USING btree (workspace_id, bot_user_id);
 
 CREATE INDEX channel_members_user ON public.channel_members USING btree (workspace_id, user_id);
@@ -676,6 +744,10 @@ CREATE INDEX tokens_revoked_at ON public.tokens USING btree (revoked_at) WHERE (
 
 CREATE UNIQUE INDEX users_email ON public.users USING btree (workspace_id, lower(email));
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.app_commands FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.app_event_settings FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channel_members FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channels FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
@@ -723,6 +795,18 @@ CREATE TRIGGER outbox_replicated BEFORE INSERT OR UPDATE ON public.outbox FOR EA
 ALTER TABLE public.outbox ENABLE REPLICA TRIGGER outbox_replicated;
 
 CREATE TRIGGER search_index BEFORE INSERT OR UPDATE OF text, subtype, search_vector ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_search_index();
+
+ALTER TABLE ONLY public.app_commands
+    ADD CONSTRAINT app_commands_workspace_id_app_id_fkey FOREIGN KEY (workspace_id, app_id) REFERENCES public.apps(workspace_id, app_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.app_commands
+    ADD CONSTRAINT app_commands_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id);
+
+ALTER TABLE ONLY public.app_event_settings
+    ADD CONSTRAINT app_event_settings_workspace_id_app_id_fkey FOREIGN KEY (workspace_id, app_id) REFERENCES public.apps(workspace_id, app_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.app_event_settings
+    ADD CONSTRAINT app_event_settings_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id);
 
 ALTER TABLE ONLY public.apps
     ADD CONSTRAINT apps_workspace_id_bot_user_id_fkey FOREIGN KEY (workspace_id, bot_user_id) REFERENCES public.users(workspace_id, user_id) ON DELETE CASCADE;

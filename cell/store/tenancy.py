@@ -33,9 +33,12 @@ TENANT_TABLES: tuple[str, ...] = (
     "retention_policies",
     "retention_runs",
     "notify_devices",
+    "app_event_settings",
+    "app_commands",
 )
 
-# The notification worker's delivery queues (notifications, pushes, digests) are, like the
-# outbox, the cell's own: what was decided here is delivered from here.
+# The notification worker's delivery queues (notifications, pushes, digests) and the apps'
+# deliveries are, like the outbox, the cell's own: what was decided here is delivered from here.
 NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts",
-                                       "notifications", "notify_pushes", "notify_digests"})
+                                       "notifications", "notify_pushes", "notify_digests",
+                                       "app_deliveries", "app_command_responses"})

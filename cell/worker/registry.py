@@ -6,12 +6,16 @@ subclass of :class:`cell.consumers.base.Consumer`, and return an instance here.
 
 from __future__ import annotations
 
+from cell.actions.app_events import responder
 from cell.actions.files import FileContext
 from cell.bootstrap import Services
 from cell.compliance.retention import Retention
 from cell.consumers.base import Consumer
+from cell.consumers.delivery import Sender
+from cell.consumers.events import Events
 from cell.consumers.notifications import Notifications
 from cell.consumers.previews import Previews
+from cell.egress import Egress
 from cell.worker.periodic import PeriodicJob
 
 
@@ -20,6 +24,8 @@ def consumers(services: Services) -> list[Consumer]:
     return [
         Previews(FileContext(services.db, services.storage, services.redis, services.settings)),
         Notifications(services.db, services.redis, services.settings.notify, after_commit=services.db.after_commit),
+        Events(Sender(services.db, services.redis, Egress(services.settings.egress), services.settings.events,
+                      responder(services.db, services.settings))),
     ]
 
 

@@ -302,11 +302,14 @@ class DevStack:
         return url
 
     def _cell_env(self) -> dict[str, str]:
-        """The cells' settings: ``--cell-env``, and the router's page as an allowed WebSocket origin."""
+        """The cells' settings: ``--cell-env``, the router's page as an allowed WebSocket origin, and
+        loopback as a network apps may be reached on (the SSRF guard, cell/egress.py)."""
         env = dict(self.options.cell_env)
         port = self._router_port
         env.setdefault("CELLCHAT_REALTIME__ALLOWED_ORIGINS",
                        json.dumps([f"http://127.0.0.1:{port}", f"http://localhost:{port}"]))
+        # Apps on this machine (a Bolt app on localhost) may receive events: loopback only.
+        env.setdefault("CELLCHAT_EGRESS__ALLOWED_NETWORKS", json.dumps(["127.0.0.0/8", "::1/128"]))
         return env
 
     def _call(self, cp: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -37,7 +37,9 @@ SELF_ONLY = {"api.test", "auth.test", "conversations.create", "conversations.lis
              "rtm.connect", "users.setPresence", "push.list",
              # notifications: the caller's own counts, prefs and DND
              "client.counts", "users.counts", "users.prefs.get", "users.prefs.set", "dnd.setSnooze",
-             "dnd.endSnooze", "dnd.endDnd"}
+             "dnd.endSnooze", "dnd.endDnd",
+             # Socket Mode: the caller's own app
+             "apps.connections.open"}
 # Arguments that are not ids: harmless fixed values.
 PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "presence": "away",
          "is_private": "false", "limit": "10", "full": "true", "force": "true", "return_im": "true",
@@ -48,7 +50,9 @@ PLAIN = {"text": "sweep", "name": "sweep-name", "topic": "t", "purpose": "p", "p
          "query": "b",
          # push.register: a device of the caller's own (B's device has other values)
          "app_id": "sweep.app", "pushkey": "sweep-key", "url": "https://push.example.com/_matrix/push/v1/notify",
-         "device_name": "sweep"}
+         "device_name": "sweep",
+         # chat.command: a command of the caller's own workspace's name space (B's channels are refused first)
+         "command": "/sweep"}
 
 
 def snapshot(dsn: str, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -133,6 +133,22 @@ def _workload(cell: RunningCell, answers: Answers) -> None:
     call(owner, "users.conversations", types="public_channel,private_channel", limit=1)
     call(owner, "users.conversations", user=bob["user"]["id"])
     v1("POST", f"{app_path}/webhooks/{hook['webhook']['id']}/revoke", app_template + "/webhooks/{webhook_id}/revoke")
+    # the Events API, Socket Mode and slash commands of an app
+    events = v1("POST", apps_path, "/v1/workspaces/{workspace_id}/apps",
+                {"name": "Events", "bot_scopes": ["channels:history", "commands"]})
+    events_path = f"{apps_path}/{events['app']['id']}"
+    v1("PUT", f"{events_path}/events", app_template + "/events", {"events": ["message.channels"], "socket_mode": True})
+    v1("PUT", f"{events_path}/events", app_template + "/events", {"events": ["reaction_added"]})  # missing_scope
+    v1("POST", f"{events_path}/commands", app_template + "/commands", {"command": "/deploy", "description": "ship"})
+    v1("POST", f"{events_path}/commands", app_template + "/commands", {"command": "deploy"})  # invalid_command
+    call(owner, "chat.command", channel=general, command="/deploy", text="now")
+    call(owner, "chat.command", channel=general, command="/unknown")
+    v1("GET", f"{events_path}/deliveries", app_template + "/deliveries")
+    v1("POST", f"/v1/workspaces/{w}/responses/R0NE/forged", "/v1/workspaces/{workspace_id}/responses/{response_id}/{secret}",
+       {"text": "x"}, token="")
+    socket = WebClient(base_url=cell.api)
+    answers.slack.setdefault("apps.connections.open", []).append(
+        socket.apps_connections_open(app_token=events["app_token"]).data)  # type: ignore[arg-type]
     v1("POST", f"{app_path}/tokens/rotate", app_template + "/tokens/rotate", {"token": "app"})
     v1("POST", f"{app_path}/signing_secret/rotate", app_template + "/signing_secret/rotate")
     v1("POST", f"{app_path}/install", app_template + "/install", {"bot_scopes": ["chat:write", "users:read"]})

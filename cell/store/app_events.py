@@ -1,0 +1,335 @@
+"""SQL of the Events API, Socket Mode and slash commands: app settings, commands, deliveries.
+
+Deliveries are a table of work (``app_deliveries``): the events consumer and ``chat.command``
+insert rows; senders claim due rows with ``FOR UPDATE SKIP LOCKED`` under a lease (a sender
+that dies leaves its rows to be claimed again once the lease ends), and record the outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+from psycopg.types.json import Jsonb
+
+from cell.store.db import Conn, typed_cursor
+
+WAKE_CHANNEL = "cell_app_deliveries"  # NOTIFYed with each insert: the senders LISTEN to it
+
+
+class EventSettingsRow(TypedDict):
+    workspace_id: str
+    app_id: str
+    request_url: str | None
+    socket_mode: bool
+    events: list[str]
+    enabled: bool
+    failing_since: datetime | None
+    disabled_at: datetime | None
+
+
+class DeliveryRow(TypedDict):
+    workspace_id: str
+    delivery_id: str
+    app_id: str
+    kind: str
+    body: dict[str, Any]
+    url: str | None
+    state: str
+    attempts: int
+    retry_reason: str | None
+    last_status: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class CommandRow(TypedDict):
+    workspace_id: str
+    command: str
+    app_id: str
+    url: str | None
+    description: str
+    usage_hint: str
+
+
+class ResponseRow(TypedDict):
+    workspace_id: str
+    response_id: str
+    secret_hash: str
+    app_id: str
+    channel_id: str
+    user_id: str
+    uses: int
+    expired: bool
+
+
+class MembershipRow(TypedDict):
+    workspace_id: str
+    channel_id: str
+    kind: str
+    members: list[str]
+
+
+_SETTINGS_COLUMNS = ("workspace_id, app_id, request_url, socket_mode, events, enabled, failing_since,"
+                     " disabled_at")
+
+
+async def event_settings(conn: Conn, workspace_id: str, app_id: str) -> EventSettingsRow | None:
+    cur = await typed_cursor(conn, EventSettingsRow).execute(
+        f"SELECT {_SETTINGS_COLUMNS} FROM app_event_settings"
+        " WHERE workspace_id = %(w)s AND app_id = %(a)s", {"w": workspace_id, "a": app_id})
+    return await cur.fetchone()
+
+
+
+async def put_event_settings(conn: Conn, workspace_id: str, app_id: str, *, request_url: str | None,
+                             socket_mode: bool, events: list[str]) -> EventSettingsRow:
+    """Set them (and switch delivery on again: a disabled app is enabled by saving its settings)."""
+    cur = await typed_cursor(conn, EventSettingsRow).execute(
+        "INSERT INTO app_event_settings (workspace_id, app_id, request_url, socket_mode, events)"
+        " VALUES (%(w)s, %(a)s, %(url)s, %(sm)s, %(events)s)"
+        " ON CONFLICT (workspace_id, app_id) DO UPDATE SET request_url = EXCLUDED.request_url,"
+        " socket_mode = EXCLUDED.socket_mode, events = EXCLUDED.events, enabled = true,"
+        " failing_since = NULL, disabled_at = NULL, updated_at = now()"
+        f" RETURNING {_SETTINGS_COLUMNS}",
+        {"w": workspace_id, "a": app_id, "url": request_url, "sm": socket_mode, "events": events})
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+
+async def memberships(conn: Conn, workspace_id: str, channel_ids: list[str], users: list[str]) -> list[MembershipRow]:
+    """For each conversation: its kind and which of ``users`` (the apps' bot users) are in it."""
+    cur = await typed_cursor(conn, MembershipRow).execute(
+        "SELECT c.workspace_id, c.channel_id, c.kind,"
+        " coalesce(array_agg(m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '{}') AS members"
+        " FROM channels c LEFT JOIN channel_members m ON m.workspace_id = c.workspace_id"
+        " AND m.channel_id = c.channel_id AND m.user_id = ANY(%(users)s)"
+        " WHERE c.workspace_id = %(w)s AND c.channel_id = ANY(%(c)s)"
+        " GROUP BY c.workspace_id, c.channel_id, c.kind",
+        {"w": workspace_id, "c": channel_ids, "users": users})
+    return await cur.fetchall()
+
+
+# --- deliveries ---------------------------------------------------------------------------
+
+async def insert_delivery(conn: Conn, workspace_id: str, delivery_id: str, app_id: str, kind: str,
+                          body: dict[str, Any], url: str | None = None) -> bool:
+    """Queue one delivery (once: a second insert of the same id is ignored); True if new."""
+    cur = await conn.execute(
+        "INSERT INTO app_deliveries (workspace_id, delivery_id, app_id, kind, body, url)"
+        " VALUES (%(w)s, %(d)s, %(a)s, %(k)s, %(b)s, %(u)s) ON CONFLICT DO NOTHING RETURNING 1",
+        {"w": workspace_id, "d": delivery_id, "a": app_id, "k": kind, "b": Jsonb(body), "u": url})
+    return await cur.fetchone() is not None
+
+
+async def wake_senders(conn: Conn) -> None:
+    """Inside the inserting transaction: the senders hear it when (and only if) it commits."""
+    await conn.execute(f"NOTIFY {WAKE_CHANNEL}")
+
+
+_COLUMNS = ("workspace_id, delivery_id, app_id, kind, body, url, state, attempts, retry_reason,"
+            " last_status, created_at, delivered_at")
+
+_CLAIM = f"""
+UPDATE app_deliveries d SET state = 'sending', attempts = d.attempts + 1,
+    next_at = now() + make_interval(secs => %(lease)s),
+    retry_reason = CASE WHEN d.state = 'awaiting_ack' THEN 'timeout'
+                        WHEN d.state = 'sending' THEN 'unknown_error' ELSE d.retry_reason END
+FROM (
+    SELECT workspace_id, delivery_id FROM app_deliveries
+    WHERE state IN ('pending', 'sending', 'awaiting_ack') AND next_at <= now()
+    ORDER BY next_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+) due
+WHERE d.workspace_id = due.workspace_id AND d.delivery_id = due.delivery_id
+RETURNING {", ".join("d." + c.strip() for c in _COLUMNS.split(","))}
+"""
+
+
+async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[DeliveryRow]:
+    """Take up to ``limit`` due deliveries for ``lease_seconds`` (state ``sending``, one more
+    attempt). An unacked Socket Mode envelope comes back with ``retry_reason = 'timeout'``."""
+    cur = await typed_cursor(conn, DeliveryRow).execute(_CLAIM, {"limit": limit, "lease": lease_seconds})
+    return await cur.fetchall()
+
+
+async def next_due_in(conn: Conn) -> float | None:
+    """Seconds until the next delivery falls due (0 when one is due), None when none waits."""
+    cur = await conn.execute(
+        "SELECT greatest(0, extract(epoch FROM min(next_at) - now()))::float8 AS wait FROM app_deliveries"
+        " WHERE state IN ('pending', 'sending', 'awaiting_ack')")
+    row = await cur.fetchone()
+    return None if row is None or row["wait"] is None else float(row["wait"])
+
+
+async def mark_delivered(conn: Conn, workspace_id: str, delivery_id: str, status: int | None) -> bool:
+    cur = await conn.execute(
+        "UPDATE app_deliveries SET state = 'delivered', delivered_at = now(), last_status = %(s)s"
+        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state <> 'delivered' RETURNING app_id",
+        {"w": workspace_id, "d": delivery_id, "s": status})
+    row = await cur.fetchone()
+    if row is not None:
+        await conn.execute("UPDATE app_event_settings SET failing_since = NULL"
+                           " WHERE workspace_id = %(w)s AND app_id = %(a)s AND failing_since IS NOT NULL",
+                           {"w": workspace_id, "a": row["app_id"]})
+    return row is not None
+
+
+async def mark_awaiting_ack(conn: Conn, workspace_id: str, delivery_id: str, seconds: float) -> None:
+    await conn.execute(
+        "UPDATE app_deliveries SET state = 'awaiting_ack', next_at = now() + make_interval(secs => %(s)s)"
+        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state = 'sending'",
+        {"w": workspace_id, "d": delivery_id, "s": seconds})
+
+
+async def mark_failed(conn: Conn, row: DeliveryRow, reason: str, status: int | None, retry_in: float,
+                      disable_after_seconds: float) -> bool:
+    """Try again in ``retry_in`` seconds (the app's other waiting deliveries too: no hammering a
+    failing endpoint). True when the app has now failed for ``disable_after_seconds`` and was
+    disabled: its waiting deliveries are marked ``dead`` (``app_disabled``)."""
+    params = {"w": row["workspace_id"], "d": row["delivery_id"], "a": row["app_id"], "r": reason,
+              "s": status, "in": retry_in, "off": disable_after_seconds}
+    await conn.execute(
+        "UPDATE app_deliveries SET state = 'pending', retry_reason = %(r)s, last_status = %(s)s,"
+        " next_at = now() + make_interval(secs => %(in)s)"
+        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state = 'sending'", params)
+    await conn.execute(
+        "UPDATE app_deliveries SET next_at = now() + make_interval(secs => %(in)s)"
+        " WHERE workspace_id = %(w)s AND app_id = %(a)s AND state = 'pending'"
+        " AND next_at < now() + make_interval(secs => %(in)s)", params)
+    cur = await conn.execute(
+        "UPDATE app_event_settings SET failing_since = coalesce(failing_since, now()),"
+        " enabled = enabled AND coalesce(failing_since, now()) > now() - make_interval(secs => %(off)s),"
+        " disabled_at = CASE WHEN enabled AND coalesce(failing_since, now())"
+        "   <= now() - make_interval(secs => %(off)s) THEN now() ELSE disabled_at END"
+        " WHERE workspace_id = %(w)s AND app_id = %(a)s RETURNING enabled", params)
+    found = await cur.fetchone()
+    if found is None or found["enabled"]:
+        return False
+    await conn.execute(
+        "UPDATE app_deliveries SET state = 'dead', retry_reason = 'app_disabled'"
+        " WHERE workspace_id = %(w)s AND app_id = %(a)s AND kind = 'events_api'"
+        " AND state IN ('pending', 'sending', 'awaiting_ack')", params)
+    return True
+
+
+async def mark_dead(conn: Conn, workspace_id: str, delivery_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE app_deliveries SET state = 'dead', retry_reason = %(r)s"
+        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s", {"w": workspace_id, "d": delivery_id, "r": reason})
+
+
+async def deliveries_by_id(conn: Conn, workspace_id: str, delivery_id: str) -> list[DeliveryRow]:
+    cur = await typed_cursor(conn, DeliveryRow).execute(
+        f"SELECT {_COLUMNS} FROM app_deliveries WHERE workspace_id = %(w)s AND delivery_id = %(d)s",
+        {"w": workspace_id, "d": delivery_id})
+    return await cur.fetchall()
+
+
+async def deliveries_of(conn: Conn, workspace_id: str, app_id: str, limit: int = 1000) -> list[DeliveryRow]:
+    cur = await typed_cursor(conn, DeliveryRow).execute(
+        f"SELECT {_COLUMNS} FROM app_deliveries WHERE workspace_id = %(w)s AND app_id = %(a)s"
+        " ORDER BY created_at, delivery_id LIMIT %(n)s", {"w": workspace_id, "a": app_id, "n": limit})
+    return await cur.fetchall()
+
+
+# --- slash commands -----------------------------------------------------------------------
+
+_COMMAND_COLUMNS = "workspace_id, command, app_id, url, description, usage_hint"
+
+
+async def put_command(conn: Conn, workspace_id: str, app_id: str, command: str, url: str | None,
+                      description: str, usage_hint: str) -> bool:
+    """Register (or update) ``command`` for ``app_id``; False when another app owns it."""
+    cur = await conn.execute(
+        "INSERT INTO app_commands (workspace_id, command, app_id, url, description, usage_hint)"
+        " VALUES (%(w)s, %(c)s, %(a)s, %(u)s, %(d)s, %(h)s)"
+        " ON CONFLICT (workspace_id, command) DO UPDATE SET url = EXCLUDED.url,"
+        " description = EXCLUDED.description, usage_hint = EXCLUDED.usage_hint"
+        " WHERE app_commands.app_id = EXCLUDED.app_id RETURNING 1",
+        {"w": workspace_id, "a": app_id, "c": command, "u": url, "d": description, "h": usage_hint})
+    return await cur.fetchone() is not None
+
+
+async def command(conn: Conn, workspace_id: str, name: str) -> CommandRow | None:
+    cur = await typed_cursor(conn, CommandRow).execute(
+        f"SELECT {_COMMAND_COLUMNS} FROM app_commands WHERE workspace_id = %(w)s AND command = %(c)s",
+        {"w": workspace_id, "c": name})
+    return await cur.fetchone()
+
+
+async def commands_of(conn: Conn, workspace_id: str, app_id: str) -> list[CommandRow]:
+    cur = await typed_cursor(conn, CommandRow).execute(
+        f"SELECT {_COMMAND_COLUMNS} FROM app_commands WHERE workspace_id = %(w)s AND app_id = %(a)s"
+        " ORDER BY command", {"w": workspace_id, "a": app_id})
+    return await cur.fetchall()
+
+
+async def insert_response(conn: Conn, workspace_id: str, response_id: str, secret_hash: str, app_id: str,
+                          channel_id: str, user_id: str, seconds: int) -> None:
+    await conn.execute(
+        "INSERT INTO app_command_responses (workspace_id, response_id, secret_hash, app_id, channel_id,"
+        " user_id, expires_at) VALUES (%(w)s, %(r)s, %(h)s, %(a)s, %(c)s, %(u)s,"
+        " now() + make_interval(secs => %(s)s))",
+        {"w": workspace_id, "r": response_id, "h": secret_hash, "a": app_id, "c": channel_id, "u": user_id,
+         "s": seconds})
+
+
+async def response_for_use(conn: Conn, workspace_id: str, response_id: str) -> ResponseRow | None:
+    """The response_url's row, locked for this use (``expired``: past its time)."""
+    cur = await typed_cursor(conn, ResponseRow).execute(
+        "SELECT workspace_id, response_id, secret_hash, app_id, channel_id, user_id, uses,"
+        " expires_at < now() AS expired FROM app_command_responses"
+        " WHERE workspace_id = %(w)s AND response_id = %(r)s FOR UPDATE",
+        {"w": workspace_id, "r": response_id})
+    return await cur.fetchone()
+
+
+async def use_response(conn: Conn, workspace_id: str, response_id: str) -> None:
+    await conn.execute("UPDATE app_command_responses SET uses = uses + 1"
+                       " WHERE workspace_id = %(w)s AND response_id = %(r)s", {"w": workspace_id, "r": response_id})
+
+
+async def prune_responses(conn: Conn) -> int:
+    cur = await conn.execute("DELETE FROM app_command_responses WHERE expires_at < now() - interval '1 day'")
+    return cur.rowcount
+
+
+# --- the apps' side (the app model's ``apps`` table) -----------------------------------------
+
+class TargetRow(TypedDict):
+    workspace_id: str
+    app_id: str
+    bot_user_id: str
+    bot_id: str
+    signing_secret: str
+    bot_scopes: list[str]
+    request_url: str | None
+    socket_mode: bool
+    events: list[str]
+    enabled: bool
+
+
+_TARGETS = """
+SELECT a.workspace_id, a.app_id, a.bot_user_id, a.bot_id, a.signing_secret, a.bot_scopes,
+       s.request_url, coalesce(s.socket_mode, false) AS socket_mode, coalesce(s.events, '{}') AS events,
+       coalesce(s.enabled, true) AS enabled
+FROM apps a LEFT JOIN app_event_settings s ON s.workspace_id = a.workspace_id AND s.app_id = a.app_id
+WHERE a.workspace_id = ANY(%(w)s) AND a.installed
+"""
+
+
+async def subscribed_targets(conn: Conn, workspace_ids: list[str]) -> list[TargetRow]:
+    """The installed apps of these workspaces whose events are on and go somewhere."""
+    cur = await typed_cursor(conn, TargetRow).execute(
+        _TARGETS + " AND s.enabled AND cardinality(s.events) > 0 AND (s.request_url IS NOT NULL OR s.socket_mode)",
+        {"w": workspace_ids})
+    return await cur.fetchall()
+
+
+async def target(conn: Conn, workspace_id: str, app_id: str) -> TargetRow | None:
+    """One installed app with its event settings (defaults where it has none)."""
+    cur = await typed_cursor(conn, TargetRow).execute(_TARGETS + " AND a.app_id = %(a)s",
+                                                      {"w": [workspace_id], "a": app_id})
+    return await cur.fetchone()
