@@ -165,6 +165,8 @@ FIRST_PARTY: frozenset[str] = frozenset({
     "client.counts", "users.counts", "users.prefs.get", "users.prefs.set", "users.prefs.setNotifications",
     "subscriptions.thread.add", "subscriptions.thread.remove", "subscriptions.thread.mark",
     "conversations.setUrgent",
+    # the client runs a person's slash commands (docs/integrations.md)
+    "chat.command",
 })
 
 # Every scope an app may be installed with: what the table names, plus those Slack apps commonly
