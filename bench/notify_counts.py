@@ -20,7 +20,8 @@ Measured, sequentially over one keep-alive connection, interleaved in ``--rounds
   per-conversation way of counting the same sidebar (the existing ``unread_counts`` query once
   per conversation, as a client calling ``conversations.info`` 500 times would cost);
 * ``chat.postMessage`` into the ``--members``-member channel beside a 2-member channel: with
-  unreads computed from read cursors, the size of the channel costs the post nothing.
+  unreads computed from read cursors, the size of the channel costs the post nothing; and a
+  thread reply, whose transaction also writes the thread's followers (one insert).
 
 Prints p50/p99 in ms and the load average; never fails on timing. See docs/notifications.md.
 """
@@ -129,13 +130,15 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
     times: dict[str, list[float]] = {k: [] for k in (
         "client.counts (HTTP)", "sidebar statements (psycopg)", "auth.test (HTTP, floor)",
         "per-conversation counting (psycopg, baseline)", f"postMessage, {args.members:,}-member channel",
-        "postMessage, 2-member channel")}
+        "postMessage, 2-member channel", "postMessage, a thread reply (+ follow insert)")}
     conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
     conversations = [r["channel_id"] for r in await (await conn.execute(
         "SELECT channel_id, last_read FROM channel_members WHERE workspace_id = %s AND user_id = %s",
         (workspace, reader))).fetchall()]
     per_round = max(1, args.calls // args.rounds)
     posted = 0
+    status, root = await http.post_json("/api/chat.postMessage", token, {"channel": small, "text": "a thread"})
+    assert root["ok"], root
     for _ in range(args.rounds):
         for _ in range(per_round):
             began = time.perf_counter()
@@ -169,6 +172,13 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
                                                     {"channel": channel, "text": f"bench {posted}"})
                 times[name].append(time.perf_counter() - began)
                 assert body["ok"], body
+        for _ in range(per_round // 4):
+            posted += 1
+            began = time.perf_counter()
+            status, body = await http.post_json("/api/chat.postMessage", token, {
+                "channel": small, "thread_ts": root["ts"], "text": f"reply {posted} <@{reader}>"})
+            times["postMessage, a thread reply (+ follow insert)"].append(time.perf_counter() - began)
+            assert body["ok"], body
     counts = (await counting.sidebar(conn, workspace, reader)).to_slack()
     print(f"sidebar: {len(counts['channels'])} channels, {len(counts['ims'])} ims, {len(counts['mpims'])} mpims, "
           f"{sum(c['has_unreads'] for k in ('channels', 'ims', 'mpims') for c in counts[k])} unread, "
