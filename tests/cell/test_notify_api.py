@@ -208,7 +208,7 @@ def test_snooze_is_set_seen_by_teammates_and_ended(cell: RunningCell) -> None:
     assert (team[bob.id]["next_dnd_end_ts"], team[ws.owner.id]) == (
         snoozed["snooze_endtime"], {"dnd_enabled": False, "next_dnd_start_ts": 1, "next_dnd_end_ts": 1})
     assert owner.dnd_info(user=bob.id)["next_dnd_end_ts"] == snoozed["snooze_endtime"]
-    assert "snooze_enabled" not in owner.dnd_info(user=bob.id).data  # type: ignore[operator]
+    assert "snooze_enabled" not in owner.dnd_info(user=bob.id).data
     assert notify_prefs.dnd_active(load(cell, ws, ws.general, [bob.id])[bob.id], datetime.now(UTC)) is True
     assert bobc.dnd_endSnooze()["snooze_enabled"] is False
     assert notify_prefs.dnd_active(load(cell, ws, ws.general, [bob.id])[bob.id], datetime.now(UTC)) is False

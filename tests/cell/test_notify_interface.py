@@ -3,7 +3,7 @@ effective prefs of many people in one call, thread followers, the badge."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from cell.notify import prefs
 from cell.notify.dnd import Dnd
 from cell.store.db import Database
+from cell.store.tenancy import TENANT_TABLES
 from tests.support.cells import Person, RunningCell, Workspace, running_cell
 from tests.support.infra import Infra
 
@@ -27,10 +28,10 @@ def shared(infra: Infra) -> Iterator[tuple[RunningCell, Workspace, Person, Perso
 
 
 @pytest.fixture
-async def db(shared: tuple[RunningCell, Workspace, Person, Person]) -> Database:
+async def db(shared: tuple[RunningCell, Workspace, Person, Person]) -> AsyncIterator[Database]:
     database = Database(shared[0].dsn, min_size=1, max_size=2)
     await database.open()
-    yield database  # type: ignore[misc]
+    yield database
     await database.close()
 
 
@@ -104,3 +105,36 @@ async def test_the_badge_counts_mentions_and_dms_but_not_muted_ones(
     assert await prefs.badge(db, ws.id, erin.id) == 1
     WebClient(token=erin.token, base_url=cell.api).conversations_mark(channel=ws.general, ts=quiet)
     assert await prefs.badge(db, ws.id, erin.id) == 0
+
+
+def _rows(dsn: str, workspace_id: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        return {table: conn.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s",
+                                    (workspace_id,)).fetchone()[0]  # type: ignore[index]
+                for table in TENANT_TABLES}
+
+
+async def test_a_post_writes_nothing_per_member(
+    shared: tuple[RunningCell, Workspace, Person, Person], db: Database
+) -> None:
+    """A message to a channel of 2,000 members adds one message row (and its mention), and a reply
+    one follower row per follower, not a row per member; their unreads are still counted."""
+    cell, _, _, _ = shared
+    ws = cell.workspace("big")
+    owner = WebClient(token=ws.owner.token, base_url=cell.api)
+    with psycopg.connect(cell.dsn, autocommit=True) as conn:
+        with conn.cursor().copy("COPY users (workspace_id, user_id, email, name) FROM STDIN") as copy:
+            for n in range(2_000):
+                copy.write_row((ws.id, f"UBIG{n:06d}", f"big{n}@x.example.com", f"big{n}"))
+        with conn.cursor().copy("COPY channel_members (workspace_id, channel_id, user_id) FROM STDIN") as copy:
+            for n in range(2_000):
+                copy.write_row((ws.id, ws.general, f"UBIG{n:06d}"))
+    before = _rows(cell.dsn, ws.id)
+    root = owner.chat_postMessage(channel=ws.general, text="<@UBIG001999> hello")["ts"]
+    after_post = _rows(cell.dsn, ws.id)
+    owner.chat_postMessage(channel=ws.general, thread_ts=root, text="and a reply")
+    after_reply = _rows(cell.dsn, ws.id)
+    grew = {t: after_post[t] - before[t] for t in TENANT_TABLES if after_post[t] != before[t]}
+    grew_reply = {t: after_reply[t] - after_post[t] for t in TENANT_TABLES if after_reply[t] != after_post[t]}
+    assert (grew, grew_reply) == ({"messages": 1, "mentions": 1}, {"messages": 1, "thread_subscriptions": 1})
+    assert await prefs.badge(db, ws.id, "UBIG001999") == 1
