@@ -105,6 +105,9 @@ SlackErrorCode = Literal[
     "invalid_upload_url",
     "storage_limit_reached",
     "upload_url_used",
+    # exports and imports (docs/compliance.md)
+    "export_not_found",
+    "link_expired",
     # search
     "no_query",
     "request_timeout",

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.client import TOKEN_ENV, URL_ENV
-from cli.commands import audit, cells, holds, moves, retention, routes, workspaces
+from cli.commands import audit, cells, holds, moves, retention, routes, transfers, workspaces
 from cli.commands import config as config_cmd
 from cli.commands.common import Options
 from cli.config import CONTEXT_ENV
@@ -52,6 +52,8 @@ app.add_typer(holds.app, name="holds")
 app.add_typer(retention.app, name="retention")
 app.add_typer(moves.app, name="migrations")
 workspaces.app.command("move", epilog=moves.MOVE_EXAMPLES)(moves.move)
+workspaces.app.command("export", epilog=transfers.EXPORT_EXAMPLES)(transfers.export)
+workspaces.app.command("import", epilog=transfers.IMPORT_EXAMPLES)(transfers.import_)
 app.add_typer(dev.app, name="dev")
 app.add_typer(config_cmd.app, name="config")
 

@@ -14,6 +14,7 @@ import httpx
 from cell.store.db import Database
 from control_plane.adapters.cells import CellClient
 from control_plane.adapters.notifications import RoutingNotifications
+from control_plane.adapters.transfers import Transfers
 from control_plane.provisioning import Backend
 from control_plane.provisioning.endpoints import EndpointsBackend
 from control_plane.provisioning.kubernetes import KubernetesBackend
@@ -68,6 +69,7 @@ class Services:
     notifications: RoutingNotifications
     backends: dict[str, Backend]
     tasks: Tasks
+    transfers: Transfers
     # The orchestrator sits above the actions, so the app wires it in after ``build`` (actions only call it).
     launch_move: MoveLauncher = _unwired
 
@@ -101,4 +103,5 @@ def build(settings: ControlPlaneSettings) -> Services:
         backends={"local": local, "endpoints": EndpointsBackend(prov.endpoints_ready_timeout),
                   "kubernetes": KubernetesBackend(prov.kubernetes)},
         tasks=Tasks(),
+        transfers=Transfers(http, settings.cell_admin_token.get_secret_value()),
     )

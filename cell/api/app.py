@@ -19,8 +19,10 @@ from cell.api import (
     apps_admin,
     compliance,
     control,
+    exports,
     file_control,
     file_routes,
+    importing,
     methods,
     webhook_routes,
 )
@@ -61,7 +63,8 @@ def routes() -> list[BaseRoute]:
     methods.load()
     return [Route("/api/{method}", dispatch, methods=["GET", "POST"]), *admin.routes, *control.routes,
             *file_routes.routes, *file_control.routes, *compliance.routes,
-            *apps_admin.routes, *webhook_routes.routes, *app_event_routes.routes]
+            *apps_admin.routes, *webhook_routes.routes, *app_event_routes.routes,
+            *exports.routes, *importing.routes]
 
 
 health_routes: list[BaseRoute] = [Route("/v1/health", admin.health, methods=["GET"])]

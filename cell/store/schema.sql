@@ -152,6 +152,29 @@ CREATE TABLE public.channels (
     CONSTRAINT channels_kind_check CHECK ((kind = ANY (ARRAY['public'::text, 'private'::text, 'im'::text, 'mpim'::text])))
 );
 
+CREATE TABLE public.exports (
+    workspace_id text NOT NULL,
+    export_id text NOT NULL,
+    compliance boolean DEFAULT false NOT NULL,
+    requested_by text NOT NULL,
+    state text DEFAULT 'queued'::text NOT NULL,
+    conversations_total integer DEFAULT 0 NOT NULL,
+    conversations_done integer DEFAULT 0 NOT NULL,
+    messages_done bigint DEFAULT 0 NOT NULL,
+    files_done integer DEFAULT 0 NOT NULL,
+    "position" text DEFAULT ''::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    archive_key text,
+    size bigint,
+    sha256 text,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT exports_check CHECK (((state = 'complete'::text) = (sha256 IS NOT NULL))),
+    CONSTRAINT exports_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'complete'::text, 'failed'::text])))
+);
+
 CREATE TABLE public.file_shares (
     workspace_id text NOT NULL,
     file_id text NOT NULL,
@@ -569,6 +592,9 @@ ALTER TABLE ONLY public.channel_members
 ALTER TABLE ONLY public.channels
     ADD CONSTRAINT channels_pkey PRIMARY KEY (workspace_id, channel_id);
 
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_pkey PRIMARY KEY (workspace_id, export_id);
+
 ALTER TABLE ONLY public.file_shares
     ADD CONSTRAINT file_shares_pkey PRIMARY KEY (workspace_id, file_id, channel_id, ts);
 
@@ -674,6 +700,8 @@ CREATE UNIQUE INDEX channels_dm_key ON public.channels USING btree (workspace_id
 
 CREATE UNIQUE INDEX channels_name ON public.channels USING btree (workspace_id, name) WHERE (kind = ANY (ARRAY['public'::text, 'private'::text]));
 
+CREATE INDEX exports_unfinished ON public.exports USING btree (created_at) WHERE (state = ANY (ARRAY['queued'::text, 'running'::text]));
+
 CREATE INDEX file_shares_channel ON public.file_shares USING btree (workspace_id, channel_id, ts);
 
 CREATE INDEX files_preview_pending ON public.files USING btree (created_at) WHERE (preview = 'pending'::text);
@@ -752,6 +780,8 @@ CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channel_m
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channels FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.exports FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.file_shares FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.files FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
@@ -819,6 +849,9 @@ ALTER TABLE ONLY public.channel_members
 
 ALTER TABLE ONLY public.channels
     ADD CONSTRAINT channels_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(workspace_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.file_shares
     ADD CONSTRAINT file_shares_workspace_id_channel_id_fkey FOREIGN KEY (workspace_id, channel_id) REFERENCES public.channels(workspace_id, channel_id) ON DELETE CASCADE;

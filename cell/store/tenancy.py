@@ -35,6 +35,7 @@ TENANT_TABLES: tuple[str, ...] = (
     "notify_devices",
     "app_event_settings",
     "app_commands",
+    "exports",
 )
 
 # The notification worker's delivery queues (notifications, pushes, digests) and the apps'

@@ -16,6 +16,7 @@ from cell.consumers.events import Events
 from cell.consumers.notifications import Notifications
 from cell.consumers.previews import Previews
 from cell.egress import Egress
+from cell.worker.exports import ExportJobs
 from cell.worker.periodic import PeriodicJob
 
 
@@ -31,4 +32,4 @@ def consumers(services: Services) -> list[Consumer]:
 
 def jobs(services: Services) -> list[PeriodicJob]:
     """Every periodic job the ``worker`` role runs (cell/worker/periodic.py)."""
-    return [Retention(services.db, services.storage, services.settings.retention)]
+    return [Retention(services.db, services.storage, services.settings.retention), ExportJobs(services)]

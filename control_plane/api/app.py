@@ -25,7 +25,7 @@ from cell.domain import tokens
 from control_plane import bootstrap, orchestrator
 from control_plane.actions import compliance as compliance_actions
 from control_plane.actions import provisioning
-from control_plane.api import audit, cells, compliance, probes, routes, workspaces
+from control_plane.api import audit, cells, compliance, probes, routes, transfers, workspaces
 from control_plane.api import moves as moves_api
 from control_plane.api.answers import V1, Refusal
 from control_plane.api.common import authenticate, error, ok, services_of
@@ -92,6 +92,9 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/workspaces/{workspace_id}/holds/{hold_id}/release", "post"): compliance.ReleaseBody,
     ("/v1/workspaces/{workspace_id}/retention", "put"): compliance.RetentionBody,
     ("/v1/workspaces/{workspace_id}/retention/remove", "post"): compliance.RemoveRetentionBody,
+    ("/v1/workspaces/{workspace_id}/exports", "post"): transfers.ExportBody,
+    ("/v1/imports", "post"): transfers.ImportBody,
+    ("/v1/imports/{workspace_id}/finish", "post"): transfers.FinishBody,
 }
 
 
@@ -141,6 +144,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             Route("/v1/health", health, methods=["GET"]),
             Route("/v1/whoami", whoami, methods=["GET"]),
             *cells.routes, *workspaces.routes, *routes.routes_, *audit.routes, *moves_api.routes, *compliance.routes,
+            *transfers.routes,
             Route("/v1/openapi.json", openapi, methods=["GET"], include_in_schema=False),
             *probes.routes,
         ],

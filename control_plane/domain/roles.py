@@ -11,6 +11,8 @@ AUDIT = frozenset({"compliance", "sre"})  # audit list/export/verify
 HOLD = frozenset({"compliance"})       # legal holds: place, list, release
 RETENTION = frozenset({"compliance"})  # retention policies: set, remove
 RESIDENCY = frozenset({"compliance"})  # residency reports (signed, for auditors)
+EXPORT = frozenset({"compliance", "sre"})  # workspace exports in Slack's format
+COMPLIANCE = frozenset({"compliance"})     # compliance exports (held and deleted-under-hold content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,3 +173,40 @@ def test_every_method_is_swept(worlds: dict[str, Any]) -> None:
     """The sweep can build arguments for every registered method (new ones included)."""
     methods.load()
     assert all(calls_for(name, worlds) for name in METHODS if name not in SELF_ONLY)
+
+
+# The cell's export and import endpoints (docs/compliance.md): the control plane's admin token
+# only; a workspace's own admin token reaches none of them for another workspace.
+EXPORT_IMPORT = [
+    ("POST", "/v1/control/workspaces/{w}/exports", {"requested_by": "sweep"}),
+    ("GET", "/v1/control/workspaces/{w}/exports/{e}?link_seconds=60", None),
+    ("POST", "/v1/control/workspaces/{w}/import", {"name": "sweep"}),
+    ("POST", "/v1/control/workspaces/{w}/import/users", {"users": [{"id": "USWEEP001", "name": "sweep"}]}),
+    ("POST", "/v1/control/workspaces/{w}/import/conversations", {"conversations": [
+        {"id": "CSWEEP001", "kind": "public", "name": "sweep", "created": 0}]}),
+    ("POST", "/v1/control/workspaces/{w}/import/files", {"files": []}),
+    ("POST", "/v1/control/workspaces/{w}/import/messages", {"messages": [
+        {"conversation": "CSWEEP001", "kind": "public", "ts": "1.000001", "text": "sweep"}]}),
+    ("POST", "/v1/control/workspaces/{w}/import/finish", {}),
+]
+
+
+def test_no_export_or_import_endpoint_reaches_another_workspace(cell: RunningCell, worlds: dict[str, Any]) -> None:
+    """Workspace A's admin calling B's export and import endpoints is refused every time, echoes
+    nothing of B and changes nothing of B; a signed archive link of A's export opens nothing of B."""
+    a, b = worlds["a"], worlds["b"]
+    admin = {"Authorization": "Bearer test-admin-token"}
+    b_export = httpx.post(f"{cell.url}/v1/control/workspaces/{b.id}/exports", json={"requested_by": "b"},
+                          headers=admin).json()["export"]["id"]
+    a_export = httpx.post(f"{cell.url}/v1/control/workspaces/{a.id}/exports", json={"requested_by": "a"},
+                          headers=admin).json()["export"]["id"]
+    before = snapshot(cell.dsn, b.id)
+    answers = []
+    for verb, template, body in EXPORT_IMPORT:
+        url = cell.url + template.format(w=b.id, e=b_export)
+        answer = httpx.request(verb, url, json=body, headers={"Authorization": f"Bearer {a.owner.token}"})
+        answers.append((template, answer.json().get("error"), any(s in answer.text for s in worlds["secrets"])))
+    assert answers == [(template, "not_allowed_token_type", False) for _, template, _ in EXPORT_IMPORT]
+    assert snapshot(cell.dsn, b.id) == before
+    forged = httpx.get(f"{cell.url}/v1/workspaces/{b.id}/exports/{a_export}/archive?exp=9999999999&sig=00")
+    assert (forged.status_code, forged.json()["error"]) == (403, "invalid_signature")
