@@ -1,6 +1,9 @@
 """Export and import throughput in messages per second, for a 1M-message workspace.
 
     flock /work/locks/bench .venv/bin/python bench/export.py [--messages 1000000] [--channels 100]
+    # or in two shorter runs (each its own deployment): export, keeping the archive; then import it
+    flock /work/locks/bench .venv/bin/python bench/export.py --only export --archive /tmp/big.zip
+    flock /work/locks/bench .venv/bin/python bench/export.py --only import --archive /tmp/big.zip
 
 Runs a real local deployment as `cellctl dev up` does (control plane, cells us-1 in region us and
 eu-1 in region eu, each with its own durable PostgreSQL, Redis and processes). Creates a workspace
@@ -122,13 +125,17 @@ def copy_in_baseline(dsn: str, workspace: str, channels: list[str], messages: in
 def scenario(dev: Any, operator: str, args: argparse.Namespace, folder: Path) -> None:
     with httpx.Client(base_url=dev.control_plane, timeout=600,
                       headers={"Authorization": f"Bearer {operator}"}) as cp:
+        if args.only == "import":
+            cells = {c["name"]: c for c in cp.get("/v1/cells").json()["cells"]}
+            import_phase(dev, operator, Path(args.archive), dsn_of(cells["eu-1"]), args)
+            return
         made = cp.post("/v1/workspaces", json={"name": "big", "region": "us", "owner": {
             "email": "owner@big.example.com", "name": "owner", "password": PASSWORD}}).json()
         workspace, owner = made["workspace"]["id"], made["owner"]["id"]
         cells = {c["name"]: c for c in cp.get("/v1/cells").json()["cells"]}
         us, eu = dsn_of(cells["us-1"]), dsn_of(cells["eu-1"])
         print(f"seeding {args.messages:,} messages over {args.channels} channels into {workspace} ...", flush=True)
-        channels, seeded = seed(us, workspace, owner, args.messages, args.channels)
+        _, seeded = seed(us, workspace, owner, args.messages, args.channels)
         total = args.messages // args.channels * args.channels
         print(f"  seeded in {seeded:.0f}s; {load()}", flush=True)
 
@@ -150,7 +157,7 @@ def scenario(dev: Any, operator: str, args: argparse.Namespace, folder: Path) ->
         messages = int(found["messages_done"])
         link = cp.get(f"/v1/workspaces/{workspace}/exports/{export['id']}",
                       params={"link_seconds": 600}).json()["download"]
-        archive = folder / "export.zip"
+        archive = Path(args.archive) if args.archive else folder / "export.zip"
         started = time.monotonic()
         with httpx.stream("GET", link["url"], timeout=600) as answer, archive.open("wb") as out:
             for chunk in answer.iter_bytes(1024 * 1024):
@@ -160,35 +167,44 @@ def scenario(dev: Any, operator: str, args: argparse.Namespace, folder: Path) ->
               f"(archive {archive.stat().st_size / 1e6:.0f} MB, sha256 {link['sha256'][:12]}...; "
               f"downloaded in {download_s:.1f}s); {load()}", flush=True)
 
-        in_s = copy_in_baseline(eu, workspace, channels, args.messages)
-        print(f"baseline COPY FROM STDIN into a scratch messages table (search trigger on): "
-              f"{args.messages / in_s:,.0f} rows/s",
-              flush=True)
-
-        print(f"import ... ({load()})", flush=True)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CELLCHAT_", "CELLCTL_"))},
-               "CELLCHAT_CONTROL_PLANE_URL": dev.control_plane, "CELLCHAT_CONTROL_PLANE_TOKEN": operator}
-        started = time.monotonic()
-        done = subprocess.run([sys.executable, "-c", "from cli.main import run; run()", "workspaces", "import",
-                               str(archive), "--region", "eu", "--name", "copy", "-o", "json"],
-                              env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-        import_s = time.monotonic() - started
-        if done.returncode != 0:
-            raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
-        answer = json.loads(done.stdout[done.stdout.index("{"):])
-        imported = int(answer["counts"]["messages"])
-        print(f"  import: {imported:,} messages in {import_s:.1f}s = {imported / import_s:,.0f} msg/s "
-              f"(into {answer['cell']}; unmapped: {answer['unmapped'] or 'nothing'}); {load()}", flush=True)
-        print()
         print(f"export {messages / export_s:,.0f} msg/s = {(messages / export_s) / (total / out_s):.2f}x the "
-              f"COPY-out floor; import {imported / import_s:,.0f} msg/s = "
-              f"{(imported / import_s) / (args.messages / in_s):.2f}x the COPY-in floor")
+              "COPY-out floor")
+        if args.only != "export":
+            import_phase(dev, operator, archive, eu, args)
+
+
+def import_phase(dev: Any, operator: str, archive: Path, eu: str, args: argparse.Namespace) -> None:
+    """Import ``archive`` into region eu with ``cellctl`` (its own process), beside the COPY-in floor."""
+    channels = [f"CBENCH{n:06d}" for n in range(args.channels)]
+    in_s = copy_in_baseline(eu, "TBASELINE01", channels, args.messages)
+    print(f"baseline COPY FROM STDIN into a scratch messages table (search trigger on): "
+          f"{args.messages / in_s:,.0f} rows/s",
+          flush=True)
+
+    print(f"import {archive} ({archive.stat().st_size / 1e6:.0f} MB) ... ({load()})", flush=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CELLCHAT_", "CELLCTL_"))},
+           "CELLCHAT_CONTROL_PLANE_URL": dev.control_plane, "CELLCHAT_CONTROL_PLANE_TOKEN": operator}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", "from cli.main import run; run()", "workspaces", "import",
+                           str(archive), "--region", "eu", "--name", "copy", "-o", "json"],
+                          env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    import_s = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    answer = json.loads(done.stdout[done.stdout.index("{"):])
+    imported = int(answer["counts"]["messages"])
+    print(f"  import: {imported:,} messages in {import_s:.1f}s = {imported / import_s:,.0f} msg/s "
+          f"(into {answer['cell']}; unmapped: {answer['unmapped'] or 'nothing'}); {load()}", flush=True)
+    print(f"import {imported / import_s:,.0f} msg/s = {(imported / import_s) / (args.messages / in_s):.2f}x "
+          "the COPY-in floor")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--channels", type=int, default=100)
+    parser.add_argument("--only", choices=["export", "import"], help="one phase (import: of --archive)")
+    parser.add_argument("--archive", help="where to keep the exported archive / which archive to import")
     args = parser.parse_args()
     print(f"starting: {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="cellchat-bench-") as tmp:

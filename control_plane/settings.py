@@ -30,6 +30,8 @@ class AdminToken(BaseModel):
     name: str = Field(min_length=1)
     roles: list[Role] = Field(min_length=1)
     token: SecretStr
+    # The workspaces this token may export (None: every one): a compliance officer of one customer.
+    workspaces: list[str] | None = None
 
 
 class PlacementSettings(BaseModel):

@@ -61,7 +61,8 @@ def authenticate(request: Request) -> Actor:
     for admin in services_of(request).settings.tokens:
         # Compare with every token, so timing says nothing about which one nearly matched.
         if hmac.compare_digest(given, admin.token.get_secret_value().encode()):
-            found = Actor(admin.name, tuple(admin.roles))
+            found = Actor(admin.name, tuple(admin.roles),
+                          frozenset(admin.workspaces) if admin.workspaces is not None else None)
     if found is None:
         raise Unauthenticated("invalid_auth", "this token is not an admin token of this control plane")
     return found

@@ -19,6 +19,10 @@ COMPLIANCE = frozenset({"compliance"})     # compliance exports (held and delete
 class Actor:
     name: str
     roles: tuple[str, ...]
+    workspaces: frozenset[str] | None = None  # what a scoped token may export; None: every workspace
+
+    def may_export(self, workspace_id: str) -> bool:
+        return self.workspaces is None or workspace_id in self.workspaces
 
     def role_for(self, allowed: frozenset[str]) -> str | None:
         """The first of the actor's roles that ``allowed`` accepts, else None."""

@@ -27,6 +27,7 @@ from tests.support.control_plane import (
     COMPLIANCE,
     OPERATOR,
     SRE,
+    TOKENS,
     VIEWER,
     Deployment,
     deployment,
@@ -35,10 +36,13 @@ from tests.support.control_plane import (
 from tests.support.infra import Infra
 from tests.support.slack_export import sha256
 
+SCOPED, SCOPED_TO = "scoped-compliance-token", "TSCOPED00001"
+
 
 @pytest.fixture(scope="module")
 def dep(infra: Infra) -> Iterator[Deployment]:
-    with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all") as running:
+    scoped = {"name": "carla", "roles": ["compliance"], "token": SCOPED, "workspaces": [SCOPED_TO]}
+    with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all", tokens=[*TOKENS, scoped]) as running:
         yield running
 
 
@@ -223,13 +227,19 @@ def test_a_deleted_message_under_hold_is_in_the_compliance_export_and_not_in_the
 
 def test_roles_other_deployments_and_expired_or_forged_links_are_refused(dep: Deployment, infra: Infra) -> None:
     """viewer: no export; sre: the plain export but not the compliance one, nor a compliance
-    export's link; another deployment's compliance token: refused here, and its own control plane
-    knows no such workspace; a link past its time: 410; a link of one workspace's export on another
+    export's link; a compliance token limited to one workspace: that one only; another
+    deployment's compliance token: refused here, and its own control plane knows no such
+    workspace; a link past its time: 410; a link of one workspace's export on another
     workspace's path, or with its signature changed: 403."""
     cp = dep.control_plane
     source, other = Source(dep), Source(dep)
     path = f"/v1/workspaces/{source.id}/exports"
     assert cp.request("POST", path, token=VIEWER, json={}).status_code == 403
+    cp.ok("POST", "/v1/workspaces", json={"name": "scoped", "region": "eu", "workspace_id": SCOPED_TO, "owner": {
+        "email": "owner@scoped.example.com", "name": "owner", "password": PASSWORD}})
+    assert cp.request("POST", path, token=SCOPED, json={"compliance": True}).status_code == 403
+    assert cp.ok("POST", f"/v1/workspaces/{SCOPED_TO}/exports", token=SCOPED, json={"compliance": True})[
+        "export"]["cell"] == "eu-1"
     refused = cp.request("POST", path, token=SRE, json={"compliance": True})
     assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
     with running_control_plane(infra, tokens=[{"name": "eve", "roles": ["compliance"], "token": "elsewhere"}]) as far:
