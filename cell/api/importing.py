@@ -4,7 +4,9 @@
     POST .../import                  create the (empty) workspace; nothing when it exists
     POST .../import/users            {"users": [...]}
     POST .../import/conversations    {"conversations": [...]}
-    POST .../import/files            {"files": [...]}   after their bytes (PUT .../objects/sha256/<hex>)
+    PUT  .../import/objects/sha256/<hex>   a file's bytes (checked against the name; sealed at rest
+                                     with the workspace's key like every upload)
+    POST .../import/files            {"files": [...]}   after their bytes
     POST .../import/messages         {"messages": [...]}
     POST .../import/finish           {"owner": source user id}: thread counts, shares; the owner's token
 
@@ -13,6 +15,8 @@ Each answers ``received`` and ``unmapped`` (what it could not take, and why).
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import Field
@@ -20,10 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cell.actions import files as files_actions
 from cell.actions import importing
 from cell.api import rest
 from cell.api.responses import ok
 from cell.api.rest import Body
+from cell.errors import CellError
 
 SourceId = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
 MAX_ITEMS = 5000
@@ -192,6 +198,29 @@ async def messages(request: Request) -> Response:
                                        [m.model_dump() for m in body.messages]))
 
 
+async def put_object(request: Request) -> Response:
+    """
+    summary: Store one imported file's bytes (admin token), refused unless they hash to the sha256 in the path.
+    responses:
+      200: {description: "stored"}
+    """
+    workspace_id = _workspace(request)
+    sha256 = request.path_params["sha256"]
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise CellError("invalid_arguments", detail="the object is named by its hex sha256")
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+
+    # Through the cell's storage (not ``.raw`` as moves do): the bytes arrive in the clear and are
+    # sealed with the workspace's data key here.
+    services = rest.services(request)
+    size = await files_actions.receive_object(services.storage, workspace_id, f"sha256/{sha256}", sha256, body())
+    return ok({"sha256": sha256, "size": size})
+
+
 async def finish(request: Request) -> Response:
     """
     summary: Finish an import (admin token) - thread counts, file shares, last ts; the owner's token.
@@ -209,6 +238,7 @@ routes: list[BaseRoute] = [
     Route(f"{_BASE}/users", users, methods=["POST"]),
     Route(f"{_BASE}/conversations", conversations, methods=["POST"]),
     Route(f"{_BASE}/files", files, methods=["POST"]),
+    Route(f"{_BASE}/objects/sha256/{{sha256}}", put_object, methods=["PUT"]),
     Route(f"{_BASE}/messages", messages, methods=["POST"]),
     Route(f"{_BASE}/finish", finish, methods=["POST"]),
 ]

@@ -50,7 +50,7 @@ class Transfers:
     async def put_object(self, api: str, workspace_id: str, relative: str, sha256: str, length: int,
                          chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """Stream bytes into the workspace's objects on its cell, which checks their sha256."""
-        url = f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/objects/{relative}"
+        url = f"{api.rstrip('/')}/v1/control/workspaces/{workspace_id}/import/objects/{relative}"
         try:
             response = await self.client.put(url, content=chunks, timeout=600.0, headers={
                 **self.headers, "x-content-sha256": sha256, "content-length": str(length)})

@@ -4,9 +4,12 @@ worker, checksummed, audited, downloaded by a signed link that expires; it round
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
+import shutil
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ import pytest
 from slack_sdk import WebClient
 from typer.testing import CliRunner
 
+from cell.storage.envelope import MAGIC
 from cli.main import app
 from tests.support.cellprocs import CellProcess
 from tests.support.cells import ADMIN_TOKEN, PASSWORD, RunningCell
@@ -41,9 +45,17 @@ SCOPED, SCOPED_TO = "scoped-compliance-token", "TSCOPED00001"
 
 @pytest.fixture(scope="module")
 def dep(infra: Infra) -> Iterator[Deployment]:
+    """Two cells whose files are sealed at rest (one object store folder: keys are per workspace)."""
     scoped = {"name": "carla", "roles": ["compliance"], "token": SCOPED, "workspaces": [SCOPED_TO]}
-    with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all", tokens=[*TOKENS, scoped]) as running:
-        yield running
+    root = Path(tempfile.mkdtemp(prefix="cellchat-export-files-"))
+    storage = {"root": str(root), "master_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
+               "master_key_id": "k1"}
+    try:
+        with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all", tokens=[*TOKENS, scoped],
+                        cell_overrides={"storage": storage}) as running:
+            yield running
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def cellctl(dep: Deployment, *args: str, token: str = OPERATOR) -> Any:
@@ -186,6 +198,8 @@ def test_an_export_round_trips_through_the_import_field_by_field(dep: Deployment
     content = httpx.get(shared["files"][0]["url_private_download"],
                         headers={"Authorization": f"Bearer {imported['token']}"}).content
     assert content == b"quarterly numbers\n" * 50
+    stored = Path(dep.cells["eu-1"].settings.storage.root) / "ws" / imported["workspace"] / "sha256"
+    assert [p.read_bytes()[:len(MAGIC)] for p in stored.iterdir()] == [MAGIC]  # sealed at rest, as uploads are
     actions = [(e["action"], e["target"]) for e in dep.control_plane.audit()]
     assert ("workspaces.export", source.id) in actions and ("workspaces.export.link", source.id) in actions
     assert ("workspaces.import", imported["workspace"]) in actions
