@@ -130,7 +130,9 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
     times: dict[str, list[float]] = {k: [] for k in (
         "client.counts (HTTP)", "sidebar statements (psycopg)", "auth.test (HTTP, floor)",
         "per-conversation counting (psycopg, baseline)", f"postMessage, {args.members:,}-member channel",
-        "postMessage, 2-member channel", "postMessage, a thread reply (+ follow insert)")}
+        "postMessage, 2-member channel", "postMessage, a thread reply (+ follow insert)",
+        "  of which: conversation statement (psycopg)", "  of which: thread statement (psycopg)",
+        "the reply's follow insert alone (psycopg)")}
     conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
     conversations = [r["channel_id"] for r in await (await conn.execute(
         "SELECT channel_id, last_read FROM channel_members WHERE workspace_id = %s AND user_id = %s",
@@ -139,6 +141,7 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
     posted = 0
     status, root = await http.post_json("/api/chat.postMessage", token, {"channel": small, "text": "a thread"})
     assert root["ok"], root
+    big_member = "UBENCH00000"
     for _ in range(args.rounds):
         for _ in range(per_round):
             began = time.perf_counter()
@@ -149,6 +152,20 @@ async def measure(stack: Any, token: str, dsn: str, workspace: str, reader: str,
             began = time.perf_counter()
             await counting.sidebar(conn, workspace, reader)
             times["sidebar statements (psycopg)"].append(time.perf_counter() - began)
+        for _ in range(per_round):
+            began = time.perf_counter()
+            await notify_store.conversation_counts(conn, workspace, reader, QUIET_SUBTYPES)
+            times["  of which: conversation statement (psycopg)"].append(time.perf_counter() - began)
+            began = time.perf_counter()
+            await notify_store.thread_counts(conn, workspace, reader)
+            times["  of which: thread statement (psycopg)"].append(time.perf_counter() - began)
+        for n in range(per_round):
+            async with conn.transaction(force_rollback=True):
+                began = time.perf_counter()
+                await notify_store.auto_follow(conn, workspace, small, int(root["ts"].replace(".", "")),
+                                               replier=reader, reply_ts=BASE_TS * 2 + n, root_author=reader,
+                                               mentioned=[big_member])
+                times["the reply's follow insert alone (psycopg)"].append(time.perf_counter() - began)
         for _ in range(per_round):
             began = time.perf_counter()
             status, body = await http.post_json("/api/auth.test", token, {})
