@@ -37,6 +37,7 @@ from cell.domain import messages as message_domain
 from cell.domain.audience import Audience
 from cell.domain.rows import ChannelRow
 from cell.errors import CellError, SlackErrorCode
+from cell.notify import counts as counting
 from cell.store import channels, directory, messages, outbox
 from cell.store.db import Conn, Database
 from cell.store.directory import Conflict
@@ -332,9 +333,13 @@ async def mark(db: Database, actor: Actor, channel_id: str, ts: int) -> None:
         unread, display = await channels.unread_counts(
             conn, actor.workspace_id, channel_id, actor.user_id, after=ts, quiet=domain.QUIET_SUBTYPES
         )
-        await _to_user(conn, actor.workspace_id, actor.user_id, domain.marked(row, ts, unread, display))
-        # Every device of the reader: the badge as it is now (docs/notifications.md).
-        await unreads.tell_badge(conn, actor.workspace_id, actor.user_id)
+        # Every device of the reader: the conversation's counts and the badge as they are now
+        # (docs/notifications.md).
+        sidebar = await counting.sidebar(conn, actor.workspace_id, actor.user_id)
+        mentions = next((counting.conversation_entry(r)["mention_count"] for r in sidebar.conversations
+                         if r["channel_id"] == channel_id), 0)
+        await _to_user(conn, actor.workspace_id, actor.user_id, domain.marked(row, ts, unread, display, mentions))
+        await unreads.tell_badge(conn, actor.workspace_id, actor.user_id, sidebar)
 
 
 # --- direct messages -------------------------------------------------------------

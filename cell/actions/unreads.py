@@ -27,10 +27,13 @@ async def counts(db: Database, actor: Actor) -> dict[str, Any]:
         return (await counting.sidebar(conn, actor.workspace_id, actor.user_id)).to_slack()
 
 
-async def tell_badge(conn: Conn, workspace_id: str, user_id: str) -> counting.Sidebar:
+async def tell_badge(
+    conn: Conn, workspace_id: str, user_id: str, sidebar: counting.Sidebar | None = None
+) -> counting.Sidebar:
     """Append ``badge_counts_updated`` for the person's devices, with the counts as of this
-    transaction; returns them."""
-    sidebar = await counting.sidebar(conn, workspace_id, user_id)
+    transaction (``sidebar`` if the caller has just read them); returns them."""
+    if sidebar is None:
+        sidebar = await counting.sidebar(conn, workspace_id, user_id)
     event = {"type": "badge_counts_updated", "badge": sidebar.badge, "channel_badges": sidebar.badges()}
     await outbox.append(conn, workspace_id, Audience.person(user_id), "badge_counts_updated", event)
     return sidebar

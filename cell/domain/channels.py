@@ -186,13 +186,16 @@ def topic_text(user_id: str, field: str, value: str) -> str:
     return f"<@{user_id}> set the channel {field}: {value}"
 
 
-def marked(row: ChannelRow, ts: int, unread: int, unread_display: int) -> dict[str, Any]:
-    """``channel_marked`` / ``group_marked`` / ``im_marked`` (group DMs are groups to Slack)."""
+def marked(row: ChannelRow, ts: int, unread: int, unread_display: int, mentions: int = 0) -> dict[str, Any]:
+    """``channel_marked`` / ``group_marked`` / ``im_marked`` (group DMs are groups to Slack), with
+    Slack's mention counts left after the cursor."""
     kind = row["kind"]
     prefix = "im" if kind == "im" else _prefix(kind)
     return {
         "type": f"{prefix}_marked", "channel": row["channel_id"], "ts": format_ts(ts),
         "unread_count": unread, "unread_count_display": unread_display,
+        "mention_count": mentions, "mention_count_display": mentions,
+        "num_mentions": mentions, "num_mentions_display": mentions,
     }
 
 

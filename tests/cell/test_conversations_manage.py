@@ -158,7 +158,8 @@ def test_mark_moves_last_read_and_tells_the_reader(cell: RunningCell, ws: Worksp
     assert bobc.conversations_info(channel=ws.general)["channel"]["last_read"] == first
     assert owner.conversations_info(channel=ws.general)["channel"]["last_read"] == "0.000000"
     assert outbox_after(cell, ws.id, mark) == [(bob.id, "channel_marked", {
-        "type": "channel_marked", "channel": ws.general, "ts": first, "unread_count": 1, "unread_count_display": 1}),
+        "type": "channel_marked", "channel": ws.general, "ts": first, "unread_count": 1, "unread_count_display": 1,
+        "mention_count": 0, "mention_count_display": 0, "num_mentions": 0, "num_mentions_display": 0}),
         (bob.id, "badge_counts_updated", {"type": "badge_counts_updated", "badge": 0, "channel_badges": {
             "channels": 0, "dms": 0, "thread_mentions": 0, "thread_unreads": 0}})]
 

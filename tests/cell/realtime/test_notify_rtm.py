@@ -23,8 +23,9 @@ async def on_both(devices: list[ClientConnection], kind: str) -> list[dict[str, 
 
 
 async def test_reading_on_one_device_updates_counts_on_every_device(cell: RunningCell) -> None:
-    """Bob has two sockets. Marking a channel, then a DM, then a thread read (from one of them)
-    brings channel_marked / im_marked / thread_marked and the falling badge to both; a snooze
+    """Bob has two sockets. Marking a channel (one of its two mentions), then a DM, then a thread
+    read (from one of them) brings channel_marked / im_marked / thread_marked and the falling
+    badge to both; a snooze
     brings dnd_updated to both and dnd_updated_user to a teammate."""
     ws = cell.workspace()
     bob, carol = cell.user(ws, "bob"), cell.user(ws, "carol")
@@ -38,17 +39,18 @@ async def test_reading_on_one_device_updates_counts_on_every_device(cell: Runnin
         psst = await api(cell.api, ws.owner.token, "chat.postMessage", channel=dm, text="psst")
         reply = await api(cell.api, carol.token, "chat.postMessage", channel=ws.general, thread_ts=mention["ts"],
                           text=f"<@{bob.id}> see thread")
-        assert (await api(cell.api, bob.token, "client.counts"))["badge"] == 3
+        await api(cell.api, ws.owner.token, "chat.postMessage", channel=ws.general, text=f"<@{bob.id}> again")
+        assert (await api(cell.api, bob.token, "client.counts"))["badge"] == 4
 
         await api(cell.api, bob.token, "conversations.mark", channel=ws.general, ts=mention["ts"])
         marked = await on_both(devices, "channel_marked")
         badges = await on_both(devices, "badge_counts_updated")
-        assert [(m["channel"], m["ts"]) for m in marked] == [(ws.general, mention["ts"])] * 2
-        assert [b["badge"] for b in badges] == [2, 2]
+        assert [(m["channel"], m["ts"], m["mention_count"]) for m in marked] == [(ws.general, mention["ts"], 1)] * 2
+        assert [b["badge"] for b in badges] == [3, 3]
 
         await api(cell.api, bob.token, "conversations.mark", channel=dm, ts=psst["ts"])
         assert [m["channel"] for m in await on_both(devices, "im_marked")] == [dm, dm]
-        assert [b["badge"] for b in await on_both(devices, "badge_counts_updated")] == [1, 1]
+        assert [b["badge"] for b in await on_both(devices, "badge_counts_updated")] == [2, 2]
 
         await api(cell.api, bob.token, "subscriptions.thread.mark", channel=ws.general, thread_ts=mention["ts"],
                   ts=reply["ts"])
@@ -57,7 +59,7 @@ async def test_reading_on_one_device_updates_counts_on_every_device(cell: Runnin
             "type": "thread", "channel": ws.general, "thread_ts": mention["ts"], "active": True,
             "last_read": reply["ts"], "unread_count": 0}] * 2
         assert [(b["badge"], b["channel_badges"]) for b in await on_both(devices, "badge_counts_updated")] == [
-            (0, {"channels": 0, "dms": 0, "thread_mentions": 0, "thread_unreads": 0})] * 2
+            (1, {"channels": 1, "dms": 0, "thread_mentions": 0, "thread_unreads": 0})] * 2
 
         snoozed = await api(cell.api, bob.token, "dnd.setSnooze", num_minutes=15)
         told = await on_both(devices, "dnd_updated")
