@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -270,6 +271,9 @@ def main() -> None:
             decided = big_channel(stack, workspace_id, owner, owner_id, args.members, args.online, args.broadcasts)
             print(f"\n2. @channel, {args.members} members, {args.online} online: post -> last decision committed "
                   f"{', '.join(f'{d:.2f} s' for d in decided)} (goal < 5 s)   [{machine_note()}]", flush=True)
+            for line in log.read_text().splitlines():
+                if "notify: decided" in line:
+                    print("   worker:", json.loads(line)["msg"], flush=True)
         finally:
             worker.stop()
         without, with_worker = throughput(stack, worker, workspace_id, args.posters, args.seconds, args.rounds)

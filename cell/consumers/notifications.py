@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 NOTIFIED_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message", "me_message")
 SNIPPET_CHARS = 200
+LOG_FANOUT_MEMBERS = 1000  # a decision over this many members is logged with its timings
 
 # Effective preferences of many people in one conversation, and whether it is marked urgent.
 PrefsLoader = Callable[[Conn, str, str, Sequence[str]], Awaitable[tuple[dict[str, Prefs], bool]]]
@@ -96,6 +97,8 @@ class _Batch:
 
     def __init__(self) -> None:
         self.online: dict[str, set[str]] = {}
+        self.events = False  # desktop events were appended: the relay must be woken
+        self.pushes = False  # pushes are to be planned: the sender must be woken
         self.conversations: dict[tuple[str, str], tuple[dict[str, Any] | None, list[str]]] = {}
 
     def forget(self, workspace_id: str, channel_id: str | None) -> None:
@@ -118,18 +121,21 @@ class Notifications(Consumer):
         self.load_followers = followers
         self.wake_relay = after_commit
         self.sender = Sender(db, redis, settings)
-        self.decided = 0  # messages decided by this process (the benchmark reads it)
+        self.decided = 0  # messages decided by this process
+        self._batch = _Batch()  # the batch being handled (committed() reads what it wrote)
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         return self.sender.loops()
 
     def committed(self) -> None:
-        if self.wake_relay is not None:
+        batch, self._batch = self._batch, _Batch()
+        if batch.events and self.wake_relay is not None:
             self.wake_relay()
-        self.sender.wake()
+        if batch.pushes:
+            self.sender.wake()
 
     async def handle(self, conn: Conn, events: Sequence[Event]) -> None:
-        batch = _Batch()
+        batch = self._batch = _Batch()
         for event in events:
             if event.audience.kind != "conversation" or event.audience.id is None:
                 continue
@@ -148,6 +154,7 @@ class Notifications(Consumer):
     async def _decide(self, conn: Conn, workspace_id: str, message: dict[str, Any], batch: _Batch) -> None:
         channel_id = message["channel"]
         online = batch.online[workspace_id]
+        began = time.perf_counter()
         key = (workspace_id, channel_id)
         if key not in batch.conversations:
             found = await store.conversation(conn, workspace_id, channel_id)
@@ -162,22 +169,26 @@ class Notifications(Consumer):
         mentions = parse_mentions(message.get("text", ""), message.get("blocks"))
         followers = (await self.load_followers(conn, workspace_id, channel_id, thread_ts)
                      if thread_ts is not None and is_reply else set())
+        read = time.perf_counter()
         prefs, urgent = await self.load_prefs(conn, workspace_id, channel_id, members)
+        loaded = time.perf_counter()
         facts = Message(channel_id, where["kind"], author, message.get("text", ""), mentions.users,
                         mentions.broadcasts, is_reply=is_reply,
                         reply_broadcast=message.get("subtype") == "thread_broadcast",
                         urgent=urgent)
         decisions = decide(facts, Audience(frozenset(members), frozenset(online), frozenset(followers), prefs))
+        decided = time.perf_counter()
         self.decided += 1
         if not decisions:
             return
         delay = self.settings.push_delay_seconds
-        pushable = await store.with_devices(conn, workspace_id, [d.user for d in decisions])
-        await store.insert(conn, workspace_id, channel_id, ts, thread_ts if is_reply else None, author,
-                           snippet(message.get("text", "")),
-                           [(d.user, d.reason, delay if d.desktop else 0.0, d.user in pushable) for d in decisions])
+        if await store.insert(conn, workspace_id, channel_id, ts, thread_ts if is_reply else None, author,
+                              snippet(message.get("text", "")),
+                              [(d.user, d.reason, delay if d.desktop else 0.0) for d in decisions]):
+            batch.pushes = True
         desktop = [d for d in decisions if d.desktop]
         if desktop:
+            batch.events = True
             names = await store.user_names(conn, workspace_id, [author])
             room = f"#{where['name']}" if where["kind"] in ("public", "private") else names.get(author, author)
             await outbox.append_to_people(conn, workspace_id, "desktop_notification", [
@@ -185,6 +196,12 @@ class Notifications(Consumer):
                                        names.get(author, author)))
                 for d in desktop
             ])
+        if len(members) >= LOG_FANOUT_MEMBERS:
+            log.info("notify: decided %s in %s: %d of %d members notified, %d online, in %.0f ms"
+                     " (members %.0f, prefs %.0f, rules %.0f, writes %.0f)", message["ts"], channel_id,
+                     len(decisions), len(members), len(desktop), (time.perf_counter() - began) * 1000,
+                     (read - began) * 1000, (loaded - read) * 1000, (decided - loaded) * 1000,
+                     (time.perf_counter() - decided) * 1000)
 
     async def resync(self, conn: Conn, skipped_after: int, resumed_at: int) -> None:
         log.warning("notifications: events in (%d, %d] were skipped; their notifications are lost"

@@ -28,7 +28,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,6 +83,13 @@ class Sender:
     def wake(self) -> None:
         self._wake.set()
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Conn]:
+        # Not Database.transaction(): that wakes the relay after each commit, and nothing here
+        # writes the outbox.
+        async with self.db.read() as conn, conn.transaction():
+            yield conn
+
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         found: dict[str, Callable[[], Awaitable[None]]] = {"plan": self.plan_loop, "deliver": self.deliver_loop}
         if self.settings.smtp_host:
@@ -107,7 +115,7 @@ class Sender:
     async def plan_once(self) -> int:
         """Plan one batch of due notifications; how many were looked at."""
         s = self.settings
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             rows = await store.due(conn, PLAN_BATCH)
             if not rows:
                 return 0
@@ -202,7 +210,7 @@ class Sender:
 
     async def _record(self, row: dict[str, Any], answer: gateway.Answer) -> None:
         s = self.settings
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             if answer.outcome == "sent":
                 await store.finish_push(conn, row, "sent", None)
             elif answer.outcome == "rejected":
@@ -244,7 +252,7 @@ class Sender:
 
     async def _digest(self, workspace_id: str, user_id: str, away: bool, now: float) -> int:
         s = self.settings
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             rows = await store.pending_email(conn, workspace_id, user_id)
             read = [r for r in rows if r["ts"] <= r["last_read"]]
             unread = [r for r in rows if r["ts"] > r["last_read"]]
@@ -274,7 +282,7 @@ class Sender:
                 await mail.send(s, row["digest_key"], row["address"], row["subject"], row["body"])
             except (aiosmtplib.SMTPException, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
-                async with self.db.transaction() as conn:
+                async with self._transaction() as conn:
                     if row["attempts"] >= s.push_max_attempts:
                         await store.finish_digest(conn, row, "dead", error)
                     else:
@@ -283,6 +291,6 @@ class Sender:
                         await store.finish_digest(conn, row, "pending", error, delay)
                 log.warning("notify: digest %s to %s failed: %s", row["digest_key"], row["user_id"], error)
                 continue
-            async with self.db.transaction() as conn:
+            async with self._transaction() as conn:
                 await store.finish_digest(conn, row, "sent", None)
         return len(claimed)

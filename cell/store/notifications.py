@@ -48,34 +48,29 @@ async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> 
 _INSERT = """
 INSERT INTO notifications (workspace_id, user_id, channel_id, ts, thread_ts, author, reason, snippet,
                            push_due_at, push_state)
-SELECT %(w)s, u, %(c)s, %(ts)s, %(thread_ts)s, %(author)s, r, %(snippet)s,
-       now() + make_interval(secs => d), CASE WHEN p THEN 'pending' ELSE 'none' END
-FROM unnest(%(users)s::text[], %(reasons)s::text[], %(delays)s::float8[], %(pushable)s::bool[]) AS t(u, r, d, p)
+SELECT %(w)s, t.u, %(c)s, %(ts)s, %(thread_ts)s, %(author)s, t.r, %(snippet)s,
+       now() + make_interval(secs => t.d),
+       CASE WHEN EXISTS (SELECT 1 FROM notify_devices v WHERE v.workspace_id = %(w)s AND v.user_id = t.u)
+            THEN 'pending' ELSE 'none' END
+FROM unnest(%(users)s::text[], %(reasons)s::text[], %(delays)s::float8[]) AS t(u, r, d)
 ON CONFLICT DO NOTHING
+RETURNING push_state = 'pending' AS pushable
 """
 
 
 async def insert(conn: Conn, workspace_id: str, channel_id: str, ts: int, thread_ts: int | None,
-                 author: str, snippet: str, people: Sequence[tuple[str, str, float, bool]]) -> None:
-    """One row per ``(user, reason, push delay in seconds, has a device)``, in one statement (a
-    redelivered message finds its rows and adds none). Without a device there is no push to
-    plan (``none``); the row still feeds the email digest."""
+                 author: str, snippet: str, people: Sequence[tuple[str, str, float]]) -> int:
+    """One row per ``(user, reason, push delay in seconds)``, in one statement (a redelivered
+    message finds its rows and adds none); how many have a push to plan. A person without a
+    device has none (``push_state = 'none'``); their row still feeds the email digest."""
     if not people:
-        return
-    await conn.execute(_INSERT, {
+        return 0
+    cur = await conn.execute(_INSERT, {
         "w": workspace_id, "c": channel_id, "ts": ts, "thread_ts": thread_ts, "author": author,
         "snippet": snippet, "users": [p[0] for p in people], "reasons": [p[1] for p in people],
-        "delays": [p[2] for p in people], "pushable": [p[3] for p in people],
+        "delays": [p[2] for p in people],
     })
-
-
-async def with_devices(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> set[str]:
-    """Which of ``user_ids`` have a push device (one index scan)."""
-    cur = await conn.execute(
-        "SELECT DISTINCT user_id FROM notify_devices WHERE workspace_id = %(w)s AND user_id = ANY(%(u)s)",
-        {"w": workspace_id, "u": list(user_ids)},
-    )
-    return {r["user_id"] for r in await cur.fetchall()}
+    return sum(1 for row in await cur.fetchall() if row["pushable"])
 
 
 # --- planning pushes --------------------------------------------------------------------
