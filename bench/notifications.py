@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.update({
     "CELLCHAT_NOTIFY__PUSH_DELAY_SECONDS": "0",
     "CELLCHAT_NOTIFY__ALLOW_HTTP_GATEWAYS": "true",
+    "CELLCHAT_EGRESS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',
     "CELLCHAT_NOTIFY__BROADCAST_CONFIRM_MEMBERS": "1000",
     "CELLCHAT_REALTIME__RELAY_POLL_SECONDS": "0.5",
 })

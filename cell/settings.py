@@ -116,7 +116,6 @@ class NotifySettings(BaseModel):
     aggregate_seconds: float = 30.0  # after a push to a conversation, later ones are merged for this long
     push_max_age_seconds: float = 86_400.0  # an unread message older than this is left to the email digest
     push_poll_seconds: float = 0.25  # the sender's safety net under the consumer's wake-up
-    push_timeout_seconds: float = 5.0  # one request to a push gateway
     push_max_attempts: int = 8  # then the delivery is dead-lettered (state 'dead')
     push_backoff_seconds: float = 1.0  # first retry; doubles up to push_backoff_max_seconds
     push_backoff_max_seconds: float = 300.0

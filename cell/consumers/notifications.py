@@ -28,6 +28,7 @@ from cell.consumers.base import Consumer, Event
 from cell.consumers.notify_sender import Sender
 from cell.domain.mentions import parse_mentions
 from cell.domain.ts import format_ts, parse_ts
+from cell.egress import Egress
 from cell.notify import prefs as notify_prefs
 from cell.notify.decide import Audience, Decision, Message, Prefs, decide
 from cell.realtime.presence import online_users
@@ -111,7 +112,7 @@ class Notifications(Consumer):
     start = "latest"
     batch_size = 100
 
-    def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, *,
+    def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, egress: Egress, *,
                  prefs: PrefsLoader = effective_prefs, followers: FollowersLoader = thread_followers,
                  after_commit: Callable[[], None] | None = None) -> None:
         self.db = db
@@ -120,7 +121,7 @@ class Notifications(Consumer):
         self.load_prefs = prefs
         self.load_followers = followers
         self.wake_relay = after_commit
-        self.sender = Sender(db, redis, settings)
+        self.sender = Sender(db, redis, settings, egress)
         self.decided = 0  # messages decided by this process
         self._batch = _Batch()  # the batch being handled (committed() reads what it wrote)
 

@@ -34,10 +34,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosmtplib
-import httpx
 import redis.asyncio as aioredis
 
 from cell.domain.ts import format_ts
+from cell.egress import Egress
 from cell.notify import gateway, mail
 from cell.notify import prefs as notify_prefs
 from cell.realtime.presence import last_active
@@ -70,9 +70,10 @@ def push_text(rows: list[dict[str, Any]], room: str, names: dict[str, str]) -> s
 
 
 class Sender:
-    def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings,
+    def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, egress: Egress,
                  badge: Badge = notify_prefs.badge) -> None:
         self.db = db
+        self.egress = egress
         self.redis = redis
         self.settings = settings
         self.badge = badge
@@ -183,15 +184,15 @@ class Sender:
     # --- deliver ------------------------------------------------------------------------
 
     async def deliver_loop(self) -> None:
-        s = self.settings
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        async with httpx.AsyncClient(timeout=s.push_timeout_seconds, limits=limits) as client:
+        try:
             while True:
-                sent = await self.deliver_once(client)
+                sent = await self.deliver_once()
                 if sent < DELIVER_BATCH:
-                    await self._sleep(self._deliver_wake, s.push_poll_seconds)
+                    await self._sleep(self._deliver_wake, self.settings.push_poll_seconds)
+        finally:
+            await self.egress.close()
 
-    async def deliver_once(self, client: httpx.AsyncClient) -> int:
+    async def deliver_once(self) -> int:
         s = self.settings
         async with self.db.read() as conn:
             claimed = await store.claim_pushes(conn, DELIVER_BATCH, s.lease_seconds)
@@ -202,7 +203,7 @@ class Sender:
         async def one(row: dict[str, Any]) -> None:
             async with gate:
                 pushkey = row["payload"]["notification"]["devices"][0]["pushkey"]
-                answer = await gateway.send(client, row["gateway_url"], row["payload"], pushkey)
+                answer = await gateway.send(self.egress, row["gateway_url"], row["payload"], pushkey)
             await self._record(row, answer)
 
         await asyncio.gather(*(one(row) for row in claimed))

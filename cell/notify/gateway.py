@@ -15,7 +15,10 @@ Sygnal-style gateway needs little more than its routing::
 
 The gateway answers ``200 {"rejected": [pushkey, …]}``: a rejected pushkey is a device that is
 gone (uninstalled app, expired token), so it is de-registered. Any other 4xx (except 408 and
-429) is permanent too; 5xx, 408, 429, timeouts and connection errors are retried with backoff.
+429) is permanent too, and so is a gateway the SSRF guard refuses to reach (``cell.egress``:
+a private, loopback or link-local address); 5xx, 408, 429, redirects, timeouts and connection
+errors are retried with backoff. Requests go through :class:`cell.egress.Egress` (resolved
+once, no redirects, one deadline, a capped answer), since the URL is a person's to choose.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
+import orjson
+
+from cell.egress import Egress, Refused
 
 Outcome = Literal["sent", "rejected", "retry"]
 
@@ -82,22 +87,25 @@ def payload(key: str, *, workspace_id: str, channel_id: str, room_name: str, sen
     }}
 
 
-async def send(client: httpx.AsyncClient, url: str, body: dict[str, Any], pushkey: str) -> Answer:
+async def send(egress: Egress, url: str, body: dict[str, Any], pushkey: str) -> Answer:
     """POST one notification; what became of it."""
     try:
-        response = await client.post(url, json=body)
-    except httpx.HTTPError as exc:
-        return Answer("retry", f"{type(exc).__name__}: {exc}"[:500])
-    status = response.status_code
-    if status in (408, 429) or status >= 500:
+        answer = await egress.post(url, orjson.dumps(body), {"Content-Type": "application/json"})
+    except Refused as exc:
+        return Answer("rejected", f"refused: {exc}"[:500])
+    status = answer.status
+    if status is None:
+        return Answer("retry", answer.failure)
+    if status in (408, 429) or status >= 500 or 300 <= status < 400:
         return Answer("retry", f"HTTP {status}")
     if 400 <= status < 500:
-        return Answer("rejected", f"HTTP {status}: {response.text[:300]}")
-    if status >= 300:
-        return Answer("retry", f"HTTP {status}")
+        return Answer("rejected", f"HTTP {status}: {answer.body[:300].decode('utf-8', 'replace')}")
     try:
-        rejected = response.json().get("rejected", [])
-    except (ValueError, AttributeError):
+        parsed = orjson.loads(answer.body) if answer.body else {}
+    except orjson.JSONDecodeError:
+        return Answer("retry", "the gateway's answer is not JSON")
+    rejected = parsed.get("rejected", []) if isinstance(parsed, dict) else None
+    if rejected is None:
         return Answer("retry", "the gateway's answer is not a JSON object")
     if isinstance(rejected, list) and pushkey in rejected:
         return Answer("rejected", "the gateway rejected the pushkey")

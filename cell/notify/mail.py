@@ -16,6 +16,7 @@ import aiosmtplib
 from cell.settings import NotifySettings
 
 MAX_LINES = 50
+SMTP_TIMEOUT_SECONDS = 30.0
 
 
 def where(row: dict[str, Any], names: dict[str, str]) -> str:
@@ -60,5 +61,5 @@ async def send(settings: NotifySettings, key: str, to: str, subject: str, body: 
         message, hostname=settings.smtp_host, port=settings.smtp_port,
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        start_tls=settings.smtp_starttls, timeout=settings.push_timeout_seconds * 2,
+        start_tls=settings.smtp_starttls, timeout=SMTP_TIMEOUT_SECONDS,
     )

@@ -24,7 +24,8 @@ def consumers(services: Services) -> list[Consumer]:
     """Every consumer the ``worker`` role runs, built over this process's services."""
     return [
         Previews(FileContext(services.db, services.storage, services.redis, services.settings)),
-        Notifications(services.db, services.redis, services.settings.notify, after_commit=services.db.after_commit),
+        Notifications(services.db, services.redis, services.settings.notify, Egress(services.settings.egress),
+                      after_commit=services.db.after_commit),
         Events(Sender(services.db, services.redis, Egress(services.settings.egress), services.settings.events,
                       responder(services.db, services.settings))),
     ]

@@ -74,6 +74,7 @@ def setup(infra: Infra) -> Iterator[Setup]:
             "CELLCHAT_NOTIFY__PUSH_DELAY_SECONDS": "1",
             "CELLCHAT_NOTIFY__AGGREGATE_SECONDS": str(AGGREGATE_SECONDS),
             "CELLCHAT_NOTIFY__ALLOW_HTTP_GATEWAYS": "true",
+            "CELLCHAT_EGRESS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',  # the test's gateway is on loopback
             "CELLCHAT_NOTIFY__PUSH_MAX_ATTEMPTS": "2",
             "CELLCHAT_NOTIFY__PUSH_BACKOFF_SECONDS": "0.1",
             "CELLCHAT_NOTIFY__LEASE_SECONDS": "2",
