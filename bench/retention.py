@@ -17,9 +17,9 @@ the big workspace through HTTP (open loop: latency counts from when a request wa
 three phases: **A** without the job; **B** while the retention job (the worker's code,
 ``cell.compliance.retention.Retention``, in a process of its own as the worker role would be)
 applies a one-day policy to the big workspace, deleting all its seeded messages in batches of
-``--batch`` with ``--pause`` between; **A'** without the job again. Printed: the job's rows per
-second and duration, postMessage p50/p99 in each phase, and B's p99 over the mean of A's and A''s
-(goal: <= 1.5). Prints figures only; never fails on timing. See docs/benchmarks.md.
+``--batch`` with ``--pause`` between, measured in ``--slice-seconds`` slices that alternate with
+slices **C** where the job is stopped (SIGSTOP), the in-run baseline; **A'** without the job again. Printed: the job's rows per
+second, postMessage p50/p99 in each phase, and B's p99 over C's (goal: <= 1.5). Prints figures only; never fails on timing. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import fcntl
 import multiprocessing
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -171,37 +172,55 @@ async def measure(stack: Any, big: int, workspace: str, args: argparse.Namespace
     result = manager.dict()
     job = multiprocessing.get_context("spawn").Process(target=_job, args=(stack.dsn, args.batch, args.pause, result))
     job.start()
-    slices: list[Outcome] = []
+    # Interleaved: slices with the job running (B) and with it stopped (SIGSTOP: C, the in-run
+    # baseline), alternating, so that the machine's other load falls on both alike.
+    running: list[Outcome] = []
+    paused: list[Outcome] = []
     began = time.perf_counter()
+    on_seconds = 0.0
     while job.is_alive() and time.perf_counter() - began < args.job_seconds:
-        slices.append(await phase("B: retention job running", stack, token, channels, args, args.slice_seconds,
-                                  1.0 if not slices else 0.0))
+        assert job.pid is not None
+        os.kill(job.pid, signal.SIGCONT)
+        t0 = time.perf_counter()
+        running.append(await phase("B: retention job running", stack, token, channels, args, args.slice_seconds,
+                                   1.0 if not running else 0.0))
+        on_seconds += time.perf_counter() - t0
+        if not job.is_alive():
+            break
+        os.kill(job.pid, signal.SIGSTOP)
+        paused.append(await phase("C: job stopped (interleaved)", stack, token, channels, args, args.slice_seconds,
+                                  0.0))
     stopped = job.is_alive()
-    if stopped:  # the bench lock is held for minutes, not hours: stop it between two batches' commits
+    if stopped:  # the bench lock is held for minutes, not hours: stop it
+        assert job.pid is not None
+        os.kill(job.pid, signal.SIGCONT)
         job.terminate()
     job.join()
     window = time.perf_counter() - began
-    during = merge(slices)
+    during = merge(running)
+    between = merge(paused) if paused else None
     load_job = os.getloadavg()
     after = await phase("A': no job", stack, token, channels, args, args.seconds, args.warmup)
     with psycopg.connect(stack.dsn) as conn:
         left = conn.execute("SELECT count(*) FROM messages m JOIN bench_retention_copy c"
                             " USING (workspace_id, channel_id, ts)").fetchone()
-    seconds = float(result.get("seconds", window))
-    counts = dict(result.get("done", {})).get(workspace, {})
+        runs = conn.execute("SELECT counts FROM retention_runs WHERE workspace_id = %s ORDER BY started_at DESC"
+                            " LIMIT 1", (workspace,)).fetchone()
+    seconds = float(result.get("seconds", on_seconds)) if not stopped else on_seconds
     deleted = big - int(left[0] if left else 0)
+    rate = deleted / seconds if seconds else float("nan")
     print()
-    state = (f"stopped after {window:.0f}s (--job-seconds)" if stopped else f"finished in {seconds:.0f}s")
-    print(f"retention job {state}: deleted {deleted} of the {big} old messages = {deleted / seconds:.0f} messages/s"
-          f" (1M would take {big / max(deleted / seconds, 1e-9) / 60:.1f} min), batches of {args.batch},"
-          f" pause {args.pause}s; counts {counts or 'not recorded (stopped before the run ended)'}")
+    state = f"stopped after {window:.0f}s (--job-seconds)" if stopped else f"finished after {window:.0f}s"
+    print(f"retention job {state}, running {on_seconds:.0f}s of it: deleted {deleted} of the {big} old messages"
+          f" = {rate:.0f} messages/s while running (all {big} would take {big / rate / 60:.1f} min of running),"
+          f" batches of {args.batch}, pause {args.pause}s; recorded counts {runs[0] if runs else None}")
     print(f"chat.postMessage at {args.post_rate}/s into the same workspace (loadavg at job start"
           f" {load_start[0]:.2f}, at job end {load_job[0]:.2f}):")
-    print(table([before, during, after]))
-    baseline = (before.pct(99) + after.pct(99)) / 2
-    print(f"p99 during the job {during.pct(99):.1f} ms vs {baseline:.1f} ms without (mean of A {before.pct(99):.1f}"
-          f" and A' {after.pct(99):.1f}) -> ratio {during.pct(99) / baseline:.2f} (goal <= 1.5);"
-          f" p50 {during.pct(50):.1f} vs {(before.pct(50) + after.pct(50)) / 2:.1f} ms")
+    print(table([before, during, *([between] if between else []), after]))
+    base = between if between else before
+    print(f"p99 with the job running {during.pct(99):.1f} ms vs {base.pct(99):.1f} ms with it stopped in between"
+          f" -> ratio {during.pct(99) / base.pct(99):.2f} (goal <= 1.5); p50 {during.pct(50):.1f} vs"
+          f" {base.pct(50):.1f} ms; before the job p99 {before.pct(99):.1f} ms, after it {after.pct(99):.1f} ms")
     print(f"machine at the end: {machine_note()}")
 
 
@@ -227,7 +246,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=45, help="each of phases A and A'")
     parser.add_argument("--slice-seconds", type=float, default=10, help="phase B is measured in slices until the job ends")
-    parser.add_argument("--job-seconds", type=float, default=300, help="stop the job (and phase B) after this long")
+    parser.add_argument("--job-seconds", type=float, default=420,
+                        help="stop the job (and phases B and C) after this long")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--pause", type=float, default=0.05)

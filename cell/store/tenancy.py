@@ -36,6 +36,7 @@ TENANT_TABLES: tuple[str, ...] = (
     "app_event_settings",
     "app_commands",
     "exports",
+    "workspace_keys",
 )
 
 # The notification worker's delivery queues (notifications, pushes, digests) and the apps'

@@ -41,7 +41,8 @@ VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
     ("cell", "inline-secrets"): {"secrets": {"create": True, "values": {
         "databaseDsn": "postgresql://cellchat:pw@pg:5432/cellchat", "redisUrl": "redis://redis:6379/0",
         "adminToken": "dev-cluster-admin-token"}}, "cell": {"name": "dev-1", "region": "dev", "maxBodyBytes": 4194304}},
-    ("cell", "tls"): {"tls": {"server": {"enabled": True, "secretName": "cell-us-1-tls"},
+    ("cell", "tls"): {"storage": {"encryption": {"masterKeyId": "k1"}},
+                      "tls": {"server": {"enabled": True, "secretName": "cell-us-1-tls"},
                               "database": {"enabled": True, "caSecret": "postgres-ca"},
                               "redis": {"caSecret": "redis-ca"}}},
     ("router", "default"): {},
@@ -187,7 +188,7 @@ def test_dashboards_and_alert_rules_ship_with_the_chart(
 
 
 def test_tls_values_encrypt_every_hop_that_leaves_the_pod(rendered: dict[tuple[str, str], Rendered]) -> None:
-    """tls.*: the cell serves HTTPS with its certificate (probes too), verifies PostgreSQL with
+    """tls.* (and storage.encryption, files at rest): the cell serves HTTPS with its certificate (probes too), verifies PostgreSQL with
     sslmode=verify-full against the mounted CA and Redis against its CA; the router and the
     control plane verify the cells against theirs. Without tls.* nothing of it is rendered."""
     from cell.settings import CellSettings
@@ -205,14 +206,15 @@ def test_tls_values_encrypt_every_hop_that_leaves_the_pod(rendered: dict[tuple[s
             mounts = {m["mountPath"] for m in container["volumeMounts"]}
             assert {"/etc/cellchat/tls/server", "/etc/cellchat/tls/database", "/etc/cellchat/tls/redis"} <= mounts
             with charts.only_env(env):
-                api = CellSettings().api
-            assert (str(api.tls_cert_file), str(api.tls_key_file)) == (
+                settings = CellSettings()
+            assert (str(settings.api.tls_cert_file), str(settings.api.tls_key_file)) == (
                 "/etc/cellchat/tls/server/tls.crt", "/etc/cellchat/tls/server/tls.key")
+            assert settings.storage.master_key_id == "k1" and set(settings.storage.master_keys) == {"k1"}
         main = pod["containers"][0]
         assert {main[p]["httpGet"]["scheme"] for p in ("livenessProbe", "readinessProbe", "startupProbe")} == {"HTTPS"}
     plain = rendered[("cell", "default")].of_kind("Deployment")[0]
     env = charts.container_env(rendered[("cell", "default")], charts.containers(plain)[-1])
-    assert not {"PGSSLMODE", "SSL_CERT_FILE", "CELLCHAT_API__TLS_CERT_FILE"} & set(env)
+    assert not {"PGSSLMODE", "SSL_CERT_FILE", "CELLCHAT_API__TLS_CERT_FILE", "CELLCHAT_STORAGE__MASTER_KEYS"} & set(env)
     for chart in ("router", "control-plane"):
         (deployment,) = rendered[(chart, "tls")].of_kind("Deployment")
         env = charts.container_env(rendered[(chart, "tls")], charts.containers(deployment)[0])

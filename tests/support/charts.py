@@ -42,6 +42,7 @@ OPERATOR_SECRET_VALUES = {
     "files-signing-key": "operator-provided-signing-key",
     "s3-access-key-id": "AKIAEXAMPLE",
     "s3-secret-access-key": "operator-provided-s3-secret",
+    "files-master-keys": '{"k1": "b3BlcmF0b3ItcHJvdmlkZWQtbWFzdGVyLWtleSEhISE="}',
     "residency-signing-key": "b3BlcmF0b3ItcHJvdmlkZWQtZWQyNTUxOS1rZXkhISE=",  # 32 raw bytes, base64
 }
 

@@ -56,6 +56,12 @@ cellchat.io/role: {{ .role }}
 - name: CELLCHAT_STORAGE__SECRET_ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" . }}, key: s3-secret-access-key, optional: true}}
 {{- end }}
+{{- with .Values.storage.encryption.masterKeyId }}
+# Files at rest sealed per workspace (docs/compliance.md): the key ring from the Secret.
+- {name: CELLCHAT_STORAGE__MASTER_KEY_ID, value: {{ . | quote }}}
+- name: CELLCHAT_STORAGE__MASTER_KEYS
+  valueFrom: {secretKeyRef: {name: {{ include "cell.secretName" $ }}, key: files-master-keys}}
+{{- end }}
 {{- with .Values.tls }}
 {{- if .server.enabled }}
 - {name: CELLCHAT_API__TLS_CERT_FILE, value: /etc/cellchat/tls/server/tls.crt}

@@ -1,15 +1,19 @@
 """The residency report: after two real moves (us-1 -> us-2 -> eu-1) and the source's clean-up it
 lists every cell and region the data lived in, with who decided; its signed form verifies offline
 with the public key alone; altering the report, or any audit row in the catalog, fails it; a pin
-keeps the data in its region."""
+keeps the data in its region. The cells seal files at rest (one key ring): a sealed file and its
+workspace key travel with the workspace."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from click.testing import Result
@@ -27,6 +31,9 @@ from tests.support.moves import Server, Stack, stack
 KEY = Ed25519PrivateKey.generate()
 SECRET = base64.b64encode(KEY.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                             serialization.NoEncryption())).decode()
+RING = {"k1": base64.b64encode(os.urandom(32)).decode()}
+EXHIBIT = b"sealed exhibit that moves " * 5000  # 130 KB: three sealed chunks
+OWNERS: dict[str, str] = {}
 PUBLIC = base64.b64encode(KEY.public_key().public_bytes(serialization.Encoding.Raw,
                                                         serialization.PublicFormat.Raw)).decode()
 
@@ -36,7 +43,8 @@ def cells(infra: Infra, move_servers: list[Server], move_caches: list[EmbeddedRe
     with stack(infra, [("us-1", "us", move_servers[0], move_caches[0]),
                        ("us-2", "us", move_servers[1], move_caches[1]),
                        ("eu-1", "eu", move_servers[0], move_caches[2])],
-               env={"CELLCHAT_CP_COMPLIANCE__SIGNING_KEY": SECRET}) as running:
+               env={"CELLCHAT_CP_COMPLIANCE__SIGNING_KEY": SECRET},
+               storage={"master_keys": RING, "master_key_id": "k1"}) as running:
         yield running
 
 
@@ -52,7 +60,9 @@ def travelled(cells: Stack) -> str:
     made = cp.create_workspace("us")
     client = WebClient(token=made["token"], base_url=f"{cells.cells['us-1'].url}/api/")
     client.chat_postMessage(channel=made["general"], text="on the road")
+    client.files_upload_v2(channel=made["general"], content=EXHIBIT, filename="exhibit.txt")
     workspace = made["workspace"]["id"]
+    OWNERS[workspace] = made["token"]
     for target in ("us-2", "eu-1"):
         done = cp.wait_for(cp.move(workspace, target, reason=f"rebalance to {target}")["id"])
         assert done["status"] == "done", done
@@ -124,3 +134,22 @@ def test_an_altered_audit_row_fails_the_report(cells: Stack, travelled: str, tmp
     assert checked.exit_code == 1
     assert "its content does not match its hash" in checked.output
     assert "chain was broken" in checked.output
+
+
+def test_a_sealed_file_and_its_key_move_with_the_workspace(cells: Stack, travelled: str) -> None:
+    """On eu-1 after both moves the file downloads as uploaded; the object there is sealed (never
+    decrypted on the way), the workspace's wrapped key came along, and gc left no copy on us-1."""
+    eu = cells.cells["eu-1"]
+    with psycopg.connect(eu.dsn) as conn:
+        keys = conn.execute("SELECT count(*) FROM workspace_keys WHERE workspace_id = %s AND destroyed_at IS NULL",
+                            (travelled,)).fetchone()
+    assert keys == (1,)
+    stored = (Path(eu.running.settings.storage.root) / "ws" / travelled / "sha256"
+              / hashlib.sha256(EXHIBIT).hexdigest()).read_bytes()
+    assert stored.startswith(b"CCE1") and b"sealed exhibit" not in stored
+    assert not [p for p in (Path(cells.cells["us-1"].running.settings.storage.root) / "ws" / travelled).rglob("*")
+                if p.is_file()]
+    client = WebClient(token=OWNERS[travelled], base_url=f"{eu.url}/api/")
+    (file,) = client.files_list()["files"]
+    answer = httpx.get(file["url_private"], headers={"Authorization": f"Bearer {OWNERS[travelled]}"})
+    assert (answer.status_code, answer.content) == (200, EXHIBIT)
