@@ -18,9 +18,9 @@ Row = dict[str, Any]
 
 
 async def conversation(conn: Conn, workspace_id: str, channel_id: str) -> Row | None:
-    """Kind and name of a conversation, and the workspace's name (None if it is gone)."""
+    """Kind, name and urgency of a conversation, and the workspace's name (None if it is gone)."""
     cur = await conn.execute(
-        "SELECT c.kind, c.name, w.name AS workspace_name FROM channels c"
+        "SELECT c.kind, c.name, c.is_urgent, w.name AS workspace_name FROM channels c"
         " JOIN workspaces w USING (workspace_id)"
         " WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s",
         {"w": workspace_id, "c": channel_id},
@@ -35,6 +35,20 @@ async def members(conn: Conn, workspace_id: str, channel_id: str) -> list[str]:
         {"w": workspace_id, "c": channel_id},
     )
     return [r["user_id"] for r in await cur.fetchall()]
+
+
+_CUSTOMISED = """
+SELECT user_id FROM notify_prefs WHERE workspace_id = %(w)s AND user_id = ANY(%(u)s)
+UNION
+SELECT user_id FROM notify_channel_prefs WHERE workspace_id = %(w)s AND channel_id = %(c)s
+"""
+
+
+async def customised(conn: Conn, workspace_id: str, channel_id: str, user_ids: Sequence[str]) -> set[str]:
+    """Who of ``user_ids`` has stored preferences that may apply here (a global row, or one for
+    this conversation); everyone else has the defaults (notify-state's "no row = the defaults")."""
+    cur = await conn.execute(_CUSTOMISED, {"w": workspace_id, "c": channel_id, "u": list(user_ids)})
+    return {r["user_id"] for r in await cur.fetchall()}
 
 
 async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> dict[str, str]:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from cell.notify.decide import Audience, Decision, Message, Prefs, decide, keyword_pattern
+from cell.notify import prefs as notify_prefs
+from cell.notify.decide import (
+    DEFAULT_PREFS,
+    Audience,
+    Decision,
+    Message,
+    Prefs,
+    decide,
+    keyword_pattern,
+)
 
 AUTHOR, ANN, BOB, CAT = "UAUTHOR0001", "UANN000001", "UBOB000001", "UCAT000001"
 EVERYONE = frozenset({AUTHOR, ANN, BOB, CAT})
@@ -98,6 +107,12 @@ def test_decision_rules(row: Row) -> None:
     """Each row: exactly these people, for this reason, on desktop now or as push candidates."""
     expected = [Decision(user, reason, desktop=desktop) for user, reason, desktop in row.expected]  # type: ignore[arg-type]
     assert decide(row.message, row.audience) == expected
+
+
+def test_the_rules_defaults_are_the_stored_defaults() -> None:
+    """Someone without stored preferences is decided as notify-state's defaults say."""
+    stored = notify_prefs.DEFAULT
+    assert DEFAULT_PREFS == Prefs(stored.level, stored.muted, stored.keywords, stored.suppress_broadcasts, False)
 
 
 def test_keyword_pattern_ignores_blank_keywords() -> None:
