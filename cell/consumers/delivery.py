@@ -128,9 +128,9 @@ class Sender:
                     due = await app_events.next_due_in(pooled)
             else:
                 due = None
-            wait = min(due if due is not None else 5.0, 5.0)
-            if wait > 0:
-                await self._sleep(conn, wait)
+            # Due rows that another sender holds (SKIP LOCKED) are not ours: never spin on them.
+            wait = max(0.02, min(due if due is not None else 5.0, 5.0))
+            await self._sleep(conn, wait)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

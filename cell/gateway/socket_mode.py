@@ -74,6 +74,8 @@ class SocketMode:
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.draining = False
+        # A blocking pop answers within the client's deadline (redis.timeout_seconds bounds every read).
+        self._pop_wait = max(0.1, round(services.settings.redis.timeout_seconds / 2, 2))
 
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
@@ -203,7 +205,7 @@ class SocketMode:
         turn = self._turn.setdefault(app_id, itertools.count())
         while self.by_app.get(app_id):
             try:
-                envelope = await socket_mode.pop(self.services.redis, app_id, 1.0)
+                envelope = await socket_mode.pop(self.services.redis, app_id, self._pop_wait)
             except (RedisError, OSError) as exc:
                 log.warning("socket mode: the queue of %s is unavailable (%s)", app_id, exc)
                 await asyncio.sleep(backoff.next())
