@@ -153,7 +153,7 @@ class Receiver:
                 status, content = receiver.answer(body) if receiver.answer else (200, b"")
                 if 200 <= status < 300:
                     receiver.got.append(Received(headers, body))
-                self._send(status, content)
+                self._send(status, content, "application/json" if content.startswith(b"{") else "text/plain")
 
             def _send(self, status: int, content: bytes, kind: str = "text/plain") -> None:
                 self.send_response(status)

@@ -161,10 +161,12 @@ def test_an_app_failing_every_delivery_is_disabled(deployed: Stack) -> None:
 
 
 def test_response_url_works_five_times_within_its_time(deployed: Stack) -> None:
-    """A slash command's response_url posts as the app (in_channel) or to the person (ephemeral)
-    at most 5 times, not after it expired, and not with a forged secret."""
+    """A slash command reaches its app signed, with a response_url and a trigger_id; the app's
+    immediate answer and each POST to the response_url post as the app's bot (in_channel), at
+    most 5 times, not after it expired, and not with a forged secret."""
     person, channel, app = _scene(deployed, "responses")
-    receiver = Receiver(app.signing_secret).start()
+    receiver = Receiver(app.signing_secret, answer=lambda body: (
+        200, b'{"response_type": "in_channel", "text": "right away"}')).start()
     try:
         added = v1(deployed.cell.url, "POST", f"/v1/workspaces/{app.workspace_id}/apps/{app.app_id}/commands",
                    {"command": "/deploy", "url": receiver.url})
@@ -175,6 +177,10 @@ def test_response_url_works_five_times_within_its_time(deployed: Stack) -> None:
         assert (command["command"], command["text"], command["user_id"]) == ("/deploy", "prod",
                                                                              person.auth_test()["user_id"])
         assert command["trigger_id"] and command["api_app_id"] == app.app_id
+        # The command's own HTTP answer is its first response, posted by the app's bot.
+        first = wait_for(lambda: [m for m in person.conversations_history(channel=channel)["messages"]
+                                  if m.get("text") == "right away"], message="the immediate answer")[0]
+        assert (first["user"], first["bot_id"], first["app_id"]) == (app.bot_user_id, app.bot_id, app.app_id)
         url = command["response_url"]
         assert url.startswith(deployed.router.url)  # through the router, like every request
         answers = [httpx.post(url, json={"text": f"step {n}", "response_type": "in_channel"}).json()
