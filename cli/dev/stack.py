@@ -128,12 +128,14 @@ def load_secrets(base: Path) -> dict[str, str]:
     return current
 
 
-def _python_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _python_service(module: str, env: dict[str, str], log: Path, *, spare: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``python -m module``; with ``spare``, a warm spare of it (``cli.dev.standby``) waiting for ``go``."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("CELLCHAT_")}
     log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "cli.dev.standby", module] if spare else [sys.executable, "-m", module]
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", module], env={**base_env, **env}, stdin=subprocess.DEVNULL, stdout=out,
+            command, env={**base_env, **env}, stdin=subprocess.PIPE if spare else subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
@@ -162,6 +164,7 @@ class DevStack:
         self._control_plane: subprocess.Popen[bytes] | None = None
         self._router: subprocess.Popen[bytes] | None = None
         self._specs: dict[str, tuple[str, dict[str, str], Path]] = {}  # name -> module, env, log: to restart
+        self._spares: dict[str, subprocess.Popen[bytes]] = {}  # name -> its warm spare (cli/dev/standby.py)
         self._restarted: dict[str, float] = {}
         self._cells_started = False
         self._router_port = options.router_port
@@ -225,7 +228,24 @@ class DevStack:
 
     def _spawn(self, name: str, module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         self._specs[name] = (module, env, log)
-        return _python_service(module, env, log)
+        proc = _python_service(module, env, log)
+        self._spares[name] = _python_service(module, env, log, spare=True)
+        return proc
+
+    def _take_over(self, name: str) -> subprocess.Popen[bytes]:
+        """The service ``name`` again: its warm spare told to go (then a new spare), else a cold start."""
+        module, env, log = self._specs[name]
+        spare = self._spares.pop(name, None)
+        proc = None
+        if spare is not None and spare.poll() is None and spare.stdin is not None:
+            try:
+                spare.stdin.write(b"go\n")
+                spare.stdin.close()
+                proc = spare
+            except OSError:
+                stop_process(spare, signal.SIGTERM)
+        self._spares[name] = _python_service(module, env, log, spare=True)
+        return proc if proc is not None else _python_service(module, env, log)
 
     def heal(self) -> list[str]:
         """Start again the router or control plane if it exited (a crash, SIGKILL, the OOM killer), on
@@ -238,9 +258,9 @@ class DevStack:
             if time.monotonic() - self._restarted.get(name, 0.0) < 1.0:
                 continue  # one that dies at once (a port taken, a bad setting): not more than once a second
             self._restarted[name] = time.monotonic()
-            module, env, log = self._specs[name]
-            self.say(f"[yellow]the {name} exited ({proc.returncode}); starting it again[/] (log: {log})")
-            setattr(self, attr, _python_service(module, env, log))
+            self.say(f"[yellow]the {name} exited ({proc.returncode}); starting it again[/] "
+                     f"(log: {self._specs[name][2]})")
+            setattr(self, attr, self._take_over(name))
             restarted.append(name)
         return restarted
 
@@ -248,6 +268,11 @@ class DevStack:
         if self._lock is None:
             return  # not ours: another dev up holds the folder (its dev.json and processes stay)
         devfile.path_in(self.options.folder).unlink(missing_ok=True)
+        for spare in self._spares.values():
+            stop_process(spare, signal.SIGTERM)
+            if spare.stdin is not None:
+                spare.stdin.close()
+        self._spares.clear()
         if self._router is not None:
             stop_process(self._router, signal.SIGTERM)
         if self._control_plane is not None:

@@ -28,7 +28,8 @@ class Outage:
 
 def _control_plane_pid(dev_pid: int) -> int:
     for child in psutil.Process(dev_pid).children():
-        if "control_plane.server" in " ".join(child.cmdline()):
+        command = " ".join(child.cmdline())
+        if "control_plane.server" in command and "cli.dev.standby" not in command:  # not its warm spare
             return child.pid
     raise LookupError("no control plane process")
 

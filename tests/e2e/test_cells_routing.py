@@ -156,19 +156,16 @@ def test_router_and_control_plane_come_back_after_sigkill(running: Running) -> N
     """SIGKILL the router and the control plane under dev up: both answer again by themselves and
     clients recover (the figure is printed; a few seconds on a loaded machine, under 2 s idle)."""
     children = psutil.Process(running.pid).children()
-    killed = [p for p in children if any(m in _command(p) for m in ("router.server", "control_plane.server"))]
+    # The serving processes, not their warm spares (cli/dev/standby.py), which take over.
+    killed = [p for p in children if any(m in _command(p) for m in ("router.server", "control_plane.server"))
+              and "cli.dev.standby" not in _command(p)]
     for proc in killed:
         os.kill(proc.pid, signal.SIGKILL)
-    started = time.monotonic()
-    while time.monotonic() - started < 30 and not any(
-            "router.server" in _command(p) and p.pid not in {k.pid for k in killed}
-            for p in psutil.Process(running.pid).children()):
-        time.sleep(0.02)
-    noticed = time.monotonic() - started
+    for proc in killed:
+        proc.wait(10)
     router = _back(f"{running.dev['router']}/_router/health")
     control_plane = _back(f"{running.dev['control_plane']}/v1/health")
-    print(f"new router process after {noticed:.2f}s; router back after {router:.2f}s more, control plane after "
-          f"{control_plane:.2f}s more "
+    print(f"router back {router:.2f}s after the SIGKILL, control plane {control_plane:.2f}s after that "
           f"(load average {os.getloadavg()[0]:.1f})")
     ws = running.dev["workspaces"][0]
     client = WebClient(token=ws["users"][0]["token"], base_url=f"{running.dev['router']}/api/")
