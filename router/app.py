@@ -326,7 +326,7 @@ def create_app(settings: RouterSettings) -> RouterApp:
             await router.forwarder.close()
             await control_plane.aclose()
 
-    web = WebFiles()
+    web = WebFiles(settings.web_root) if settings.web_root else WebFiles()
     admin = Starlette(
         routes=[*web.routes(),
                 Route("/_router/health", health, methods=["GET"]),

@@ -39,3 +39,4 @@ class RouterSettings(BaseSettings):
     watch_idle_seconds: float = 30.0  # reconnect when the push stream is silent this long
     miss_cache_seconds: float = 2.0  # remember "no such workspace" this long
     proxy: ProxySettings = Field(default_factory=ProxySettings)
+    web_root: Path | None = None  # the web client's files; None: the packaged router/web (bench: a bare page)

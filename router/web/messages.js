@@ -4,7 +4,8 @@ import { render } from './mrkdwn.js';
 import { EMOJI } from './emoji.js';
 import { bearer } from './api.js';
 
-const time = (ts) => new Date(Number(ts.split('.')[0]) * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+const clock = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' }); // one formatter: making one per message is slow
+const time = (ts) => clock.format(Number(ts.split('.')[0]) * 1000);
 
 export function renderDay(label) {
   return h('div', { class: 'day', role: 'separator' }, h('span', null, label));
@@ -14,11 +15,12 @@ export function renderMessage(m, o) {
   const mine = m.user === o.me;
   const compact = o.prev && o.prev.user === m.user && Number(m.ts) - Number(o.prev.ts) < 300 && !o.prev.subtype && !m.subtype;
   const name = m.user ? o.userName(m.user) : (m.username || m.bot_id || 'app');
+  const label = time(m.ts);
   const head = compact ? null : h('div', { class: 'meta' },
     h('span', { class: `presence ${o.presence?.get(m.user) === 'active' ? 'on' : 'off'}`, dataset: { user: m.user || '' },
       role: 'img', 'aria-label': o.presence?.get(m.user) === 'active' ? 'online' : 'offline' }),
     h('span', { class: 'author' }, name),
-    h('time', { datetime: new Date(Number(m.ts) * 1000).toISOString() }, time(m.ts)),
+    h('time', { datetime: new Date(Number(m.ts) * 1000).toISOString() }, label),
     m.subtype === 'thread_broadcast' ? h('span', { class: 'note' }, 'replied to a thread') : null);
   const body = h('div', { class: 'body' }, render(m.text || '', o),
     m.edited ? h('span', { class: 'edited' }, ' (edited)') : null);
@@ -42,7 +44,7 @@ export function renderMessage(m, o) {
     mine && o.onDelete ? act('Delete', o.onDelete, 'delete') : null);
   return h('article', {
     class: `msg${compact ? ' compact' : ''}${mine ? ' mine' : ''}${m.pinned ? ' pinned' : ''}`, tabindex: '-1',
-    dataset: { ts: m.ts, channel: o.channel, user: m.user || '' }, 'aria-label': `${name} at ${time(m.ts)}`,
+    dataset: { ts: m.ts, channel: o.channel, user: m.user || '' }, 'aria-label': `${name} at ${label}`,
   }, head, m.pinned ? h('div', { class: 'note pin-note' }, '📌 Pinned') : null, body, files.length ? h('div', { class: 'files' }, files) : null,
   reactions, thread, actions);
 }

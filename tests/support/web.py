@@ -51,8 +51,10 @@ def web_deployment(infra: Infra, servers: list[Server], caches: list[EmbeddedRed
     process (quicker to start, for pages that need no move)."""
     port = free_port()
     origins = (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
-    cells = [("us-1", "us", servers[0], caches[0]), ("us-2", "us", servers[1], caches[1])]
-    with stack(infra, cells if movable else cells[:1], process_cells=movable, origins=origins,
+    cells = [("us-1", "us", servers[0], caches[0])]
+    if movable:
+        cells.append(("us-2", "us", servers[1], caches[1]))
+    with stack(infra, cells, process_cells=movable, origins=origins,
                capacity={"us-1": 100, "us-2": 10}) as running, \
             running_router(running.control_plane.url,
                            Path(tempfile.mkdtemp(prefix="cellchat-router-")) / "routes.json", port=port) as router:
