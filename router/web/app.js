@@ -161,12 +161,13 @@ async function loadConversations() {
 // unread count from conversations.info, fetched after the first screen is up. Until a count is known
 // no badge is shown (never a guessed one).
 async function loadCounts() {
+  call('dnd.info', {}, { retries: 1 }).then(panels.setDnd).catch(() => {});
   try {
     const got = await call('client.counts', {}, { retries: 1 });
     S.counts = true;
     for (const item of [...(got.channels || []), ...(got.mpims || []), ...(got.ims || [])]) {
       const c = S.convs.get(item.id);
-      if (!c) continue;
+      if (!c || c.id === S.current) continue;
       c.mentions = item.mention_count || 0;
       c.unread = item.has_unreads ? Math.max(c.unread, 1) : 0;
       c.unread_exact = item.unread_count ?? item.unread_count_display;
@@ -205,6 +206,7 @@ function buildShell() {
     h('span', { class: 'team' }, S.team.name || S.team.id),
     h('form', { class: 'search', role: 'search', onsubmit: (e) => { e.preventDefault(); panels.search(search.value); } }, search),
     status,
+    h('span', { id: 'dnd-indicator', class: 'dnd-indicator', hidden: true, role: 'img', 'aria-label': 'Notifications paused' }, '🔕'),
     h('button', { class: 'icon', id: 'theme-toggle', 'aria-label': 'Switch light/dark theme', onclick: toggleTheme }, '◐'),
     h('button', { class: 'icon', id: 'prefs-button', 'aria-label': 'Preferences', onclick: () => panels.preferences() }, '⚙'),
     h('button', { class: 'icon', 'aria-label': 'Sign out', onclick: signOut }, '⎋'));
@@ -679,6 +681,9 @@ function onEvent(e) {
       break;
     case 'desktop_notification':
       panels.notify(e);
+      break;
+    case 'dnd_updated':
+      if (e.user === S.me.id) panels.setDnd(e.dnd_status || {});
       break;
     case 'file_shared': case 'file_created': break;
     default:

@@ -209,8 +209,8 @@ export function people() {
   filter.focus();
 }
 
-// Preferences: browser notifications (the permission is the browser's), and the server's DND and
-// notification preferences once those calls answer (dnd.*, users.prefs.*).
+// Preferences: browser notifications (the permission is the browser's), when to be notified and
+// do-not-disturb (the server's: users.prefs.*, dnd.*; it decides what notifies, the page shows it).
 export async function preferences() {
   const perm = typeof Notification === 'undefined' ? 'unsupported' : Notification.permission;
   const notifButton = h('button', { id: 'enable-notifications', disabled: perm !== 'default', onclick: async () => {
@@ -218,19 +218,42 @@ export async function preferences() {
     notifButton.textContent = got === 'granted' ? 'Browser notifications on' : 'Browser notifications blocked';
     notifButton.disabled = true;
   } }, perm === 'granted' ? 'Browser notifications on' : perm === 'denied' ? 'Browser notifications blocked (browser settings)' : 'Enable browser notifications');
+  const prefsBox = h('div', { id: 'prefs-section' });
   const dnd = h('div', { class: 'dnd', id: 'dnd-section' });
-  dialog('Preferences', h('section', null, h('h3', null, 'Notifications'), notifButton), dnd);
-  try {
-    const info = await call('dnd.info', {}, { retries: 1 });
-    const until = info.snooze_enabled ? new Date(info.snooze_endtime * 1000).toLocaleTimeString() : null;
+  const problem = h('p', { class: 'error', role: 'alert' });
+  dialog('Preferences', h('section', null, h('h3', null, 'Browser'), notifButton), prefsBox, dnd, problem);
+  const [prefs, info] = await Promise.all([call('users.prefs.get', {}, { retries: 1 }).catch(() => null),
+    call('dnd.info', {}, { retries: 1 }).catch(() => null)]);
+  if (prefs) {
+    const level = h('select', { id: 'notify-level' }, [['all', 'All new messages'], ['mentions', 'Direct messages, mentions and keywords'], ['nothing', 'Nothing']]
+      .map(([v, label]) => h('option', { value: v, selected: prefs.prefs.notify_level === v }, label)));
+    const words = h('input', { id: 'highlight-words', value: prefs.prefs.highlight_words || '', placeholder: 'deploy, outage' });
+    const saved = h('span', { class: 'hint', role: 'status' });
+    const save = async (name, value) => {
+      try { await call('users.prefs.set', { name, value }); saved.textContent = 'Saved'; problem.textContent = ''; } catch (err) { problem.textContent = `Not saved: ${err.code}`; }
+    };
+    level.addEventListener('change', () => save('notify_level', level.value));
+    words.addEventListener('change', () => save('highlight_words', words.value));
+    prefsBox.append(h('h3', null, 'Notify me about'), h('label', { for: 'notify-level', class: 'visually-hidden' }, 'Notify me about'), level,
+      h('label', { for: 'highlight-words' }, 'My keywords (comma-separated)'), words, saved);
+  }
+  if (info) {
+    const state = h('p', { id: 'dnd-state', role: 'status' });
+    const show = (d) => { state.textContent = d.snooze_enabled ? `Paused until ${new Date(d.snooze_endtime * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : 'Notifications are on'; setDnd(d); };
+    show(info);
     const minutes = h('select', { id: 'dnd-minutes', 'aria-label': 'Pause notifications for' },
       [20, 60, 120, 240, 480].map((m) => h('option', { value: m }, m < 60 ? `${m} minutes` : `${m / 60} hours`)));
-    dnd.append(h('h3', null, 'Do not disturb'), h('p', { id: 'dnd-state' }, until ? `Paused until ${until}` : 'Notifications are on'),
-      minutes, h('button', { id: 'dnd-snooze', onclick: async () => { await call('dnd.setSnooze', { num_minutes: Number(minutes.value) }); dnd.querySelector('#dnd-state').textContent = 'Paused'; } }, 'Pause'),
-      h('button', { id: 'dnd-end', onclick: async () => { await call('dnd.endSnooze', {}); dnd.querySelector('#dnd-state').textContent = 'Notifications are on'; } }, 'Resume'));
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.code !== 'unknown_method') dnd.append(h('p', { class: 'hint' }, 'Do not disturb is not available.'));
+    dnd.append(h('h3', null, 'Do not disturb'), state, minutes,
+      h('button', { id: 'dnd-snooze', onclick: async () => { try { show(await call('dnd.setSnooze', { num_minutes: Number(minutes.value) })); } catch (err) { problem.textContent = `Not paused: ${err.code}`; } } }, 'Pause'),
+      h('button', { id: 'dnd-end', onclick: async () => { try { await call('dnd.endSnooze', {}); show({ snooze_enabled: false }); } catch (err) { if (err.code === 'snooze_not_active') show({ snooze_enabled: false }); else problem.textContent = `Failed: ${err.code}`; } } }, 'Resume'));
   }
+}
+
+// The top bar's "notifications paused" mark, from dnd.info and dnd_updated.
+export function setDnd(d) {
+  S.dnd = d;
+  const el = document.getElementById('dnd-indicator');
+  if (el) { el.hidden = !d.snooze_enabled; el.title = d.snooze_enabled ? 'Notifications paused' : ''; }
 }
 
 // --- toasts, status, notifications ---------------------------------------------------------------
@@ -252,7 +275,8 @@ export function notify(e) {
   S.lastNotification = e;
   if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
   if (document.visibilityState === 'visible' && e.channel === S.current) return;
-  const n = new Notification(e.title || 'Cellchat', { body: e.content || e.subtitle || '', tag: `${e.channel}:${e.msg || e.ts || ''}`, silent: !!e.is_silent });
+  const n = new Notification(e.subtitle ? `${e.subtitle} · ${e.title || ''}` : e.title || 'Cellchat', {
+    body: e.content || '', tag: `${e.channel}:${e.msg || ''}`, silent: !!e.is_silent });
   n.onclick = () => { window.focus(); openConversation(e.channel, e.msg ? { around: e.msg } : {}); n.close(); };
 }
 

@@ -192,6 +192,56 @@ def test_a_message_typed_offline_is_sent_once_back_online(chat: Chat) -> None:
     assert 1 == len(found)
 
 
+RECORD_NOTIFICATIONS = """() => {
+  // The browser's own Notification, observed: each one the page shows is also recorded.
+  const Real = window.Notification;
+  window.__notes = [];
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__notes.push({ title, body: options.body }); }
+  };
+}"""
+
+
+def _notes(page: Page) -> list[dict[str, str]]:
+    notes: list[dict[str, str]] = page.evaluate("window.__notes")
+    return notes
+
+
+def test_browser_notifications_follow_the_servers_decision(chat: Chat) -> None:
+    """A mention of Bob in a conversation he is not looking at: the server's desktop_notification
+    becomes a browser notification naming the author and the text."""
+    chat.bob.context.grant_permissions(["notifications"], origin=chat.deployment.url)
+    chat.bob.evaluate(RECORD_NOTIFICATIONS)
+    alice = chat.deployment.slack("alice")
+    random = next(c["id"] for c in alice.conversations_list()["channels"] if c["name"] == "random")
+    bob = chat.deployment.people["bob"].id
+    alice.chat_postMessage(channel=random, text=f"<@{bob}> the build is green")
+    chat.bob.wait_for_function("() => window.__notes.length > 0")
+    note = _notes(chat.bob)[0]
+    assert (True, True) == ("the build is green" in note["body"], "owner" in note["body"])
+
+
+def test_do_not_disturb_from_the_preferences(chat: Chat) -> None:
+    """Bob pauses notifications in Preferences (dnd.setSnooze): a mention meanwhile shows none;
+    after Resume the next mention does."""
+    chat.bob.click("#prefs-button")
+    chat.bob.select_option("#dnd-minutes", "20")
+    chat.bob.click("#dnd-snooze")
+    expect(chat.bob.locator("#dnd-state")).to_contain_text("Paused until")
+    expect(chat.bob.locator("#dnd-indicator")).to_be_visible()
+    chat.bob.evaluate("() => { window.__notes = []; }")
+    alice = chat.deployment.slack("alice")
+    random = next(c["id"] for c in alice.conversations_list()["channels"] if c["name"] == "random")
+    bob = chat.deployment.people["bob"].id
+    alice.chat_postMessage(channel=random, text=f"<@{bob}> quiet please")
+    chat.bob.click("#dnd-end")
+    expect(chat.bob.locator("#dnd-state")).to_have_text("Notifications are on")
+    alice.chat_postMessage(channel=random, text=f"<@{bob}> loud again")
+    chat.bob.wait_for_function("() => window.__notes.some(n => n.body.includes('loud again'))")
+    chat.bob.keyboard.press("Escape")
+    assert [] == [n for n in _notes(chat.bob) if "quiet please" in n["body"]]
+
+
 def test_a_live_move_loses_and_doubles_nothing_on_either_screen(chat: Chat) -> None:
     """The workspace moves to cell us-2 while Alice and Bob keep chatting; both pages reconnect through
     the router to us-2's gateway and show every message exactly once."""
