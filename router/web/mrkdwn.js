@@ -40,7 +40,8 @@ export function render(text, ctx) {
       quote.append(...inline(line.replace(/^(&gt;|>) ?/, ''), ctx));
     } else {
       flushQuote();
-      if (out.length && !(out[out.length - 1] instanceof HTMLElement && out[out.length - 1].tagName === 'PRE')) out.push(h('br'));
+      const before = out[out.length - 1];
+      if (out.length && !(before instanceof HTMLElement && ['PRE', 'BLOCKQUOTE'].includes(before.tagName))) out.push(h('br'));
       out.push(...inline(line, ctx));
     }
     i++;

@@ -264,3 +264,121 @@ def test_no_page_errors(site: Page_) -> None:
     """No page above raised an uncaught error or reported a CSP violation of its own."""
     refused = "inline script"  # test_an_inline_script_is_refused_by_the_csp's own refusal
     assert [] == [e for e in site.errors if refused not in e]
+
+
+# --- the rest of the app -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_page(site: Page_) -> Iterator[Page]:
+    page = person(site.browser, viewport={"width": 1200, "height": 800}).new_page()
+    hook_errors(page, site.errors)
+    sign_in(page, site.deployment, "carol")
+    yield page
+    page.context.close()
+
+
+def test_create_join_and_leave_channels_in_the_browser(app_page: Page, site: Page_) -> None:
+    """Browse channels: create one (it opens, in the sidebar), join an existing one, leave it again."""
+    site.deployment.slack("alice").conversations_create(name="lobby")
+    app_page.click("#browse-button")
+    app_page.fill("#new-channel-name", "carols-corner")
+    app_page.click(".create button[type=submit]")
+    expect(app_page.locator("#conv-title")).to_have_text("#carols-corner")
+    app_page.click("#browse-button")
+    app_page.locator("#browse-list li", has_text="#lobby").locator("button").click()
+    expect(app_page.locator("#conv-title")).to_have_text("#lobby")
+    expect(app_page.locator(".sidebar a.conv", has_text="lobby")).to_have_count(1)
+    app_page.click("#leave-button")
+    expect(app_page.locator(".sidebar a.conv", has_text="lobby")).to_have_count(0)
+
+
+def test_pin_a_message_and_list_the_pins(app_page: Page) -> None:
+    """Pin from the message's actions; the Pinned panel lists it."""
+    app_page.click(".sidebar a.conv:has-text('carols-corner')")
+    app_page.fill("#composer-input", "remember this")
+    app_page.press("#composer-input", "Enter")
+    target = app_page.locator("#history article.msg:not(.pending)", has_text="remember this")
+    target.hover()
+    target.locator(".act.pin").click()
+    expect(target.locator(".pin-note")).to_have_count(1)
+    app_page.click("#pins-button")
+    expect(app_page.locator("#pins-list li", has_text="remember this")).to_have_count(1)
+    app_page.keyboard.press("Escape")
+
+
+def test_scrolling_up_loads_older_messages_to_the_beginning(app_page: Page, site: Page_) -> None:
+    """A channel with 180 messages shows the newest 50; scrolling to the top loads older ones until
+    the beginning, each once and in order."""
+    carol = site.deployment.slack("carol")
+    channel = carol.conversations_create(name="long")["channel"]["id"]
+    for n in range(180):
+        carol.chat_postMessage(channel=channel, text=f"line {n:03d}")
+    app_page.click("#browse-button")
+    app_page.locator("#browse-list li", has_text="#long").locator("button").click()
+    expect(app_page.locator("#history article.msg")).to_have_count(50)
+    for _ in range(10):
+        if app_page.locator("#history .start").count():
+            break
+        shown = app_page.locator("#history article.msg").count()
+        app_page.evaluate("document.querySelector('#history').scrollTop = 0")
+        app_page.wait_for_function("n => document.querySelectorAll('#history article.msg').length > n"
+                                   " || document.querySelector('#history .start')", arg=shown)
+    texts = app_page.eval_on_selector_all("#history article.msg .body", "els => els.map(e => e.textContent)")
+    lines = [t for t in texts if t.startswith("line ")]
+    assert [f"line {n:03d}" for n in range(180)] == lines
+
+
+def test_paste_and_drop_an_image_preview_it_before_sending(app_page: Page) -> None:
+    """An image pasted into the composer, and one dropped on the conversation, each show a preview."""
+    app_page.evaluate("""() => {
+      const file = (name) => new File([Uint8Array.from(atob('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=='), c => c.charCodeAt(0))], name, {type: 'image/png'});
+      const pasted = new DataTransfer(); pasted.items.add(file('pasted.png'));
+      document.querySelector('#composer-input').dispatchEvent(new ClipboardEvent('paste', {clipboardData: pasted, bubbles: true, cancelable: true}));
+      const dropped = new DataTransfer(); dropped.items.add(file('dropped.png'));
+      document.querySelector('#pane').dispatchEvent(new DragEvent('drop', {dataTransfer: dropped, bubbles: true, cancelable: true}));
+    }""")
+    expect(app_page.locator("#composer .chip img.preview")).to_have_count(2)
+    app_page.press("#composer-input", "Enter")
+    expect(app_page.locator("#history .file.image img.thumb")).to_have_count(2)
+
+
+def test_the_theme_toggle_switches_and_is_remembered(app_page: Page) -> None:
+    """The theme button switches light/dark; the choice is kept for the next visit."""
+    before = app_page.evaluate("getComputedStyle(document.body).backgroundColor")
+    app_page.click("#theme-toggle")
+    after = app_page.evaluate("getComputedStyle(document.body).backgroundColor")
+    theme = app_page.evaluate("document.documentElement.dataset.theme")
+    app_page.reload()
+    assert (True, theme) == (before != after, app_page.evaluate("document.documentElement.dataset.theme"))
+
+
+def test_a_dropped_socket_shows_reconnecting_and_resumes(site: Page_) -> None:
+    """When the socket drops, the top bar says Reconnecting…; it reconnects, resumes, and a message
+    posted meanwhile appears once."""
+    page = person(site.browser, viewport={"width": 1200, "height": 800}).new_page()
+    try:
+        sign_in(page, site.deployment, "bob")
+        page.evaluate("""() => { const rtm = window.cellchat.rtm; rtm.attempt = 3; rtm.ws.close(4000); }""")
+        expect(page.locator("#conn-status")).to_have_text("Reconnecting…")
+        site.deployment.slack("alice").chat_postMessage(channel=site.deployment.workspace.general, text="while you were away")
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "online", timeout=30_000)
+        expect(page.locator("#history article.msg", has_text="while you were away")).to_have_count(1)
+    finally:
+        page.context.close()
+
+
+def test_phone_width_shows_one_pane_and_a_menu(site: Page_) -> None:
+    """At phone width the conversation fills the screen; the menu button opens the sidebar, and
+    choosing a conversation closes it again."""
+    page = person(site.browser, viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True).new_page()
+    try:
+        sign_in(page, site.deployment, "bob")
+        expect(page.locator("#sidebar")).to_be_hidden()
+        page.click(".topbar .menu")
+        expect(page.locator("#sidebar")).to_be_visible()
+        page.click(f".sidebar a.conv[data-id={site.hostile_channel}]")
+        expect(page.locator("#sidebar")).to_be_hidden()
+        expect(page.locator("#conv-title")).to_have_text("#hostile")
+    finally:
+        page.context.close()
