@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from slack_sdk import WebClient
 
 from cell.embedded import EmbeddedRedis
@@ -21,6 +21,9 @@ from tests.support.cells import PASSWORD, Person, Workspace
 from tests.support.infra import Infra
 from tests.support.moves import Server, Stack, stack
 from tests.support.router import RunningRouter, running_router
+
+# A loaded 2-core machine answers slowly: waits are generous (they end as soon as the page is there).
+expect.set_options(timeout=15_000)
 
 CHROMIUM = os.environ.get("CELLCHAT_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
