@@ -156,6 +156,7 @@ async def uninstall(request: Request) -> Response:
     workspace_id, app_id = request.path_params["workspace_id"], request.path_params["app_id"]
     await _caller(request, workspace_id)
     revoked = await apps.uninstall(rest.services(request).db, workspace_id, app_id)
+    rest.services(request).revoked.wake()  # committed: the gateways close the app's sockets now
     return ok({"uninstalled": True, "revoked_tokens": revoked})
 
 
@@ -169,6 +170,7 @@ async def rotate_token(request: Request) -> Response:
     await _caller(request, workspace_id)
     body: Rotate = await rest.json_body(request, Rotate)
     token = await apps.rotate_token(rest.services(request).db, workspace_id, app_id, body.token, user_id=body.user)
+    rest.services(request).revoked.wake()  # the old token's sockets end now
     return ok({"token": token})
 
 

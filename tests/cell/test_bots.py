@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from websockets.exceptions import ConnectionClosed
 
 from tests.support import realtime
-from tests.support.apps import MadeApp, make_app
+from tests.support.apps import MadeApp, admin_call, make_app
 from tests.support.cells import RunningCell, Workspace, running_cell
 from tests.support.infra import Infra
 
@@ -187,3 +188,20 @@ def test_an_ephemeral_message_to_someone_outside_the_channel_is_refused(
                                                                                 text="hi"))
         after = conn.execute("SELECT count(*) FROM outbox WHERE workspace_id = %s", (ws.id,)).fetchone()
     assert (error, after) == ("user_not_in_channel", before)
+
+
+def test_uninstall_ends_the_bots_open_socket(cell: RunningCell, ws: Workspace) -> None:
+    """An app's bot connected over RTM gets tokens_revoked and its socket closes (4004) when the app is uninstalled."""
+    made = make_app(cell, ws, "Listener", ["rtm:stream"])
+
+    async def run() -> tuple[str, int | None]:
+        async with realtime.socket(cell, made.bot_token) as sock:
+            await realtime.frame(sock, lambda f: f.get("type") == "hello")
+            await anyio.to_thread.run_sync(admin_call, cell, f"/v1/workspaces/{ws.id}/apps/{made.id}/uninstall")
+            revoked = await realtime.frame(sock, lambda f: f.get("type") == "tokens_revoked")
+            try:
+                await realtime.frame(sock, lambda f: False)
+            except ConnectionClosed as closed:
+                return str(revoked["tokens"]["bot"]), closed.rcvd.code if closed.rcvd else None
+            return str(revoked["tokens"]["bot"]), None
+    assert anyio.run(run) == (str([made.bot_user_id]), 4004)
