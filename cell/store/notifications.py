@@ -280,6 +280,7 @@ _EMAIL_CANDIDATES = """
 SELECT workspace_id, user_id FROM notifications
 WHERE email_state = 'pending' AND created_at <= now() - make_interval(secs => %(after)s)
 GROUP BY workspace_id, user_id
+ORDER BY random()  -- people still online keep their rows pending: they must not crowd out the rest
 LIMIT %(limit)s
 """
 
