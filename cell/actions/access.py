@@ -31,13 +31,14 @@ async def visible_channel(
 
 
 async def writable_channel(
-    conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None
+    conn: Conn, actor: Actor, channel_id: str, *, lock: Lock | None = None, public_ok: bool = False
 ) -> ChannelRow:
-    """The channel if the actor is a member and it is not archived."""
+    """The channel if the actor is a member and it is not archived (``public_ok``: or it is a
+    public channel - an app's bot holding ``chat:write.public`` posts there without joining)."""
     row = await visible_channel(conn, actor, channel_id, lock=lock)
     if row["is_archived"]:
         raise CellError("is_archived")
-    if not row["is_member"]:
+    if not row["is_member"] and not (public_ok and row["kind"] == "public"):
         raise CellError("not_in_channel")
     return row
 

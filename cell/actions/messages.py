@@ -192,7 +192,8 @@ async def post_in(
     """Post inside the caller's transaction (``post_message`` is the whole action); returns the
     Slack message. ``file_ids`` attach files: ``render_files(conn, ts, thread_ts)`` records their
     shares once the ts is known and returns their file objects for the message and its event."""
-    channel = await writable_channel(conn, actor, channel_id, lock="update")
+    public_ok = actor.app_id is not None and actor.is_bot and "chat:write.public" in actor.scopes
+    channel = await writable_channel(conn, actor, channel_id, lock="update", public_ok=public_ok)
     mentions = parse_mentions(text, blocks)
     if broadcast_limit > 0 and mentions.broadcasts and channel["kind"] in ("public", "private"):
         await _check_broadcast(conn, actor, channel_id, mentions.broadcasts[0], broadcast_limit)

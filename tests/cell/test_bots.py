@@ -205,3 +205,33 @@ def test_uninstall_ends_the_bots_open_socket(cell: RunningCell, ws: Workspace) -
                 return str(revoked["tokens"]["bot"]), closed.rcvd.code if closed.rcvd else None
             return str(revoked["tokens"]["bot"]), None
     assert anyio.run(run) == (str([made.bot_user_id]), 4004)
+
+
+def test_chat_write_public_posts_in_a_public_channel_without_joining(cell: RunningCell, ws: Workspace) -> None:
+    """With chat:write.public a bot posts in a public channel it is not in (and stays out of it);
+    without it, not_in_channel; a private channel it is not in stays channel_not_found."""
+    owner = web(ws.owner.token, cell)
+    public = owner.conversations_create(name="public-news")["channel"]["id"]
+    private = owner.conversations_create(name="private-news", is_private=True)["channel"]["id"]
+    broad = make_app(cell, ws, "Broadcaster", ["chat:write", "chat:write.public"])
+    narrow = make_app(cell, ws, "Narrow", ["chat:write"])
+    posted = web(broad.bot_token, cell).chat_postMessage(channel=public, text="news")["ok"]
+    members = owner.conversations_members(channel=public)["members"]
+    assert (posted, broad.bot_user_id in members,
+            error_of(lambda: web(narrow.bot_token, cell).chat_postMessage(channel=public, text="x")),
+            error_of(lambda: web(broad.bot_token, cell).chat_postMessage(channel=private, text="x"))) == (
+        True, False, "not_in_channel", "channel_not_found")
+
+
+def test_chat_write_customize_sets_username_and_icon(cell: RunningCell, ws: Workspace) -> None:
+    """With chat:write.customize a bot's username and icon_emoji show on its message; without, they are ignored."""
+    custom = make_app(cell, ws, "Custom", ["chat:write", "chat:write.customize", "channels:join"])
+    plain = make_app(cell, ws, "Plain", ["chat:write", "channels:join"])
+    shown = []
+    for made in (custom, plain):
+        client = web(made.bot_token, cell)
+        client.conversations_join(channel=ws.general)
+        message = client.chat_postMessage(channel=ws.general, text="hi", username="Deployer",
+                                          icon_emoji=":rocket:")["message"]
+        shown.append((message.get("username"), message.get("icons")))
+    assert shown == [("Deployer", {"emoji": ":rocket:"}), (None, None)]

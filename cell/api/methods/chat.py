@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
+from pydantic import Field
+
 from cell.actions import messages
+from cell.actions.auth import Actor
 from cell.api.arguments import JsonField, ts_or, ts_or_none
 from cell.api.registry import Args, Context, method
 from cell.domain.messages import is_reply
@@ -22,6 +26,23 @@ class PostArgs(Args):
     blocks: Annotated[list[Any] | None, JsonField] = None
     attachments: Annotated[list[Any] | None, JsonField] = None
     confirm_broadcast: bool = False  # @here/@channel in a large channel (notify.broadcast_confirm_members)
+    username: str | None = Field(default=None, max_length=80)  # with chat:write.customize
+    icon_emoji: str | None = Field(default=None, max_length=100)
+    icon_url: str | None = Field(default=None, max_length=500)
+
+
+def _customized(actor: Actor, args: PostArgs) -> Actor:
+    """An app's bot holding ``chat:write.customize`` posts under the ``username``/``icon_*`` it names
+    (as Slack shows them: ``username``, ``icons``); without the scope they are ignored, as Slack does."""
+    if actor.bot is None or "chat:write.customize" not in actor.scopes or not (
+            args.username or args.icon_emoji or args.icon_url):
+        return actor
+    bot = dict(actor.bot)
+    if args.username:
+        bot["username"] = args.username
+    if args.icon_emoji or args.icon_url:
+        bot["icons"] = {"emoji": args.icon_emoji} if args.icon_emoji else {"image_48": args.icon_url}
+    return replace(actor, bot=bot)
 
 
 @method("chat.postMessage", PostArgs, tier="post", writes=True)
@@ -30,7 +51,7 @@ async def post_message(ctx: Context, args: PostArgs) -> dict[str, Any]:
     if args.thread_ts and thread_ts is None:
         raise CellError("invalid_arguments", detail="thread_ts must be a ts like 1700000000.000100")
     channel, message = await messages.post_message(
-        ctx.services.db, ctx.actor, args.channel,
+        ctx.services.db, _customized(ctx.actor, args), args.channel,
         text=args.text, max_chars=ctx.services.settings.api.max_text_chars,
         thread_ts=thread_ts, reply_broadcast=args.reply_broadcast,
         client_msg_id=args.client_msg_id or None, blocks=args.blocks, attachments=args.attachments,
