@@ -215,6 +215,7 @@ function buildShell() {
   const topic = h('span', { class: 'topic', id: 'conv-topic' });
   const convHeader = h('div', { class: 'conv-header' }, title, topic,
     h('span', { class: 'spacer' }),
+    h('button', { class: 'small', id: 'members-button', onclick: () => panels.members(S.current) }, 'Members'),
     h('button', { class: 'small', id: 'pins-button', onclick: () => panels.pins(S.current) }, 'Pinned'),
     h('button', { class: 'small', id: 'leave-button', onclick: () => leave(S.current) }, 'Leave'));
   const history = h('div', { class: 'history', id: 'history', role: 'log', 'aria-label': 'Messages', tabindex: '0' });

@@ -133,6 +133,55 @@ export async function pins(channel) {
   }
 }
 
+// --- members: a virtualised list (only the rows in view exist), fine for 10,000 people --------------
+
+const ROW = 34;
+
+export async function members(channel) {
+  const filter = h('input', { type: 'search', 'aria-label': 'Find a member', placeholder: 'Find a member', class: 'member-filter' });
+  const count = h('div', { class: 'hint', id: 'members-count', role: 'status' }, 'Loading…');
+  const spacer = h('div', { class: 'spacer-rows' });
+  const list = h('div', { class: 'members', id: 'members-list', role: 'list', 'aria-label': 'Members', tabindex: '0' }, spacer);
+  side(`Members of ${prefixed(channel)}`, filter, count, list);
+  const ids = [];
+  let cursor;
+  do {
+    const page = await call('conversations.members', { channel, limit: 1000, cursor });
+    ids.push(...page.members);
+    cursor = page.response_metadata?.next_cursor;
+  } while (cursor);
+  const everyone = ids.map((id) => ({ id, name: userName(id), handle: S.users.get(id)?.name || '' }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  let shown = everyone;
+  const paint = () => {
+    spacer.style.height = `${shown.length * ROW}px`;
+    const first = Math.max(0, Math.floor(list.scrollTop / ROW) - 10);
+    const last = Math.min(shown.length, first + Math.ceil((list.clientHeight || 600) / ROW) + 20);
+    const rows = [];
+    for (let i = first; i < last; i++) {
+      const m = shown[i];
+      const row = h('div', { class: 'member', role: 'listitem', dataset: { user: m.id } },
+        h('span', { class: `presence ${S.presence.get(m.id) === 'active' ? 'on' : 'off'}`, dataset: { user: m.id }, role: 'img',
+          'aria-label': S.presence.get(m.id) === 'active' ? 'online' : 'offline' }),
+        h('span', { class: 'name' }, m.name), h('span', { class: 'hint' }, m.handle && m.handle !== m.name ? ` @${m.handle}` : ''));
+      row.style.top = `${i * ROW}px`;
+      rows.push(row);
+    }
+    spacer.replaceChildren(...rows);
+  };
+  filter.addEventListener('input', () => {
+    const q = filter.value.toLowerCase();
+    shown = q ? everyone.filter((m) => m.name.toLowerCase().includes(q) || m.handle.toLowerCase().includes(q)) : everyone;
+    list.scrollTop = 0;
+    count.textContent = `${shown.length.toLocaleString()} of ${everyone.length.toLocaleString()} members`;
+    paint();
+  });
+  let queued = false;
+  list.addEventListener('scroll', () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; paint(); }); } }, { passive: true });
+  count.textContent = `${everyone.length.toLocaleString()} members`;
+  paint();
+}
+
 // --- dialogs -------------------------------------------------------------------------------------
 
 function dialog(title, ...content) {

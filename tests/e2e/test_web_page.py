@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
+from cell.domain import ids
 from cell.embedded import EmbeddedRedis
 from tests.support.cells import PASSWORD
 from tests.support.infra import Infra
@@ -380,5 +382,32 @@ def test_phone_width_shows_one_pane_and_a_menu(site: Page_) -> None:
         page.click(f".sidebar a.conv[data-id={site.hostile_channel}]")
         expect(page.locator("#sidebar")).to_be_hidden()
         expect(page.locator("#conv-title")).to_have_text("#hostile")
+    finally:
+        page.context.close()
+
+
+def test_ten_thousand_members_scroll_in_a_virtualised_list(site: Page_) -> None:
+    """A channel of 10,000 more members: the Members panel counts them all but keeps only the rows
+    in view in the page, from the first to the last one as it scrolls."""
+    cell = site.deployment.stack.cells["us-1"]
+    workspace = site.deployment.workspace.id
+    channel = site.deployment.slack("alice").conversations_create(name="crowd")["channel"]["id"]
+    people = [(workspace, ids.new_id(ids.USER), f"member{n:05d}@crowd.example.com", f"member{n:05d}")
+              for n in range(10_000)]
+    with psycopg.connect(cell.dsn, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO users (workspace_id, user_id, email, name) VALUES (%s, %s, %s, %s)", people)
+        cur.executemany("INSERT INTO channel_members (workspace_id, channel_id, user_id) VALUES (%s, %s, %s)",
+                        [(workspace, channel, p[1]) for p in people])
+    page = person(site.browser, viewport={"width": 1200, "height": 800}).new_page()
+    try:
+        sign_in(page, site.deployment, "alice")
+        page.click(f".sidebar a.conv[data-id={channel}]")
+        page.click("#members-button")
+        expect(page.locator("#members-count")).to_have_text("10,001 members")
+        first = page.locator("#members-list .member").count()
+        page.evaluate("document.querySelector('#members-list').scrollTop = 1e9")
+        expect(page.locator("#members-list .member .name", has_text="member09999")).to_have_count(1)
+        last = page.locator("#members-list .member").count()
+        assert (True, True) == (first < 80, last < 80)
     finally:
         page.context.close()
