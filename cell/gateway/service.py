@@ -204,7 +204,12 @@ class Gateway:
         if self.draining:
             await ws.close(CloseCode.SERVICE_RESTART, "server restart")
             return
-        who = await tickets.redeem(self.services.redis, ws.query_params.get("ticket", ""))
+        try:
+            who = await tickets.redeem(self.services.redis, ws.query_params.get("ticket", ""))
+        except (RedisError, OSError):  # bounded by redis.timeout_seconds: say so, do not hang or crash
+            await ws.send_text(_text({"type": "error", "error": {"code": 2, "msg": "service_unavailable"}}))
+            await ws.close(CloseCode.TRY_AGAIN_LATER, "service_unavailable")
+            return
         if who is None:
             await ws.send_text(_text({"type": "error", "error": {"code": 1, "msg": "invalid_ticket"}}))
             await ws.close(CloseCode.INVALID_TICKET, "invalid_ticket")

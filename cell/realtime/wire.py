@@ -25,6 +25,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001  # the gateway is going away: reconnect at once, resume
     POLICY_VIOLATION = 1008  # more than 20 client frames/s (burst 100), or a refused Origin; back off
     SERVICE_RESTART = 1012  # after ``goodbye`` (SIGTERM): reconnect at once, resume
+    TRY_AGAIN_LATER = 1013  # the ticket could not be checked (Redis does not answer): back off, new rtm.connect
     INVALID_TICKET = 4001  # invalid, expired or used ticket: new rtm.connect
     SLOW_CONSUMER = 4002  # the send queue overflowed: back off, resume
     RESUME = 4003  # the gateway lost track (catch-up too large): back off, resume

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
+import websockets
 
 from cell.embedded import EmbeddedRedis
 from tests.support import moves
@@ -166,3 +168,34 @@ def test_uploads_and_hand_overs_answer_during_a_stall_instead_of_hanging(
             break
         time.sleep(0.2)
     assert statuses[-1] == 200, statuses
+
+
+def test_a_socket_opened_during_a_stall_is_told_to_come_back(cell: RunningCell, stalled_redis: EmbeddedRedis) -> None:
+    """A WebSocket opened while Redis is stopped (its ticket lives there) gets an ``error`` frame
+    ``service_unavailable`` and close 1013 (try again later) within the Redis deadline, instead of
+    an internal error; once Redis is back a new rtm.connect opens a socket."""
+    ws = cell.workspace()
+    auth = {"Authorization": f"Bearer {ws.owner.token}"}
+    url = httpx.post(cell.api + "rtm.connect", headers=auth).json()["url"]
+
+    async def opened(at: str) -> tuple[list[str], int | None]:
+        frames: list[str] = []
+        async with websockets.connect(at, open_timeout=5) as socket:
+            try:
+                async with asyncio.timeout(5):
+                    while True:
+                        frames.append(orjson.loads(await socket.recv())["type"])
+                        if frames[-1] == "hello":
+                            return frames, None
+            except websockets.ConnectionClosed as closed:
+                return frames, closed.rcvd.code if closed.rcvd else None
+        return frames, None
+
+    assert stalled_redis.pid is not None
+    os.kill(stalled_redis.pid, signal.SIGSTOP)
+    try:
+        during = asyncio.run(opened(url))
+    finally:
+        os.kill(stalled_redis.pid, signal.SIGCONT)
+    again = httpx.post(cell.api + "rtm.connect", headers=auth).json()["url"]
+    assert (during, asyncio.run(opened(again))) == ((["error"], 1013), (["hello"], None))
