@@ -65,6 +65,17 @@ function paintThread() {
     if (p.thread_ts === thread.ts) thread.list.append(h('article', { class: 'msg pending', dataset: { pending: p.id } }, h('div', { class: 'body' }, render(p.text, ctxOf()))));
   }
   thread.list.scrollTop = thread.list.scrollHeight;
+  markThread();
+}
+
+// A thread in view is read up to its newest reply (subscriptions.thread.mark; the server tells the
+// person's other tabs and devices with thread_marked). Not following it: nothing to mark.
+function markThread() {
+  if (!thread || document.visibilityState !== 'visible') return;
+  const newest = [...thread.byTs.keys()].sort().pop();
+  if (!newest || newest === thread.ts || thread.marked === newest) return;
+  thread.marked = newest;
+  call('subscriptions.thread.mark', { channel: thread.channel, thread_ts: thread.ts, ts: newest }, { retries: 1 }).catch(() => {});
 }
 
 const ctxOf = () => ({ userName, channelName, onChannel: openConversation });

@@ -83,6 +83,33 @@ def test_a_thread_reply_also_sent_to_the_channel(chat: Chat) -> None:
     chat.bob.click("#side .side-header button")
 
 
+def test_viewing_a_thread_marks_it_read(chat: Chat) -> None:
+    """Bob follows the thread he replied in; Alice's next reply is unread for him (client.counts)
+    until he opens the thread in the page."""
+    alice, bob = chat.deployment.slack("alice"), chat.deployment.slack("bob")
+    general = chat.deployment.workspace.general
+    root = next(m for m in alice.conversations_history(channel=general, limit=50)["messages"]
+                if m["text"] == "thread starter")
+    alice.chat_postMessage(channel=general, thread_ts=root["ts"], text="one more in the thread")
+
+    def unread() -> int:
+        threads = bob.api_call("client.counts")["threads"]["threads"]
+        return sum(t["unread_count"] for t in threads if t["thread_ts"] == root["ts"])
+
+    before = unread()
+    target = message(chat.bob, "thread starter")
+    expect(target.locator(".thread-summary")).to_have_text("2 replies")
+    target.locator(".thread-summary").click()
+    expect(chat.bob.locator("#thread-list article.msg", has_text="one more in the thread")).to_have_count(1)
+    chat.bob.wait_for_function("() => !document.querySelector('#side').hidden")
+    for _ in range(50):
+        if unread() == 0:
+            break
+        chat.bob.wait_for_timeout(100)
+    assert (1, 0) == (before, unread())
+    chat.bob.click("#side .side-header button")
+
+
 def test_a_reaction_from_the_picker(chat: Chat) -> None:
     """Bob picks :tada: from the emoji picker; Alice sees the reaction with its count."""
     say(chat.alice, "react to this")
