@@ -222,12 +222,12 @@ def test_thread_follows_mute_dnd_and_the_urgent_exception_come_from_the_preferen
 
 
 def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup: Setup) -> None:
-    """A burst to eight conversations of one person, the gateway slow to answer, the worker
-    SIGKILLed once some pushes arrived and more messages posted while it is dead: after a
-    restart every message is in exactly one push key (none lost, none pushed twice under two
-    keys); a request the kill cut off is repeated with its own key only."""
+    """A burst to eight conversations of one person, the gateway holding its answers, the worker
+    SIGKILLed while requests wait for them and more messages posted while it is dead: after a
+    restart every message is in exactly one push key (none lost, none pushed under two keys);
+    the requests the kill cut off come again with their own key only."""
     fay, key = setup.person("fay")
-    setup.gateway.hold = 0.3
+    setup.gateway.hold = 2.0  # longer than the kill takes: the first requests are cut off unanswered
     channels = [setup.owner.conversations_create(name=f"burst-{n}")["channel"]["id"] for n in range(8)]
     for channel in channels:
         setup.owner.conversations_invite(channel=channel, users=fay.id)
@@ -249,5 +249,6 @@ def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup
     covered = [m for same in by_key.values() for m in same[0].messages]
     assert sorted(covered) == sorted(posted)  # each message under exactly one key
     assert all(p.body == same[0].body for same in by_key.values() for p in same)  # repeats are identical
+    assert any(len(same) > 1 for same in by_key.values())  # the kill did cut requests off: they came again
     rows = setup.notifications(fay.id)
     assert (len(rows), {r["push_state"] for r in rows}) == (len(posted), {"pushed"})

@@ -44,8 +44,8 @@ class Push:
 
 @dataclass
 class PushGateway:
-    """Records every notify request. ``reject``: pushkeys answered ``rejected``; ``fail``:
-    pushkeys answered 500; ``hold``: seconds each request waits before its answer."""
+    """Records every notify request as it arrives. ``reject``: pushkeys answered ``rejected``;
+    ``fail``: pushkeys answered 500; ``hold``: seconds each request waits before its answer."""
 
     url: str = ""
     received: list[Push] = field(default_factory=list)
@@ -64,10 +64,10 @@ def _handler(gateway: PushGateway) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             pushkey = body["notification"]["devices"][0]["pushkey"]
+            with gateway.lock:  # recorded on arrival: a sender killed while the answer is held is seen
+                gateway.received.append(Push(time.monotonic(), body))
             if gateway.hold:
                 time.sleep(gateway.hold)
-            with gateway.lock:
-                gateway.received.append(Push(time.monotonic(), body))
             if pushkey in gateway.fail:
                 self.send_response(500)
                 self.end_headers()
