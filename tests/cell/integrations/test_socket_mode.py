@@ -7,13 +7,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import httpx
 import orjson
+import pytest
 from slack_sdk import WebClient
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.support.cells import ADMIN_TOKEN
 from tests.support.integrations import (
     InstalledApp,
     Stack,
@@ -113,3 +117,19 @@ def test_unacked_envelopes_come_again_then_the_connection_is_told_to_go(deployed
                  message="delivered once acked")
     finally:
         client.close()
+
+
+def test_uninstalling_the_app_closes_its_socket_mode_connections(deployed: Stack) -> None:
+    """Uninstalling revokes the app-level token: its open Socket Mode connection is closed (4004,
+    tokens_revoked)."""
+    _, _, app = _scene(deployed, "uninstalled")
+    url = WebClient(base_url=deployed.router.api).apps_connections_open(app_token=app.app_token)["url"]
+    with connect(url) as socket:
+        assert orjson.loads(socket.recv(timeout=20))["type"] == "hello"
+        answer = httpx.post(f"{deployed.cell.url}/v1/workspaces/{app.workspace_id}/apps/{app.app_id}/uninstall",
+                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert answer["ok"], answer
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4004
