@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 
 from cell.embedded.process import free_port
 from tests.support.integrations import InstalledApp, Stack, install, subscribe, v1, wait_for
+from tests.support.socket_mode import close
 
 EVENTS = ["message.channels", "app_mention", "reaction_added"]
 
@@ -122,4 +123,4 @@ def test_bolt_app_over_socket_mode(deployed: Stack) -> None:
         person.conversations_invite(channel=channel, users=app.bot_user_id)
         _exercise(deployed, person, channel, app)
     finally:
-        handler.close()
+        close(handler.client)

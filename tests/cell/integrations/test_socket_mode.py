@@ -26,6 +26,7 @@ from tests.support.integrations import (
     subscribe,
     wait_for,
 )
+from tests.support.socket_mode import close
 
 
 def _scene(deployed: Stack, name: str) -> tuple[WebClient, str, InstalledApp]:
@@ -79,7 +80,7 @@ def test_socket_mode_clients_receive_ack_and_share_envelopes(deployed: Stack) ->
                  message="every envelope marked delivered")
     finally:
         for client in clients:
-            client.close()
+            close(client)
 
 
 def test_unacked_envelopes_come_again_then_the_connection_is_told_to_go(deployed: Stack) -> None:
@@ -116,7 +117,7 @@ def test_unacked_envelopes_come_again_then_the_connection_is_told_to_go(deployed
         wait_for(lambda: [d["state"] for d in deliveries(deployed.cell.url, app)] == ["delivered"],
                  message="delivered once acked")
     finally:
-        client.close()
+        close(client)
 
 
 def test_uninstalling_the_app_closes_its_socket_mode_connections(deployed: Stack) -> None:
