@@ -120,6 +120,7 @@ class NotifySettings(BaseModel):
     push_backoff_seconds: float = 1.0  # first retry; doubles up to push_backoff_max_seconds
     push_backoff_max_seconds: float = 300.0
     lease_seconds: float = 30.0  # a delivery in flight this long without an answer is sent again (same key)
+    keep_days: float = 7.0  # settled notifications, pushes and digests (dead letters too) are deleted after this
     allow_http_gateways: bool = False  # push gateway URLs must be https unless this is set (tests, dev)
     max_devices_per_user: int = 20
     # Email digests of what people missed while offline for email_after_seconds.

@@ -48,6 +48,7 @@ from cell.store.db import Conn, Database
 log = logging.getLogger(__name__)
 
 PLAN_BATCH = 500
+PRUNE_EVERY_SECONDS = 600.0
 # Someone online now is looked at again after this long at the earliest (not on every tick),
 # however short the push delay: their push can only be due once they have left.
 RECHECK_ONLINE_SECONDS = 2.0
@@ -108,7 +109,14 @@ class Sender:
     # --- plan ---------------------------------------------------------------------------
 
     async def plan_loop(self) -> None:
+        pruned_at = 0.0
         while True:
+            if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                async with self.db.read() as conn:
+                    gone = await store.prune(conn, self.settings.keep_days * 86_400)
+                if gone:
+                    log.info("notify: pruned %d settled rows older than %s days", gone, self.settings.keep_days)
             planned = await self.plan_once()
             if planned < PLAN_BATCH:
                 await self._sleep(self._wake, self.settings.push_poll_seconds)

@@ -369,3 +369,26 @@ async def finish_digest(conn: Conn, row: Row, state: str, error: str | None,
         " WHERE workspace_id = %(w)s AND digest_key = %(k)s::uuid",
         {"s": state, "e": error, "r": retry_in_seconds or 0.0, "w": row["workspace_id"], "k": row["digest_key"]},
     )
+
+
+# --- keeping the queues small ---------------------------------------------------------------
+
+_AGED = "created_at < now() - make_interval(secs => %(age)s)"
+_PRUNE = (  # one statement per queue: settled rows only, never pending work
+    "DELETE FROM notifications WHERE ctid = ANY(ARRAY(SELECT ctid FROM notifications"
+    " WHERE push_state <> 'pending' AND email_state <> 'pending' AND " + _AGED + " LIMIT %(chunk)s))",
+    "DELETE FROM notify_pushes WHERE ctid = ANY(ARRAY(SELECT ctid FROM notify_pushes"
+    " WHERE state NOT IN ('pending', 'sending') AND " + _AGED + " LIMIT %(chunk)s))",
+    "DELETE FROM notify_digests WHERE ctid = ANY(ARRAY(SELECT ctid FROM notify_digests"
+    " WHERE state NOT IN ('pending', 'sending') AND " + _AGED + " LIMIT %(chunk)s))",
+)
+
+
+async def prune(conn: Conn, older_than_seconds: float, chunk: int = 5000) -> int:
+    """Delete settled rows (delivered, read, dead…) older than ``older_than_seconds`` from the
+    three queues, at most ``chunk`` per queue; how many went. Pending work is never deleted."""
+    gone = 0
+    for statement in _PRUNE:
+        cur = await conn.execute(statement, {"age": older_than_seconds, "chunk": chunk})
+        gone += cur.rowcount
+    return gone
