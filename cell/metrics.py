@@ -46,6 +46,12 @@ PRUNE_HELD = Gauge(
     "1 while outbox rows past retention are kept only because this consumer has not read them", ["consumer"],
 )
 
+# Notifications (docs/notifications.md): every push and digest by how its attempt ended.
+NOTIFY_DELIVERIES = Counter(
+    "cellchat_notify_deliveries_total",
+    "Push and email digest attempts by outcome (sent, rejected, retried, dead)", ["channel", "outcome"],
+)
+
 # Events API, Socket Mode and slash commands (docs/integrations.md).
 APP_DELIVERIES = Counter(
     "cellchat_app_deliveries_total", "Deliveries to apps by outcome (delivered, retried, dead)",

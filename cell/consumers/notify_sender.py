@@ -36,6 +36,7 @@ from typing import Any
 import aiosmtplib
 import redis.asyncio as aioredis
 
+from cell import metrics
 from cell.domain.ts import format_ts
 from cell.egress import Egress
 from cell.notify import gateway, mail
@@ -221,18 +222,23 @@ class Sender:
         s = self.settings
         async with self._transaction() as conn:
             if answer.outcome == "sent":
+                outcome = "sent"
                 await store.finish_push(conn, row, "sent", None)
             elif answer.outcome == "rejected":
+                outcome = "rejected"
                 await store.finish_push(conn, row, "rejected", answer.error)
                 await store.delete_device(conn, row["workspace_id"], None, row["device_id"])
                 log.info("notify: device %s of %s de-registered: %s", row["device_id"], row["user_id"], answer.error)
             elif row["attempts"] >= s.push_max_attempts:
+                outcome = "dead"
                 await store.finish_push(conn, row, "dead", answer.error)
                 log.warning("notify: push %s to device %s dead-lettered after %d attempts: %s",
                             row["push_key"], row["device_id"], row["attempts"], answer.error)
             else:
+                outcome = "retried"
                 delay = gateway.retry_delay(row["attempts"], s.push_backoff_seconds, s.push_backoff_max_seconds)
                 await store.finish_push(conn, row, "pending", answer.error, delay)
+        metrics.NOTIFY_DELIVERIES.labels("push", outcome).inc()
         if answer.outcome != "retry":
             self.pushed += 1
 
@@ -293,13 +299,17 @@ class Sender:
                 error = f"{type(exc).__name__}: {exc}"[:500]
                 async with self._transaction() as conn:
                     if row["attempts"] >= s.push_max_attempts:
+                        outcome = "dead"
                         await store.finish_digest(conn, row, "dead", error)
                     else:
+                        outcome = "retried"
                         delay = gateway.retry_delay(row["attempts"], s.push_backoff_seconds * 10,
                                                     s.push_backoff_max_seconds * 4)
                         await store.finish_digest(conn, row, "pending", error, delay)
+                metrics.NOTIFY_DELIVERIES.labels("email", outcome).inc()
                 log.warning("notify: digest %s to %s failed: %s", row["digest_key"], row["user_id"], error)
                 continue
             async with self._transaction() as conn:
                 await store.finish_digest(conn, row, "sent", None)
+            metrics.NOTIFY_DELIVERIES.labels("email", "sent").inc()
         return len(claimed)

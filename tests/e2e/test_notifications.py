@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.rows import dict_row
 from slack_sdk import WebClient
 from websockets.sync.client import connect
@@ -167,6 +169,16 @@ def test_a_rejected_device_is_deregistered_and_a_failing_one_dead_lettered(setup
                         u=dan.id)
     assert (dead["attempts"], dead["last_error"]) == (2, "HTTP 500")
     assert len(setup.gateway.to("key-dan-broken")) == 2
+    counted = deliveries(setup.worker)  # the worker's /metrics count each outcome
+    assert all(counted.get(("push", outcome), 0) >= 1 for outcome in ("rejected", "retried", "dead")), counted
+
+
+def deliveries(worker: CellProcess) -> dict[tuple[str, str], float]:
+    """``cellchat_notify_deliveries_total`` from the worker's /metrics, by (channel, outcome)."""
+    text = httpx.get(f"{worker.url}/metrics", timeout=10).text
+    return {(s.labels["channel"], s.labels["outcome"]): s.value
+            for family in text_string_to_metric_families(text) if family.name == "cellchat_notify_deliveries"
+            for s in family.samples if s.name.endswith("_total")}
 
 
 def test_an_offline_person_gets_one_digest_of_what_they_missed(setup: Setup) -> None:
@@ -192,6 +204,7 @@ def test_an_offline_person_gets_one_digest_of_what_they_missed(setup: Setup) -> 
     assert mail["Message-ID"] == f"<{keys.pop()}@cellchat.notifications>"
     assert mail["Subject"].endswith("You have 2 unread notifications")
     assert channel  # the DM is one of the two
+    wait_for(lambda: deliveries(setup.worker).get(("email", "sent"), 0) >= 1, what="the digest counted as sent")
 
 
 def test_thread_follows_mute_dnd_and_the_urgent_exception_come_from_the_preferences(setup: Setup) -> None:
