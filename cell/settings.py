@@ -152,7 +152,7 @@ class RetentionSettings(BaseModel):
 
     interval_seconds: float = 3600.0  # between runs (the worker's periodic job)
     batch: int = 500  # rows per transaction
-    pause_seconds: float = 0.05  # between batches: live traffic goes first
+    pause_seconds: float = 0.5  # between batches: live traffic goes first (bench/retention.py, docs/benchmarks.md)
     lock_timeout_ms: int = 2000  # a batch gives up (and the run goes on next time) rather than wait longer
     statement_timeout_ms: int = 10_000
 
