@@ -167,29 +167,23 @@ def install(stack: Stack, workspace: str, name: str, channel: str, owner: WebCli
 
 
 def floor(url: str, secret: str, seen: Seen, rate: float, count: int) -> list[float]:
-    """Signed event_callbacks POSTed straight to the Bolt server: Bolt's own cost."""
+    """Signed event_callbacks POSTed straight to the Bolt server, one keep-alive connection, at
+    ``rate``: what Bolt and its (single-threaded) development server cost on their own."""
     sent: dict[str, float] = {}
-
-    def one(i: int) -> None:
-        text = f"bench floor {i}"
-        body = json.dumps({"type": "event_callback", "team_id": "T0", "api_app_id": "A0", "event_id": f"Ev{i}",
-                           "event_time": int(time.time()), "authorizations": [{"team_id": "T0", "user_id": "U0",
-                                                                               "is_bot": True}],
-                           "event": {"type": "message", "text": text, "user": "UPERSON", "channel": "C0",
-                                     "ts": f"{time.time():.6f}", "channel_type": "channel"}}).encode()
-        sent[text] = time.perf_counter()
-        httpx.post(url, content=body, headers={"Content-Type": "application/json",
-                                               **signing.headers(secret, int(time.time()), body)})
-
     start = time.perf_counter()
-    threads = []
-    for i in range(count):
-        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        thread = threading.Thread(target=one, args=(i,))
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join()
+    with httpx.Client() as client:
+        for i in range(count):
+            time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            text = f"bench floor {i}"
+            body = json.dumps({
+                "type": "event_callback", "team_id": "T0", "api_app_id": "A0", "event_id": f"Ev{i}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": "T0", "user_id": "U0", "is_bot": True}],
+                "event": {"type": "message", "text": text, "user": "UPERSON", "channel": "C0",
+                          "ts": f"{time.time():.6f}", "channel_type": "channel"}}).encode()
+            sent[text] = time.perf_counter()
+            client.post(url, content=body, headers={"Content-Type": "application/json",
+                                                    **signing.headers(secret, int(time.time()), body)})
     return latencies(sent, seen, "floor", int(rate))
 
 
