@@ -33,7 +33,8 @@ export class Composer {
       const files = [...(e.clipboardData?.files || [])];
       if (files.length) { e.preventDefault(); this.addFiles(files); }
     });
-    this.box.addEventListener('blur', () => setTimeout(() => this.hideSuggest(), 150));
+    // Hide the suggestions once the box has really lost the focus (not if it came back meanwhile).
+    this.box.addEventListener('blur', () => setTimeout(() => { if (document.activeElement !== this.box) this.hideSuggest(); }, 150));
   }
 
   setLabel() { this.box.setAttribute('aria-label', this.label()); this.box.placeholder = this.label(); }
