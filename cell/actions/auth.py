@@ -154,23 +154,20 @@ async def sign_in(db: Database, limits: SignInSettings, workspace_id: str, email
                _wait(failed.address, limits.free_per_address, failed.address_age, limits.max_wait_seconds))
     if wait:
         async with db.transaction() as conn:
-            await signins.record(conn, workspace_id, account, address, "throttled")
-            await signins.prune(conn, limits.keep_days)  # each attempt retires old ones: bounded
+            await signins.record(conn, workspace_id, account, address, "throttled", keep_days=limits.keep_days)
         raise RateLimited(wait)
     usable = user is not None and not user["deleted"] and not user["is_bot"] and bool(user["password_hash"])
     matched = await _verify(user["password_hash"] if user is not None and usable else None, password)
     if user is None or not usable or not matched:
         async with db.transaction() as conn:
-            await signins.record(conn, workspace_id, account, address, "failed")
-            await signins.prune(conn, limits.keep_days)  # each attempt retires old ones: bounded
+            await signins.record(conn, workspace_id, account, address, "failed", keep_days=limits.keep_days)
         log.warning("sign-in failed for workspace %s from %s", workspace_id, address)
         raise CellError("invalid_auth")
     token, parts = tokens.mint(tokens.USER_TOKEN, workspace_id)
     async with db.transaction() as conn:
         await directory.insert_token(conn, workspace_id, parts.token_id, user["user_id"], tokens.USER_TOKEN,
                                      tokens.hash_secret(parts.secret), scopes=[scopes.CLIENT])
-        await signins.record(conn, workspace_id, account, address, "ok")
-        await signins.prune(conn, limits.keep_days)  # each attempt retires old ones: bounded
+        await signins.record(conn, workspace_id, account, address, "ok", keep_days=limits.keep_days)
     return token, user["user_id"]
 
 

@@ -18,12 +18,16 @@ class Failures:
     address_age: float | None
 
 
-async def record(conn: Conn, workspace_id: str, email: str, address: str, outcome: str) -> None:
+async def record(conn: Conn, workspace_id: str, email: str, address: str, outcome: str, *,
+                 keep_days: int) -> None:
+    """Record one attempt; each retires a batch of those older than ``keep_days`` (``prune``),
+    so the table stays bounded without a job of its own."""
     await conn.execute(
         "INSERT INTO sign_in_attempts (workspace_id, email, address, outcome)"
         " VALUES (%(ws)s, %(email)s, %(address)s, %(outcome)s)",
         {"ws": workspace_id, "email": email, "address": address, "outcome": outcome},
     )
+    await prune(conn, keep_days)
 
 
 async def prune(conn: Conn, keep_days: int, batch: int = 100) -> int:
