@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,31 +44,9 @@ NOTIFIED_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message", "me_
 SNIPPET_CHARS = 200
 LOG_FANOUT_MEMBERS = 1000  # a decision over this many members is logged with its timings
 
-# Effective preferences of many people in one conversation (those left out have the defaults).
-PrefsLoader = Callable[[Conn, str, str, Sequence[str]], Awaitable[dict[str, Prefs]]]
-FollowersLoader = Callable[[Conn, str, str, int], Awaitable[set[str]]]
-
-
 def _prefs(found: notify_prefs.EffectivePrefs, now: datetime) -> Prefs:
     return Prefs(found.level, found.muted, found.keywords, found.suppress_broadcasts,
                  notify_prefs.dnd_active(found, now))
-
-
-async def effective_prefs(conn: Conn, workspace_id: str, channel_id: str,
-                          users: Sequence[str]) -> dict[str, Prefs]:
-    """The effective preferences here of those of ``users`` who stored any (``cell.notify.prefs.load``
-    for just them: in a 10,000-member channel most have none, and building 10,000 objects would
-    cost seconds), with DND evaluated now. The others are left out: they have the defaults."""
-    chosen = await store.customised(conn, workspace_id, channel_id, users)
-    if not chosen:
-        return {}
-    found = await notify_prefs.load(conn, workspace_id, channel_id, chosen)
-    now = datetime.now(UTC)
-    return {user: _prefs(p, now) for user, p in found.items()}
-
-
-async def thread_followers(conn: Conn, workspace_id: str, channel_id: str, root_ts: int) -> set[str]:
-    return await notify_prefs.thread_followers(conn, workspace_id, channel_id, root_ts)
 
 
 def snippet(text: str) -> str:
@@ -97,37 +76,48 @@ def desktop_event(decision: Decision, message: dict[str, Any], workspace_id: str
     }
 
 
+@dataclass(slots=True)
+class _Pending:
+    """One message of the batch to decide."""
+
+    workspace_id: str
+    message: dict[str, Any]
+    ts: int
+    thread_ts: int | None
+    is_reply: bool
+    only: frozenset[str] | None = None  # an edit: only these (newly mentioned) may be notified
+
+
+def edit_mentions(event: dict[str, Any]) -> frozenset[str]:
+    """Who a ``message_changed`` event mentions that the previous version did not."""
+    new, old = event.get("message") or {}, event.get("previous_message") or {}
+    after = parse_mentions(new.get("text", ""), new.get("blocks")).users
+    before = parse_mentions(old.get("text", ""), old.get("blocks")).users
+    return frozenset(after) - frozenset(before)
+
+
 class _Batch:
-    """What one batch reads once: who is online per workspace, each conversation and its members
-    (forgotten when an event of the batch may have changed the membership)."""
+    """What a committed batch must wake."""
 
     def __init__(self) -> None:
-        self.online: dict[str, set[str]] = {}
         self.events = False  # desktop events were appended: the relay must be woken
         self.pushes = False  # pushes are to be planned: the sender must be woken
-        self.conversations: dict[tuple[str, str], tuple[dict[str, Any] | None, list[str]]] = {}
-
-    def forget(self, workspace_id: str, channel_id: str | None) -> None:
-        if channel_id is not None:
-            self.conversations.pop((workspace_id, channel_id), None)
 
 
 class Notifications(Consumer):
     name = "notifications"  # the key of its persisted position: never rename it
     start = "latest"
-    batch_size = 100
+    batch_size = 200
 
     def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, egress: Egress, *,
-                 prefs: PrefsLoader = effective_prefs, followers: FollowersLoader = thread_followers,
                  after_commit: Callable[[], None] | None = None) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings
-        self.load_prefs = prefs
-        self.load_followers = followers
         self.wake_relay = after_commit
         self.sender = Sender(db, redis, settings, egress)
         self.decided = 0  # messages decided by this process
+        self.statements = 0  # statements issued by handle() (per batch, not per message)
         self._batch = _Batch()  # the batch being handled (committed() reads what it wrote)
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -141,74 +131,106 @@ class Notifications(Consumer):
             self.sender.wake()
 
     async def handle(self, conn: Conn, events: Sequence[Event]) -> None:
+        """Decide every message of the batch with a fixed number of statements, whatever the
+        batch's size or its channels' sizes: the conversations, their members (with who has
+        stored preferences), the followed threads, the names of the authors, the effective
+        preferences of those who stored any (one per conversation that has such people), then
+        one multi-row insert of notification rows and one append of desktop events per workspace."""
         batch = self._batch = _Batch()
+        pending: list[_Pending] = []
         for event in events:
-            if event.audience.kind != "conversation" or event.audience.id is None:
+            if event.audience.kind != "conversation" or event.audience.id is None or event.event_type != "message":
                 continue
-            if event.event_type != "message":
-                batch.forget(event.workspace_id, event.audience.id)  # membership may have changed
+            message, newly = event.payload, None
+            if message.get("subtype") == "message_changed" and isinstance(message.get("message"), dict):
+                # An edit notifies only those it newly mentions (as Slack does); a redelivered or
+                # repeated edit finds their rows and adds none.
+                newly = edit_mentions(message)
+                if not newly:
+                    continue
+                message = {**message["message"], "channel": message["channel"]}
+            if message.get("subtype") not in NOTIFIED_SUBTYPES or "ts" not in message or not message.get("user"):
                 continue
-            message = event.payload
-            if message.get("subtype") not in NOTIFIED_SUBTYPES or "ts" not in message:
-                if message.get("subtype"):
-                    batch.forget(event.workspace_id, event.audience.id)  # channel_join, channel_leave…
-                continue
-            if event.workspace_id not in batch.online:
-                batch.online[event.workspace_id] = await online_users(self.redis, event.workspace_id)
-            await self._decide(conn, event.workspace_id, message, batch)
+            ts = parse_ts(message["ts"])
+            thread_ts = parse_ts(message["thread_ts"]) if message.get("thread_ts") else None
+            pending.append(_Pending(event.workspace_id, message, ts, thread_ts,
+                                    thread_ts is not None and thread_ts != ts, newly))
+        if pending:
+            await self.decide_all(conn, pending, batch)
 
-    async def _decide(self, conn: Conn, workspace_id: str, message: dict[str, Any], batch: _Batch) -> None:
-        channel_id = message["channel"]
-        online = batch.online[workspace_id]
+    async def decide_all(self, conn: Conn, pending: Sequence[_Pending], batch: _Batch) -> int:
+        """Decide and write ``pending``; how many notifications were written."""
         began = time.perf_counter()
-        key = (workspace_id, channel_id)
-        if key not in batch.conversations:
-            found = await store.conversation(conn, workspace_id, channel_id)
-            batch.conversations[key] = (found, await store.members(conn, workspace_id, channel_id) if found else [])
-        where, members = batch.conversations[key]
-        author = message.get("user")
-        if where is None or not author:
-            return
-        ts = parse_ts(message["ts"])
-        thread_ts = parse_ts(message["thread_ts"]) if message.get("thread_ts") else None
-        is_reply = thread_ts is not None and thread_ts != ts
-        mentions = parse_mentions(message.get("text", ""), message.get("blocks"))
-        followers = (await self.load_followers(conn, workspace_id, channel_id, thread_ts)
-                     if thread_ts is not None and is_reply else set())
+        pairs = sorted({(p.workspace_id, p.message["channel"]) for p in pending})
+        online: dict[str, set[str]] = {}
+        for workspace_id in sorted({p.workspace_id for p in pending}):
+            online[workspace_id] = await online_users(self.redis, workspace_id)
+        where = await store.conversations_of(conn, pairs)
+        members, custom = await store.members_of(conn, pairs)
+        threads = sorted({(p.workspace_id, p.message["channel"], p.thread_ts) for p in pending
+                          if p.is_reply and p.thread_ts is not None})
+        followers = await store.followers_of(conn, threads)
+        self.statements += 3
+        now = datetime.now(UTC)
+        prefs: dict[tuple[str, str], dict[str, Prefs]] = {}
+        for pair, users in custom.items():
+            loaded = await notify_prefs.load(conn, pair[0], pair[1], users)
+            self.statements += 1
+            prefs[pair] = {user: _prefs(p, now) for user, p in loaded.items()}
         read = time.perf_counter()
-        prefs = await self.load_prefs(conn, workspace_id, channel_id, members)
-        urgent = bool(where.get("is_urgent"))
-        loaded = time.perf_counter()
-        facts = Message(channel_id, where["kind"], author, message.get("text", ""), mentions.users,
-                        mentions.broadcasts, is_reply=is_reply,
-                        reply_broadcast=message.get("subtype") == "thread_broadcast",
-                        urgent=urgent)
-        decisions = decide(facts, Audience(frozenset(members), frozenset(online), frozenset(followers), prefs))
+        rows: list[store.NewNotification] = []
+        desktop: dict[str, list[tuple[Decision, _Pending]]] = {}
+        for item in pending:
+            message, pair = item.message, (item.workspace_id, item.message["channel"])
+            conversation = where.get(pair)
+            if conversation is None:
+                continue
+            mentions = parse_mentions(message.get("text", ""), message.get("blocks"))
+            facts = Message(pair[1], conversation["kind"], message["user"], message.get("text", ""),
+                            mentions.users, mentions.broadcasts, is_reply=item.is_reply,
+                            reply_broadcast=message.get("subtype") == "thread_broadcast",
+                            urgent=bool(conversation.get("is_urgent")))
+            thread = followers.get((pair[0], pair[1], item.thread_ts or 0), set()) if item.is_reply else set()
+            decisions = decide(facts, Audience(frozenset(members.get(pair, ())), frozenset(online[pair[0]]),
+                                               frozenset(thread), prefs.get(pair, {})))
+            self.decided += 1
+            if item.only is not None:
+                decisions = [d for d in decisions if d.user in item.only and d.reason == "mention"]
+            text = snippet(message.get("text", ""))
+            delay = self.settings.push_delay_seconds
+            for d in decisions:
+                rows.append(store.NewNotification(pair[0], d.user, pair[1], item.ts,
+                                                  item.thread_ts if item.is_reply else None, message["user"],
+                                                  d.reason, text, delay if d.desktop else 0.0))
+                if d.desktop:
+                    desktop.setdefault(item.workspace_id, []).append((d, item))
         decided = time.perf_counter()
-        self.decided += 1
-        if not decisions:
-            return
-        delay = self.settings.push_delay_seconds
-        if await store.insert(conn, workspace_id, channel_id, ts, thread_ts if is_reply else None, author,
-                              snippet(message.get("text", "")),
-                              [(d.user, d.reason, delay if d.desktop else 0.0) for d in decisions]):
+        if await store.insert_many(conn, rows):
             batch.pushes = True
-        desktop = [d for d in decisions if d.desktop]
+        self.statements += 1 if rows else 0
         if desktop:
             batch.events = True
-            names = await store.user_names(conn, workspace_id, [author])
-            room = f"#{where['name']}" if where["kind"] in ("public", "private") else names.get(author, author)
-            await outbox.append_to_people(conn, workspace_id, "desktop_notification", [
-                (d.user, desktop_event(d, message, workspace_id, where["workspace_name"], room,
-                                       names.get(author, author)))
-                for d in desktop
-            ])
-        if len(members) >= LOG_FANOUT_MEMBERS:
-            log.info("notify: decided %s in %s: %d of %d members notified, %d online, in %.0f ms"
-                     " (members %.0f, prefs %.0f, rules %.0f, writes %.0f)", message["ts"], channel_id,
-                     len(decisions), len(members), len(desktop), (time.perf_counter() - began) * 1000,
-                     (read - began) * 1000, (loaded - read) * 1000, (decided - loaded) * 1000,
-                     (time.perf_counter() - decided) * 1000)
+            authors = sorted({(w, item.message["user"]) for w, chosen in desktop.items() for _, item in chosen})
+            names = await store.names_of(conn, authors)
+            self.statements += 1
+            for workspace_id, chosen in desktop.items():
+                payloads = []
+                for d, item in chosen:
+                    conversation = where[(workspace_id, item.message["channel"])]
+                    author = item.message["user"]
+                    name = names.get((workspace_id, author), author)
+                    room = f"#{conversation['name']}" if conversation["kind"] in ("public", "private") else name
+                    payloads.append((d.user, desktop_event(d, item.message, workspace_id,
+                                                           conversation["workspace_name"], room, name)))
+                await outbox.append_to_people(conn, workspace_id, "desktop_notification", payloads)
+                self.statements += 1
+        largest = max((len(members.get(p, ())) for p in pairs), default=0)
+        if largest >= LOG_FANOUT_MEMBERS:
+            log.info("notify: decided %d messages (largest conversation %d members): %d notified, %d online"
+                     " notified at once, in %.0f ms (reads %.0f, rules %.0f, writes %.0f)", len(pending), largest,
+                     len(rows), sum(len(v) for v in desktop.values()), (time.perf_counter() - began) * 1000,
+                     (read - began) * 1000, (decided - read) * 1000, (time.perf_counter() - decided) * 1000)
+        return len(rows)
 
     async def resync(self, conn: Conn, skipped_after: int, resumed_at: int) -> None:
         log.warning("notifications: events in (%d, %d] were skipped; their notifications are lost"

@@ -5,6 +5,7 @@ statements, never a query per member."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,120 @@ async def insert(conn: Conn, workspace_id: str, channel_id: str, ts: int, thread
         "w": workspace_id, "c": channel_id, "ts": ts, "thread_ts": thread_ts, "author": author,
         "snippet": snippet, "users": [p[0] for p in people], "reasons": [p[1] for p in people],
         "delays": [p[2] for p in people],
+    })
+    return sum(1 for row in await cur.fetchall() if row["pushable"])
+
+
+# --- what the consumer reads for a whole batch (one statement each, whatever the batch) ----------
+
+Pair = tuple[str, str]  # (workspace_id, channel_id)
+
+_CONVERSATIONS = """
+SELECT c.workspace_id, c.channel_id, c.kind, c.name, c.is_urgent, w.name AS workspace_name
+FROM unnest(%(w)s::text[], %(c)s::text[]) AS k(w, c)
+JOIN channels c ON c.workspace_id = k.w AND c.channel_id = k.c
+JOIN workspaces w ON w.workspace_id = c.workspace_id
+"""
+
+
+async def conversations_of(conn: Conn, pairs: Sequence[Pair]) -> dict[Pair, Row]:
+    """:func:`conversation` for every pair at once (those gone are left out)."""
+    cur = await conn.execute(_CONVERSATIONS, {"w": [p[0] for p in pairs], "c": [p[1] for p in pairs]})
+    return {(r["workspace_id"], r["channel_id"]): r for r in await cur.fetchall()}
+
+
+_MEMBERS = """
+SELECT k.w, k.c, m.user_id,
+       EXISTS (SELECT 1 FROM notify_prefs p WHERE p.workspace_id = k.w AND p.user_id = m.user_id)
+       OR EXISTS (SELECT 1 FROM notify_channel_prefs cp WHERE cp.workspace_id = k.w AND cp.channel_id = k.c
+                  AND cp.user_id = m.user_id) AS customised
+FROM unnest(%(w)s::text[], %(c)s::text[]) AS k(w, c)
+JOIN channel_members m ON m.workspace_id = k.w AND m.channel_id = k.c
+"""
+
+
+async def members_of(conn: Conn, pairs: Sequence[Pair]) -> tuple[dict[Pair, list[str]], dict[Pair, list[str]]]:
+    """Every member of every pair, and which of them stored preferences that may apply there
+    (a global row or one for that conversation: the others have the defaults), in one statement."""
+    cur = await conn.execute(_MEMBERS, {"w": [p[0] for p in pairs], "c": [p[1] for p in pairs]})
+    members: dict[Pair, list[str]] = {p: [] for p in pairs}
+    custom: dict[Pair, list[str]] = {}
+    for r in await cur.fetchall():
+        members[(r["w"], r["c"])].append(r["user_id"])
+        if r["customised"]:
+            custom.setdefault((r["w"], r["c"]), []).append(r["user_id"])
+    return members, custom
+
+
+_FOLLOWERS_OF = """
+SELECT k.w, k.c, k.t, s.user_id
+FROM unnest(%(w)s::text[], %(c)s::text[], %(t)s::bigint[]) AS k(w, c, t)
+JOIN thread_subscriptions s ON s.workspace_id = k.w AND s.channel_id = k.c AND s.thread_ts = k.t AND s.subscribed
+JOIN channel_members m ON m.workspace_id = s.workspace_id AND m.channel_id = s.channel_id
+                      AND m.user_id = s.user_id
+"""
+
+
+async def followers_of(conn: Conn, threads: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], set[str]]:
+    """Who follows each ``(workspace, channel, thread_ts)`` and is still a member, in one statement."""
+    found: dict[tuple[str, str, int], set[str]] = {t: set() for t in threads}
+    if not threads:
+        return found
+    cur = await conn.execute(_FOLLOWERS_OF, {"w": [t[0] for t in threads], "c": [t[1] for t in threads],
+                                             "t": [t[2] for t in threads]})
+    for r in await cur.fetchall():
+        found[(r["w"], r["c"], int(r["t"]))].add(r["user_id"])
+    return found
+
+
+async def names_of(conn: Conn, people: Sequence[Pair]) -> dict[Pair, str]:
+    """The name of each ``(workspace, user)``, in one statement."""
+    if not people:
+        return {}
+    cur = await conn.execute(
+        "SELECT u.workspace_id, u.user_id, u.name FROM unnest(%(w)s::text[], %(u)s::text[]) AS k(w, u)"
+        " JOIN users u ON u.workspace_id = k.w AND u.user_id = k.u",
+        {"w": [p[0] for p in people], "u": [p[1] for p in people]},
+    )
+    return {(r["workspace_id"], r["user_id"]): r["name"] for r in await cur.fetchall()}
+
+
+_INSERT_MANY = """
+INSERT INTO notifications (workspace_id, user_id, channel_id, ts, thread_ts, author, reason, snippet,
+                           push_due_at, push_state)
+SELECT t.w, t.u, t.c, t.ts, t.th, t.a, t.r, t.s,
+       now() + make_interval(secs => t.d),
+       CASE WHEN EXISTS (SELECT 1 FROM notify_devices v WHERE v.workspace_id = t.w AND v.user_id = t.u)
+            THEN 'pending' ELSE 'none' END
+FROM unnest(%(w)s::text[], %(u)s::text[], %(c)s::text[], %(ts)s::bigint[], %(th)s::bigint[], %(a)s::text[],
+            %(r)s::text[], %(s)s::text[], %(d)s::float8[]) AS t(w, u, c, ts, th, a, r, s, d)
+ON CONFLICT DO NOTHING
+RETURNING push_state = 'pending' AS pushable
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    workspace_id: str
+    user_id: str
+    channel_id: str
+    ts: int
+    thread_ts: int | None
+    author: str
+    reason: str
+    snippet: str
+    push_delay: float
+
+
+async def insert_many(conn: Conn, rows: Sequence[NewNotification]) -> int:
+    """The notification rows of a whole batch of messages in one statement (a redelivered batch
+    finds its rows and adds none: the key is person and message); how many have a push to plan."""
+    if not rows:
+        return 0
+    cur = await conn.execute(_INSERT_MANY, {
+        "w": [r.workspace_id for r in rows], "u": [r.user_id for r in rows], "c": [r.channel_id for r in rows],
+        "ts": [r.ts for r in rows], "th": [r.thread_ts for r in rows], "a": [r.author for r in rows],
+        "r": [r.reason for r in rows], "s": [r.snippet for r in rows], "d": [r.push_delay for r in rows],
     })
     return sum(1 for row in await cur.fetchall() if row["pushable"])
 

@@ -269,3 +269,23 @@ def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup
     assert any(len(same) > 1 for same in by_key.values())  # the kill did cut requests off: they came again
     rows = setup.notifications(fay.id)
     assert (len(rows), {r["push_state"] for r in rows}) == (len(posted), {"pushed"})
+
+
+def test_an_edit_that_adds_a_mention_notifies_only_the_newly_mentioned(setup: Setup) -> None:
+    """chat.update adding <@kim> to a message that already mentioned <@jon>: kim is notified
+    (reason mention, the message's own ts), jon is not notified a second time, and an edit
+    that mentions nobody new (or the same edit again) notifies no one."""
+    jon, _ = setup.person("jon", device=False)
+    kim, _ = setup.person("kim", device=False)
+    general = setup.workspace.general
+    ts = setup.owner.chat_postMessage(channel=general, text=f"plan for <@{jon.id}>")["ts"]
+    wait_for(lambda: len(setup.notifications(jon.id)) == 1, what="jon told of the first version")
+    setup.owner.chat_update(channel=general, ts=ts, text=f"plan for <@{jon.id}> and <@{kim.id}>")
+    setup.owner.chat_update(channel=general, ts=ts, text=f"plan for <@{jon.id}> and <@{kim.id}>!")
+    sentinel = setup.owner.chat_postMessage(channel=general, text=f"sentinel <@{jon.id}>")["ts"]
+    wait_for(lambda: len(setup.notifications(jon.id)) == 2, what="jon told of the sentinel")
+    assert [(r["channel_id"], r["reason"]) for r in setup.notifications(kim.id)] == [(general, "mention")]
+    assert [r["reason"] for r in setup.notifications(jon.id)] == ["mention", "mention"]
+    assert setup.rows("SELECT count(*) AS n FROM notifications WHERE user_id = %(u)s AND ts = %(ts)s",
+                      u=jon.id, ts=int(ts.replace(".", "")))[0]["n"] == 1
+    assert sentinel
