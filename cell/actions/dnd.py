@@ -105,6 +105,8 @@ async def end_snooze(db: Database, actor: Actor) -> dict[str, Any]:
         if not rules.snoozing(await _dnd(conn, actor.workspace_id, actor.user_id), now):
             raise CellError("snooze_not_active")
         await notify.update_prefs(conn, actor.workspace_id, actor.user_id, {"snooze_until": None})
+        if not rules.dnd_active(await _dnd(conn, actor.workspace_id, actor.user_id), now):
+            await notify.release_held(conn, actor.workspace_id, actor.user_id)
         return await tell_dnd(conn, actor, now)
 
 
@@ -118,4 +120,5 @@ async def end_dnd(db: Database, actor: Actor) -> None:
         paused = window[1] if window is not None and window[0] <= now else dnd.paused_until
         await notify.update_prefs(conn, actor.workspace_id, actor.user_id,
                                   {"snooze_until": None, "dnd_paused_until": paused})
+        await notify.release_held(conn, actor.workspace_id, actor.user_id)
         await tell_dnd(conn, actor, now)

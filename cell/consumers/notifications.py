@@ -32,6 +32,7 @@ from cell.domain.ts import format_ts, parse_ts
 from cell.egress import Egress
 from cell.notify import prefs as notify_prefs
 from cell.notify.decide import Audience, Decision, Message, Prefs, decide
+from cell.notify.dnd import dnd_ends
 from cell.realtime.presence import online_users
 from cell.settings import NotifySettings
 from cell.store import notifications as store
@@ -108,6 +109,7 @@ class Notifications(Consumer):
     name = "notifications"  # the key of its persisted position: never rename it
     start = "latest"
     batch_size = 200
+    linger_seconds = 0.1  # a burst is decided in a few batches, not one per relay numbering
 
     def __init__(self, db: Database, redis: aioredis.Redis, settings: NotifySettings, egress: Egress, *,
                  after_commit: Callable[[], None] | None = None) -> None:
@@ -173,10 +175,14 @@ class Notifications(Consumer):
         self.statements += 3
         now = datetime.now(UTC)
         prefs: dict[tuple[str, str], dict[str, Prefs]] = {}
+        held_until: dict[tuple[str, str], datetime] = {}  # (workspace, user): when their DND ends
         for pair, users in custom.items():
             loaded = await notify_prefs.load(conn, pair[0], pair[1], users)
             self.statements += 1
             prefs[pair] = {user: _prefs(p, now) for user, p in loaded.items()}
+            for user, p in loaded.items():
+                if (ends := dnd_ends(p.dnd, now)) is not None:
+                    held_until[(pair[0], user)] = ends
         read = time.perf_counter()
         rows: list[store.NewNotification] = []
         desktop: dict[str, list[tuple[Decision, _Pending]]] = {}
@@ -199,9 +205,13 @@ class Notifications(Consumer):
             text = snippet(message.get("text", ""))
             delay = self.settings.push_delay_seconds
             for d in decisions:
+                wait = delay if d.desktop else 0.0
+                if d.held:  # DND: the push waits for its end (released early by dnd.endSnooze/endDnd)
+                    ends = held_until.get((pair[0], d.user))
+                    wait = max(wait, (ends - now).total_seconds()) if ends is not None else wait
                 rows.append(store.NewNotification(pair[0], d.user, pair[1], item.ts,
                                                   item.thread_ts if item.is_reply else None, message["user"],
-                                                  d.reason, text, delay if d.desktop else 0.0))
+                                                  d.reason, text, wait))
                 if d.desktop:
                     desktop.setdefault(item.workspace_id, []).append((d, item))
         decided = time.perf_counter()

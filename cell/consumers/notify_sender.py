@@ -159,6 +159,12 @@ class Sender:
                     due = last + timedelta(seconds=s.aggregate_seconds)
                     later.extend((row, due) for row in items)
                     continue
+                items.sort(key=lambda r: r["ts"])
+                if now - items[0]["created_at"].timestamp() < s.aggregate_seconds:
+                    # A fresh burst decided together: the first at once, the rest one window later.
+                    later.extend((row, _at(now + s.aggregate_seconds)) for row in items[1:])
+                    items = items[:1]
+                # else: a catch-up (held by DND, put off while active): all in one summary push
                 await self._push(conn, workspace_id, user_id, channel_id, items)
             await store.reschedule(conn, later)
         if ready:

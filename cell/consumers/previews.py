@@ -33,6 +33,7 @@ class Previews(Consumer):
     name = "file_previews"  # the key of its persisted position: never rename it
     start = "earliest"
     batch_size = 50
+    linger_seconds = 0.1  # previews are not urgent: gather a burst of events into one batch
 
     def __init__(self, files_context: files.FileContext) -> None:
         self.ctx = files_context

@@ -14,7 +14,8 @@ so the table-driven test (``tests/cell/test_notify_decide.py``) is the specifica
 - a reply notifies the thread's **followers** (``thread``);
 - level ``all`` also notifies of every top-level message (``message``); ``nothing`` and
   **mute** silence everything;
-- **DND** holds every notification, except a broadcast in a channel marked urgent.
+- **DND** holds every notification (``held``: no desktop notification now; the push waits for
+  the end of DND and is sent then if still unread), except a broadcast in a channel marked urgent.
 
 The strongest reason wins (the order of :data:`REASONS`). Each notified person gets the RTM
 ``desktop_notification`` if online now, and is a push candidate either way (the sender pushes
@@ -79,6 +80,7 @@ class Decision:
     reason: Reason
     desktop: bool  # RTM desktop_notification now (the person is online)
     push: bool = True  # a push candidate (sent only after the inactivity delay, if still unread)
+    held: bool = False  # DND holds it: no desktop notification; pushed once DND ends, if still unread
 
 
 def keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str] | None:
@@ -124,6 +126,7 @@ def decide(message: Message, audience: Audience) -> list[Decision]:
         if reason is None:
             continue
         if prefs.dnd and not (message.urgent and reason in BROADCAST_REASONS):
+            decisions.append(Decision(user, reason, desktop=False, held=True))
             continue
         decisions.append(Decision(user, reason, desktop=user in audience.online))
     return decisions

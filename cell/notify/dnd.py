@@ -104,6 +104,19 @@ def dnd_active(dnd: Dnd, now: datetime) -> bool:
     return snoozing(dnd, now) or in_window(dnd, now)
 
 
+def dnd_ends(dnd: Dnd, now: datetime) -> datetime | None:
+    """When the DND holding notifications at ``now`` ends (the later of the snooze's end and the
+    running window's end; None if DND does not hold now): when held notifications are released."""
+    ends = []
+    if snoozing(dnd, now) and dnd.snooze_until is not None:
+        ends.append(dnd.snooze_until)
+    if in_window(dnd, now):
+        window = current_or_next_window(dnd, now)
+        if window is not None:
+            ends.append(window[1])
+    return max(ends) if ends else None
+
+
 def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
     """Slack's DND status: ``dnd.info`` (``own``: with the snooze fields), ``dnd.teamInfo``'s entries."""
     window = current_or_next_window(dnd, now)

@@ -50,6 +50,17 @@ async def lock_prefs(conn: Conn, workspace_id: str, user_id: str) -> None:
     )
 
 
+async def release_held(conn: Conn, workspace_id: str, user_id: str) -> int:
+    """DND ended early: the person's pushes held for later are due now (the sender still skips
+    those read meanwhile and puts off those of someone active). How many."""
+    cur = await conn.execute(
+        "UPDATE notifications SET push_due_at = now() WHERE workspace_id = %(w)s AND user_id = %(u)s"
+        " AND push_state = 'pending' AND push_due_at > now()",
+        {"w": workspace_id, "u": user_id},
+    )
+    return cur.rowcount
+
+
 async def update_prefs(conn: Conn, workspace_id: str, user_id: str, values: dict[str, Any]) -> None:
     """Set some of :data:`PREF_COLUMNS` on the person's row (made by :func:`lock_prefs`)."""
     assert values and set(values) <= set(PREF_COLUMNS), values

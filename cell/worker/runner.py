@@ -89,6 +89,8 @@ class ConsumerRunner:
                 handled = await self._batch(conn)
                 if handled < self.consumer.batch_size:
                     await self._wait(conn, self.config.poll_seconds)
+                    if self.consumer.linger_seconds > 0:  # let a burst gather into one batch
+                        await asyncio.sleep(self.consumer.linger_seconds)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -27,7 +27,7 @@ class Row:
     name: str
     message: Message
     audience: Audience
-    expected: list[tuple[str, str, bool]]  # (user, reason, desktop); push is always a candidate
+    expected: list[tuple[str, str, bool] | tuple[str, str, bool, bool]]  # (user, reason, desktop[, held by DND])
 
 
 def msg(text: str = "hello", *, kind: str = "public", mentions: tuple[str, ...] = (),
@@ -84,14 +84,17 @@ ROWS = [
     Row("mute silences a mention and a DM",
         msg(f"<@{ANN}>", kind="im", mentions=(ANN,)), aud(frozenset({AUTHOR, ANN}), ann=Prefs(muted=True)), []),
     Row("DND holds a mention",
-        msg(f"<@{ANN}>", mentions=(ANN,)), aud(online=frozenset({ANN}), ann=Prefs(dnd=True)), []),
+        msg(f"<@{ANN}>", mentions=(ANN,)), aud(online=frozenset({ANN}), ann=Prefs(dnd=True)),
+        [(ANN, "mention", False, True)]),
     Row("DND holds an @channel in an ordinary channel",
-        msg(broadcasts=("channel",)), aud(frozenset({AUTHOR, ANN}), ann=Prefs(dnd=True)), []),
+        msg(broadcasts=("channel",)), aud(frozenset({AUTHOR, ANN}), ann=Prefs(dnd=True)),
+        [(ANN, "channel", False, True)]),
     Row("urgent: an @channel breaks through DND",
         msg(broadcasts=("channel",), urgent=True), aud(frozenset({AUTHOR, ANN}), ann=Prefs(dnd=True)),
         [(ANN, "channel", False)]),
     Row("urgent does not let a plain mention through DND",
-        msg(f"<@{ANN}>", mentions=(ANN,), urgent=True), aud(ann=Prefs(dnd=True)), []),
+        msg(f"<@{ANN}>", mentions=(ANN,), urgent=True), aud(ann=Prefs(dnd=True)),
+        [(ANN, "mention", False, True)]),
     Row("the author is never notified, whatever they mention",
         msg(f"<@{AUTHOR}> <!channel>", kind="public", mentions=(AUTHOR,), broadcasts=("channel",)),
         aud(frozenset({AUTHOR}), online=frozenset({AUTHOR}), author=Prefs(level="all")), []),
@@ -105,7 +108,7 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_decision_rules(row: Row) -> None:
     """Each row: exactly these people, for this reason, on desktop now or as push candidates."""
-    expected = [Decision(user, reason, desktop=desktop) for user, reason, desktop in row.expected]  # type: ignore[arg-type]
+    expected = [Decision(e[0], e[1], desktop=e[2], held=len(e) > 3 and bool(e[-1])) for e in row.expected]  # type: ignore[arg-type]
     assert decide(row.message, row.audience) == expected
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cell.notify.dnd import Dnd, dnd_active, parse_hhmm, status, valid_timezone
+from cell.notify.dnd import Dnd, dnd_active, dnd_ends, parse_hhmm, status, valid_timezone
 
 NIGHT_BERLIN = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60)
 
@@ -65,3 +65,20 @@ def test_times_and_zones_are_checked() -> None:
     assert [parse_hhmm(v) for v in ("22:00", "8:05", "24:00", "7", "12:60", "ab:cd")] == [1320, 485, None, None, None, None]
     assert [valid_timezone(z) for z in ("Europe/Berlin", "UTC", "Mars/Olympus", "../etc/passwd", "")] == [
         True, True, False, False, False]
+
+
+def test_held_notifications_are_released_when_dnd_ends_as_the_clock_moves() -> None:
+    """dnd_ends (the time source is the ``now`` passed in): a snooze ends at its end; a night
+    window across midnight in Berlin ends at 08:00 Berlin; both at once end at the later one;
+    once the clock has moved past that end, DND no longer holds and nothing is held any more."""
+    now = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 23:30 in Berlin: in the night window
+    snooze_end = now + timedelta(minutes=20)
+    assert dnd_ends(Dnd(snooze_until=snooze_end), now) == snooze_end
+    morning = datetime(2026, 1, 16, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+    assert dnd_ends(NIGHT_BERLIN, now) == morning
+    both = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60,
+               snooze_until=morning + timedelta(hours=1))
+    assert dnd_ends(both, now) == morning + timedelta(hours=1)
+    later = morning + timedelta(seconds=1)
+    assert (dnd_active(NIGHT_BERLIN, later), dnd_ends(NIGHT_BERLIN, later)) == (False, None)
+    assert dnd_ends(Dnd(snooze_until=snooze_end), snooze_end) is None

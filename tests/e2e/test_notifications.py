@@ -231,7 +231,13 @@ def test_thread_follows_mute_dnd_and_the_urgent_exception_come_from_the_preferen
     wait_for(lambda: len(setup.notifications(gus.id)) >= 2, what="gus told of both replies")
     assert [r["reason"] for r in setup.notifications(gus.id)] == ["thread", "thread"]
     assert setup.notifications(hal.id) == []
-    assert [(r["channel_id"], r["reason"]) for r in setup.notifications(ivy.id)] == [(room, "channel")]
+    # ivy's mention (and the sentinel reply in the thread she now follows) are held for the end
+    # of her snooze (no push now); the urgent @channel is not.
+    assert [(r["channel_id"], r["reason"]) for r in setup.notifications(ivy.id)] == \
+        [(general, "mention"), (room, "channel"), (general, "thread")]
+    assert [r["held"] for r in setup.rows(
+        "SELECT push_due_at > now() + interval '50 minutes' AS held FROM notifications WHERE user_id = %(u)s"
+        " ORDER BY ts", u=ivy.id)] == [True, False, True]
 
 
 def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup: Setup) -> None:
@@ -289,3 +295,22 @@ def test_an_edit_that_adds_a_mention_notifies_only_the_newly_mentioned(setup: Se
     assert setup.rows("SELECT count(*) AS n FROM notifications WHERE user_id = %(u)s AND ts = %(ts)s",
                       u=jon.id, ts=int(ts.replace(".", "")))[0]["n"] == 1
     assert sentinel
+
+
+def test_a_dm_during_a_snooze_is_held_and_pushed_once_when_the_snooze_ends(setup: Setup) -> None:
+    """Snoozed for an hour: a DM gives no desktop notification and no push, its row waits for
+    the snooze's end; dnd.endSnooze releases it: exactly one push, with the message."""
+    lea, key = setup.person("lea")
+    lea_client = WebClient(token=lea.token, base_url=setup.cell.cell.api)
+    lea_client.dnd_setSnooze(num_minutes=60)
+    channel, ts = setup.dm(lea, "while you were away")
+    wait_for(lambda: len(setup.notifications(lea.id)) == 1, what="lea's held notification")
+    [row] = setup.rows("SELECT push_state, push_due_at > now() + interval '50 minutes' AS held"
+                       " FROM notifications WHERE user_id = %(u)s", u=lea.id)
+    assert (row["push_state"], row["held"]) == ("pending", True)
+    assert setup.gateway.to(key) == []
+    lea_client.dnd_endSnooze()
+    wait_for(lambda: len(setup.gateway.to(key)) >= 1, what="the held push after the snooze ended")
+    wait_for(lambda: setup.notifications(lea.id)[0]["push_state"] == "pushed", what="lea's row pushed")
+    [push] = setup.gateway.to(key)
+    assert (push.notification["room_id"], push.messages) == (channel, [ts])
