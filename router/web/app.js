@@ -6,11 +6,12 @@ import { renderMessage, renderDay, fileNode } from './messages.js';
 import { Composer } from './composer.js';
 import { openPicker } from './picker.js';
 import * as panels from './panels.js';
+import { VirtualList } from './virtual.js';
 
 const RECENT = 'cellchat.workspaces'; // workspace ids typed before (no secret), to choose from
 const THEME = 'cellchat.theme';
 const PAGE = 50;
-const MAX_KEPT = 1500; // messages kept per conversation view (older ones reload on scroll up)
+const OLDER = 200; // messages per page when scrolling up into older history
 
 export const S = {
   me: null, team: null, users: new Map(), convs: new Map(), current: null, views: new Map(),
@@ -220,6 +221,7 @@ function buildShell() {
     h('button', { class: 'small', id: 'leave-button', onclick: () => leave(S.current) }, 'Leave'));
   const history = h('div', { class: 'history', id: 'history', role: 'log', 'aria-label': 'Messages', tabindex: '0' });
   history.addEventListener('scroll', onScroll, { passive: true });
+  S.list = new VirtualList(history, rowEl);
   const jump = h('button', { class: 'jump-latest', id: 'jump-latest', hidden: true, onclick: () => openConversation(S.current, { reload: true }) }, 'Jump to latest ↓');
   const typing = h('div', { class: 'typing', id: 'typing', 'aria-live': 'polite' });
   const composer = new Composer({
@@ -281,7 +283,7 @@ function entry(c) {
 // --- a conversation ------------------------------------------------------------------------------
 
 function view(id) {
-  if (!S.views.has(id)) S.views.set(id, { list: [], byTs: new Map(), hasMore: true, latest: true, loading: false });
+  if (!S.views.has(id)) S.views.set(id, { list: [], byTs: new Map(), heights: new Map(), hasMore: true, latest: true, loading: false });
   return S.views.get(id);
 }
 
@@ -299,9 +301,11 @@ export async function openConversation(id, { reload = false, around = null, pref
   if (around) {
     v.list = []; v.byTs = new Map(); v.hasMore = true; v.latest = false;
     const [older, newer] = await Promise.all([
-      call('conversations.history', { channel: id, latest: around, inclusive: true, limit: 25 }),
+      call('conversations.history', { channel: id, latest: around, inclusive: true, limit: OLDER }),
       call('conversations.history', { channel: id, oldest: around, limit: 25 })]);
-    add(v, [...older.messages, ...newer.messages]);
+    // History pages run newest first: newer ones that do not reach the latest would leave a gap, so
+    // they are shown only when they do ("Jump to latest" brings the rest).
+    add(v, newer.has_more ? older.messages : [...older.messages, ...newer.messages]);
     v.hasMore = older.has_more;
     v.latest = !newer.has_more;
   } else if (reload || !v.loaded) {
@@ -312,8 +316,8 @@ export async function openConversation(id, { reload = false, around = null, pref
   }
   v.loaded = true;
   if (S.current !== id) return;
-  paint(id);
-  if (around) highlight(around); else S.els.history.scrollTop = S.els.history.scrollHeight;
+  paint(id, { bottom: !around });
+  if (around) highlight(around);
   c.unread = 0; c.mentions = 0;
   renderSidebar();
   markRead(id);
@@ -337,25 +341,33 @@ export function showMessages(id, messages) {
   v.list = []; v.byTs = new Map(); v.loaded = true; v.latest = true; v.hasMore = false;
   add(v, messages);
   S.current = id;
-  paint(id);
-  S.els.history.scrollTop = S.els.history.scrollHeight;
+  paint(id, { bottom: true });
 }
 
-function paint(id) {
+const dayOf = (m) => new Date(Number(m.ts.split('.')[0]) * 1000).toDateString();
+
+// One row of the windowed history: the message, under its day's line when it starts a day.
+function rowEl(ts, prevTs) {
+  const v = view(S.painted);
+  const m = v.byTs.get(ts);
+  const prev = prevTs ? v.byTs.get(prevTs) : null;
+  const newDay = !prev || dayOf(prev) !== dayOf(m);
+  return h('div', { class: 'row' }, newDay ? renderDay(dayOf(m)) : null, messageEl(S.painted, m, newDay ? null : prev));
+}
+
+// Show conversation ``id``: its loaded history through the window (only rows near the view are in
+// the DOM), then the messages still being sent.
+function paint(id, { bottom = false } = {}) {
   const v = view(id);
-  const box = document.createDocumentFragment(); // built off the page, inserted once
-  clear(S.els.history);
-  if (v.hasMore === false) box.append(h('div', { class: 'start' }, `This is the very beginning of ${prefix(S.convs.get(id))}${convName(S.convs.get(id))}.`));
-  let day = null;
-  let prev = null;
-  for (const m of v.list) {
-    const d = new Date(Number(m.ts.split('.')[0]) * 1000).toDateString();
-    if (d !== day) { box.append(renderDay(d)); day = d; prev = null; }
-    box.append(messageEl(id, m, prev));
-    prev = m;
-  }
-  for (const p of S.pending.values()) if (p.channel === id && !p.thread_ts) box.append(pendingEl(p));
-  S.els.history.append(box);
+  const list = S.list;
+  const fresh = S.painted !== id;
+  S.painted = id;
+  clear(list.head);
+  if (v.hasMore === false) list.head.append(h('div', { class: 'start' }, `This is the very beginning of ${prefix(S.convs.get(id))}${convName(S.convs.get(id))}.`));
+  clear(list.tail);
+  for (const p of S.pending.values()) if (p.channel === id && !p.thread_ts) list.tail.append(pendingEl(p));
+  list.set(v.list.map((m) => m.ts), v.heights, { fresh, bottom });
+  S.els.history.dataset.loaded = String(v.list.length);
   S.els.jump.hidden = v.latest;
 }
 
@@ -380,9 +392,9 @@ function pendingEl(p) {
 }
 
 function highlight(ts) {
-  const el = S.els.history.querySelector(`[data-ts="${CSS.escape(ts)}"]`);
+  const row = S.list.scrollTo(ts);
+  const el = row?.querySelector(`[data-ts="${CSS.escape(ts)}"]`);
   if (!el) return;
-  el.scrollIntoView({ block: 'center' });
   el.classList.add('highlight');
   el.focus({ preventScroll: true });
   setTimeout(() => el.classList.remove('highlight'), 4000);
@@ -395,23 +407,17 @@ async function onScroll() {
   if (box.scrollTop < 200 && v.hasMore && !v.loading && v.list.length) {
     v.loading = true;
     try {
-      const got = await call('conversations.history', { channel: id, latest: v.list[0].ts, limit: PAGE });
+      const got = await call('conversations.history', { channel: id, latest: v.list[0].ts, limit: OLDER });
       if (S.current !== id) return;
-      const before = box.scrollHeight - box.scrollTop;
       add(v, got.messages);
       v.hasMore = got.has_more;
-      if (v.list.length > MAX_KEPT) { // keep the view bounded: the newest ones go, a reload brings them back
-        for (const m of v.list.splice(MAX_KEPT)) v.byTs.delete(m.ts);
-        v.latest = false;
-      }
-      paint(id);
-      box.scrollTop = box.scrollHeight - before;
+      paint(id); // the window keeps the first visible row where it was
     } finally { v.loading = false; }
   }
   if (atBottom()) markRead(id);
 }
 
-const atBottom = () => S.els.history.scrollHeight - S.els.history.scrollTop - S.els.history.clientHeight < 40;
+const atBottom = () => S.list.atBottom();
 
 function markRead(id) {
   clearTimeout(S.markTimer);
@@ -443,7 +449,7 @@ export async function send(channel, text, files = [], threadTs = null, broadcast
   if (!text.trim()) return;
   const p = { id: uuid(), channel, text, thread_ts: threadTs, broadcast, tries: 0 };
   S.pending.set(p.id, p);
-  if (threadTs) panels.refreshThread(); else if (S.current === channel) { S.els.history.append(pendingEl(p)); S.els.history.scrollTop = S.els.history.scrollHeight; }
+  if (threadTs) panels.refreshThread(); else if (S.current === channel) { S.list.tail.append(pendingEl(p)); S.list.toBottom(); }
   await flush(p);
 }
 
@@ -478,14 +484,10 @@ function received(channel, m) {
   const existed = v.byTs.has(m.ts);
   add(v, [m]);
   if (S.current !== channel) return;
-  const box = S.els.history;
   const stick = atBottom() || m.user === S.me.id;
-  if (m.client_msg_id) box.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
+  if (m.client_msg_id) S.list.tail.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
   if (existed) return; // on screen already (its own echo, or a resend): changes come as their own events
-  if (v.list[v.list.length - 1] === m) {
-    box.insertBefore(messageEl(channel, m, v.list[v.list.length - 2]), box.querySelector('[data-pending]'));
-  } else paint(channel);
-  if (stick) box.scrollTop = box.scrollHeight;
+  paint(channel, { bottom: stick });
 }
 
 function replace(channel, m) {
@@ -502,10 +504,7 @@ function replace(channel, m) {
 function repaintOne(channel, m, force = false) {
   const el = S.els.history.querySelector(`[data-ts="${CSS.escape(m.ts)}"]`);
   if (!el || (!force && el.querySelector('textarea.edit'))) return; // never under someone's edit
-  const v = view(channel);
-  const i = v.list.indexOf(m);
-  const fresh = messageEl(channel, m, i > 0 ? v.list[i - 1] : null);
-  el.replaceWith(fresh);
+  S.list.refresh(m.ts);
 }
 
 function removed(channel, ts) {
@@ -623,8 +622,7 @@ async function onResync() {
       add(v, got.messages);
       const keep = new Set(v.list.map((m) => m.ts));
       if (!got.has_more) for (const ts of keep) if (!got.messages.find((m) => m.ts === ts)) removed(S.current, ts);
-      paint(S.current);
-      S.els.history.scrollTop = S.els.history.scrollHeight;
+      paint(S.current, { bottom: true });
     }
   }
   flushAll();

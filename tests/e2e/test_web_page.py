@@ -309,26 +309,69 @@ def test_pin_a_message_and_list_the_pins(app_page: Page) -> None:
     app_page.keyboard.press("Escape")
 
 
-def test_scrolling_up_loads_older_messages_to_the_beginning(app_page: Page, site: Page_) -> None:
-    """A channel with 180 messages shows the newest 50; scrolling to the top loads older ones until
-    the beginning, each once and in order."""
+LONG = 20_000
+
+
+def test_a_20000_message_history_is_windowed_anchored_and_jumpable(app_page: Page, site: Page_) -> None:
+    """A channel of 20,000 messages: a jump into unloaded history shows the message; scrolling to the
+    top loads every page and keeps the DOM to a few hundred rows; a prepend leaves the first visible
+    row exactly where it was; every message comes once and in order."""
     carol = site.deployment.slack("carol")
     channel = carol.conversations_create(name="long")["channel"]["id"]
-    for n in range(180):
-        carol.chat_postMessage(channel=channel, text=f"line {n:03d}")
+    base = 1_700_000_000_000_000
+    rows = [(site.deployment.workspace.id, channel, base + i * 60_000_000, site.deployment.people["carol"].id,
+             f"line {i:05d}" + (" with a longer text that wraps onto a second line" * 3 if i % 7 == 0 else ""))
+            for i in range(LONG)]
+    with psycopg.connect(site.deployment.stack.cells["us-1"].dsn, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # bulk load, as bench/web.py does
+        with conn.cursor() as cur, cur.copy("COPY messages (workspace_id, channel_id, ts, user_id, text) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     app_page.click("#browse-button")
     app_page.locator("#browse-list li", has_text="#long").locator("button").click()
-    expect(app_page.locator("#history article.msg")).to_have_count(50)
-    for _ in range(10):
-        if app_page.locator("#history .start").count():
-            break
-        shown = app_page.locator("#history article.msg").count()
-        app_page.evaluate("document.querySelector('#history').scrollTop = 0")
-        app_page.wait_for_function("n => document.querySelectorAll('#history article.msg').length > n"
-                                   " || document.querySelector('#history .start')", arg=shown)
+    expect(app_page.locator("#conv-title")).to_have_text("#long")
+    expect(app_page.locator("#history article.msg", has_text="line 19999")).to_be_visible()
+
+    target = f"{(base + 5_000 * 60_000_000) // 1_000_000}.{(base + 5_000 * 60_000_000) % 1_000_000:06d}"
+    version = app_page.evaluate("document.querySelector('script[type=module]').src.split('/')[4]")
+    app_page.evaluate("([v, c, ts]) => import(`/assets/${v}/app.js`).then(app => app.openConversation(c, {around: ts}))",
+                      [version, channel, target])
+    jumped = app_page.locator("#history article.msg.highlight", has_text="line 05000")
+    expect(jumped).to_be_in_viewport()
+    expect(app_page.locator("#jump-latest")).to_be_visible()
+    app_page.click("#jump-latest")
+    expect(app_page.locator("#history article.msg", has_text="line 19999")).to_be_in_viewport()
+
+    moves: list[float] = app_page.evaluate("""async () => {
+      const box = document.querySelector('#history');
+      const loaded = () => Number(box.dataset.loaded);
+      const first = () => { const top = box.getBoundingClientRect().top;
+        return [...box.querySelectorAll('.vl-rows > .row')].find(r => r.getBoundingClientRect().bottom > top + 1); };
+      let most = 0; const moves = [];
+      for (let n = 0; n < 400 && !box.querySelector('.start'); n++) {
+        const had = loaded();
+        box.scrollTop = 100;  // near the top: the next older page loads
+        await new Promise(r => requestAnimationFrame(r));
+        const row = first(); const key = row.dataset.key; const at = row.getBoundingClientRect().top;
+        for (let t = 0; t < 400 && loaded() === had && !box.querySelector('.start'); t++) await new Promise(r => setTimeout(r, 25));
+        await new Promise(r => requestAnimationFrame(r));
+        const same = box.querySelector(`.vl-rows > .row[data-key="${key}"]`);
+        moves.push(same ? same.getBoundingClientRect().top - at : `${key} ${had} ${loaded()} ${box.scrollTop} ${box.querySelector('.vl-rows > .row').dataset.key}`);
+        most = Math.max(most, box.querySelectorAll('article.msg').length);
+        box.scrollTop = 0;
+        await new Promise(r => requestAnimationFrame(r));
+        most = Math.max(most, box.querySelectorAll('article.msg').length);
+      }
+      return [most, loaded(), ...moves];
+    }""")
+    most, loaded, shifts = moves[0], moves[1], moves[2:]
+    assert loaded == LONG
+    assert most < 300
+    assert all(isinstance(s, float | int) and abs(s) < 2 for s in shifts), shifts
+    expect(app_page.locator("#history .start")).to_have_count(1)
     texts = app_page.eval_on_selector_all("#history article.msg .body", "els => els.map(e => e.textContent)")
-    lines = [t for t in texts if t.startswith("line ")]
-    assert [f"line {n:03d}" for n in range(180)] == lines
+    assert texts[0].startswith("line 00000")
+    assert len(texts) < 300
 
 
 def test_paste_and_drop_an_image_preview_it_before_sending(app_page: Page) -> None:
