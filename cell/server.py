@@ -25,6 +25,11 @@ from cell.embedded.process import die_with_parent
 from cell.roles import ROLES, parts
 from cell.settings import CellSettings
 
+# How long the cell keeps an idle keep-alive connection open. The router drops its idle ones
+# after ``router.settings.ProxySettings.keepalive_expiry`` (4 s), well before this, so it does
+# not send on a connection the cell is closing (issue 16).
+CELL_KEEPALIVE_SECONDS = 15
+
 
 def uvicorn_config(settings: CellSettings, *, port: int | None = None, role: str = "all") -> uvicorn.Config:
     return uvicorn.Config(
@@ -36,6 +41,7 @@ def uvicorn_config(settings: CellSettings, *, port: int | None = None, role: str
         log_config=None,  # uvicorn's records go through cell.logs' handler
         lifespan="on",
         backlog=4096,
+        timeout_keep_alive=CELL_KEEPALIVE_SECONDS,
         # Compression would cost a zlib context per socket (memory) and a compression per
         # recipient (CPU), undoing "serialise once per gateway"; RTM frames are small.
         ws_per_message_deflate=False,

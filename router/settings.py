@@ -21,7 +21,7 @@ class ProxySettings(BaseModel):
     max_connections: int = 32
     max_queue: int = 128
     max_keepalive: int = 32  # idle connections kept per cell
-    keepalive_expiry: float = 4.0  # below the cells' keep-alive timeout (uvicorn: 5 s)
+    keepalive_expiry: float = 4.0  # well below the cells' keep-alive timeout (cell.server.CELL_KEEPALIVE_SECONDS)
     max_body_bytes: int = 2 * 1024 * 1024  # requests are buffered up to this (a 421 retry resends them)
 
 

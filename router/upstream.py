@@ -10,14 +10,21 @@ answers ``503`` + ``Retry-After``), so past saturation the cost per request stay
 wait stays bounded. The wire is handled by ``httptools`` (llhttp, the parser uvicorn uses).
 
 The connection keeps no cookies and no state between requests; idle connections are dropped
-after ``keepalive_expiry`` seconds, below the cells' own keep-alive timeout (uvicorn: 5 s), so the
-router does not send on a connection the cell is closing.
+after ``keepalive_expiry`` seconds, well below the cells' own keep-alive timeout
+(``cell.server.CELL_KEEPALIVE_SECONDS``), so the router does not send on a connection the cell is
+closing. The cell may still close one for its own reasons (a restart, a worker recycled) just
+before the router reuses it, with the FIN already in the kernel but not yet seen by the event
+loop: so a connection taken from the idle deque is first polled (one non-blocking ``poll``); a
+readable idle socket is at EOF (or carries bytes nobody asked for) and is dropped, and the request
+goes on a fresh connection. The request had not been written, so that is the one safe retry; a
+request once written is never sent again (a POST may have been acted on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -242,6 +249,20 @@ class _Connection(asyncio.Protocol):
             self.pool.discard(self)
 
 
+def _dropped(connection: _Connection) -> bool:
+    """An idle connection whose socket is readable: the cell closed it (EOF) or sent unasked bytes."""
+    transport = connection.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
 class CellPool:
     """Keep-alive connections to one cell, at most ``max_connections``, at most ``max_queue`` waiting."""
 
@@ -271,7 +292,7 @@ class CellPool:
         now = time.monotonic()
         while self.idle:
             connection = self.idle.pop()  # the most recently used: warmest, least likely to expire
-            if connection.closed or now - connection.idle_since > self.keepalive_expiry:
+            if connection.closed or now - connection.idle_since > self.keepalive_expiry or _dropped(connection):
                 self._close(connection)
                 continue
             self.in_use += 1
