@@ -107,8 +107,14 @@ def held_message_json(row: dict[str, Any]) -> dict[str, Any]:
         message["subtype"] = row["subtype"]
     if row["bot_id"]:
         message["bot_id"] = row["bot_id"]
+    if row["bot"]:
+        message.update(row["bot"])  # an app's: app_id, bot_profile (and a webhook's username, icons)
+    if row["client_msg_id"]:
+        message["client_msg_id"] = row["client_msg_id"]
     if row["thread_ts"] is not None:
         message["thread_ts"] = format_ts(row["thread_ts"])
+        if row["reply_broadcast"] and row["thread_ts"] != row["ts"]:
+            message["subtype"] = "thread_broadcast"
     if row["blocks"] is not None:
         message["blocks"] = row["blocks"]
     if row["attachments"] is not None:
@@ -116,7 +122,7 @@ def held_message_json(row: dict[str, Any]) -> dict[str, Any]:
     if row["files"]:
         message["files"] = [{"id": f} for f in row["files"]]
     if row["edited_ts"] is not None:
-        message["edited"] = {"user": row["user_id"], "ts": format_ts(row["edited_ts"])}
+        message["edited"] = {"user": row["edited_by"] or row["user_id"], "ts": format_ts(row["edited_ts"])}
     grouped: dict[str, list[str]] = {}
     for reaction in row["reactions"]:
         grouped.setdefault(reaction["name"], []).append(reaction["user"])

@@ -97,14 +97,15 @@ async def existing(conn: Conn, workspace_id: str, users: list[str], conversation
 
 _KEEP_MESSAGES = f"""
 INSERT INTO held_messages (workspace_id, channel_id, ts, revision, state, user_id, bot_id, subtype, text,
-                           blocks, attachments, thread_ts, files, edited_ts, reactions, changed_by, posted_at)
+                           blocks, attachments, thread_ts, files, edited_ts, reactions, changed_by, posted_at,
+                           bot, reply_broadcast, client_msg_id, edited_by)
 SELECT m.workspace_id, m.channel_id, m.ts, %(revision)s, %(state)s, m.user_id, m.bot_id, m.subtype, m.text,
        m.blocks, m.attachments, m.thread_ts, m.files, m.edited_ts,
        coalesce((SELECT jsonb_agg(jsonb_build_object('name', r.name, 'user', r.user_id)
                                   ORDER BY r.created_at, r.name, r.user_id)
                  FROM reactions r WHERE r.workspace_id = m.workspace_id AND r.channel_id = m.channel_id
                    AND r.ts = m.ts), '[]'),
-       %(by)s, m.created_at
+       %(by)s, m.created_at, m.bot, m.reply_broadcast, m.client_msg_id, m.edited_by
 FROM messages m
 WHERE m.workspace_id = %(w)s AND m.channel_id = %(c)s
   AND (m.ts = ANY(%(ts)s) OR m.thread_ts = %(thread)s) AND {MESSAGE_HELD}
@@ -151,7 +152,8 @@ async def held_messages(conn: Conn, workspace_id: str, *, after: tuple[str, int,
     channel, ts, revision = after or ("", -1, -1)
     cur = await conn.execute(
         "SELECT channel_id, ts, revision, state, user_id, bot_id, subtype, text, blocks, attachments,"
-        " thread_ts, files, edited_ts, reactions, changed_by, posted_at, held_at"
+        " thread_ts, files, edited_ts, reactions, changed_by, posted_at, held_at,"
+        " bot, reply_broadcast, client_msg_id, edited_by"
         " FROM held_messages WHERE workspace_id = %(w)s AND (channel_id, ts, revision) > (%(c)s, %(ts)s, %(r)s)"
         " ORDER BY channel_id, ts, revision LIMIT %(limit)s",
         {"w": workspace_id, "c": channel, "ts": ts, "r": revision, "limit": limit},

@@ -244,6 +244,10 @@ CREATE TABLE public.held_messages (
     changed_by text NOT NULL,
     posted_at timestamp with time zone NOT NULL,
     held_at timestamp with time zone DEFAULT now() NOT NULL,
+    bot jsonb,
+    reply_broadcast boolean DEFAULT false NOT NULL,
+    client_msg_id text,
+    edited_by text,
     CONSTRAINT held_messages_state_check CHECK ((state = ANY (ARRAY['edited'::text, 'deleted'::text])))
 );
 

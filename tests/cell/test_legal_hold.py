@@ -19,6 +19,7 @@ from cell.compliance import holds
 from cell.domain import ids
 from cell.store.db import Database
 from tests.cell.search_support import World, shared_world, texts
+from tests.support.apps import make_app
 from tests.support.cells import ADMIN_TOKEN
 from tests.support.infra import Infra
 
@@ -102,6 +103,33 @@ def test_deleted_thread_under_a_conversation_hold_is_gone_for_users_and_kept_for
     assert copy["cellchat_hold"]["state"] == "deleted"
     assert copy["cellchat_hold"]["changed_by"] == world.alice.id
     assert copies["zanzibar looks fine"][1]["thread_ts"] == root
+    release(world, hold_id)
+
+
+def test_a_held_copy_keeps_every_column_of_the_message(world: World) -> None:
+    """A held copy of an app's message keeps its app_id and bot_profile; a broadcast reply keeps
+    its thread_broadcast subtype and client_msg_id, as history had them."""
+    ops = world.channels["ops"]
+    hold_id = place(world, conversations=[ops])
+    app = make_app(world.cell, world.ws, "Keeper", ["chat:write", "channels:join"])
+    bot = WebClient(token=app.bot_token, base_url=world.cell.api)
+    bot.conversations_join(channel=ops)
+    root = bot.chat_postMessage(channel=ops, text="heron status report")["message"]
+    reply = world.post(world.alice, "ops", "heron broadcast", thread_ts=root["ts"], reply_broadcast=True,
+                       client_msg_id="8c1e4f0a-6b7d-4a8e-9f3c-2d5b1a7e6c90")
+    before = {m["ts"]: m for m in world.client(world.alice).conversations_replies(channel=ops, ts=root["ts"])["messages"]}
+
+    bot.chat_delete(channel=ops, ts=root["ts"])
+
+    copies = {m["ts"]: m for _, m in kept(world) if m["text"].startswith("heron")}
+    assert set(copies) == {root["ts"], reply}
+    held_root, held_reply = copies[root["ts"]], copies[reply]
+    assert (held_root["bot_id"], held_root["app_id"], held_root["bot_profile"]) == (
+        app.bot_id, app.id, root["bot_profile"])
+    assert held_root["bot_profile"] == before[root["ts"]]["bot_profile"]
+    assert (held_reply.get("subtype"), held_reply.get("client_msg_id")) == (
+        before[reply].get("subtype"), "8c1e4f0a-6b7d-4a8e-9f3c-2d5b1a7e6c90")
+    assert held_reply["subtype"] == "thread_broadcast"
     release(world, hold_id)
 
 
