@@ -50,6 +50,7 @@ class Answer:
     content_type: str
     failure: Failure | None
     seconds: float
+    no_retry: bool = False  # the app answered ``X-Slack-No-Retry: 1``: do not send this one again
 
     @property
     def ok(self) -> bool:
@@ -172,4 +173,6 @@ class Egress:
             outcome = "too_many_redirects"  # never followed: a redirect could point anywhere
         elif not 200 <= status < 300:
             outcome = "http_error"
-        return Answer(status, body, response.headers.get("content-type", ""), outcome, time.perf_counter() - started)
+        no_retry = response.headers.get("x-slack-no-retry", "").strip() == "1"
+        return Answer(status, body, response.headers.get("content-type", ""), outcome, time.perf_counter() - started,
+                      no_retry)

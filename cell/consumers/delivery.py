@@ -9,7 +9,8 @@ be claimed again when the lease ends: **at least once**, and a repeat carries th
 
 HTTP: the body signed as Slack signs (``cell.domain.signing``), through the SSRF guard
 (``cell.egress``: 3-second deadline, no redirects, capped answer); a failure is retried with
-``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason`` after an exponential backoff, the app's other
+``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason`` after an exponential backoff (unless the app
+answered ``X-Slack-No-Retry: 1``: then the delivery ends as ``dead``, reason ``no_retry``), the app's other
 waiting deliveries held back with it; an app failing every attempt for
 ``events.disable_after_seconds`` is disabled. Socket Mode: the envelope is queued in the
 cell's Redis for the gateways holding the app's connections (``cell.realtime.socket_mode``);
@@ -205,6 +206,9 @@ class Sender:
             return
         if not answer.ok:
             assert answer.failure is not None
+            if answer.no_retry:  # as Slack does: the app asked for this request not to be retried
+                await self._dead(row, "no_retry", "http")
+                return
             await self._failed(row, answer.failure, answer.status, "http")
             return
         async with self.db.read() as conn, conn.transaction():

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from slack_bolt import App
+import psycopg
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.app.app import SlackAppDevelopmentServer
 from slack_sdk import WebClient
@@ -124,3 +125,65 @@ def test_bolt_app_over_socket_mode(deployed: Stack) -> None:
         _exercise(deployed, person, channel, app)
     finally:
         close(handler.client)
+
+
+def test_bolt_no_retry_header_and_retry_headers(deployed: Stack) -> None:
+    """A Bolt app that answers an event with ``X-Slack-No-Retry: 1`` is not sent it again (the
+    delivery ends ``dead``, reason ``no_retry``); an event it fails without that header is
+    retried, and the retry carries Slack's ``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason``."""
+    made = deployed.workspace()
+    cell = deployed.cell.url
+    app = install(cell, made["workspace"]["id"], "bolt no retry")
+    bolt = App(client=WebClient(token=app.bot_token, base_url=deployed.router.api), signing_secret=app.signing_secret)
+    seen: list[tuple[str, str | None, str | None]] = []
+    lock = threading.Lock()
+
+    @bolt.middleware
+    def gate(body: dict[str, Any], request: BoltRequest, next: Any) -> BoltResponse | None:
+        text = (body.get("event") or {}).get("text", "")
+        num = request.headers.get("x-slack-retry-num", [None])[0]
+        reason = request.headers.get("x-slack-retry-reason", [None])[0]
+        with lock:
+            seen.append((text, num, reason))
+            first = sum(1 for t, _, _ in seen if t == text) == 1
+        if text == "refuse":
+            return BoltResponse(status=500, body="", headers={"x-slack-no-retry": "1"})
+        if text == "flaky" and first:
+            return BoltResponse(status=500, body="")
+        return next()  # type: ignore[no-any-return]
+
+    @bolt.event("message")
+    def any_message() -> None:
+        pass
+
+    port = free_port()
+    server = SlackAppDevelopmentServer(port=port, path="/slack/events", app=bolt)
+    thread = threading.Thread(target=server._server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/slack/events"
+        assert subscribe(cell, app, ["message.channels"], request_url=url)["ok"]
+        person = WebClient(token=made["token"], base_url=deployed.router.api)
+        channel = person.conversations_create(name="bolt-no-retry")["channel"]["id"]
+        person.conversations_invite(channel=channel, users=app.bot_user_id)
+        person.chat_postMessage(channel=channel, text="refuse")
+        person.chat_postMessage(channel=channel, text="flaky")
+
+        def rows() -> dict[str, tuple[str, str | None, int]]:
+            with psycopg.connect(deployed.cell.dsn) as conn:
+                found = conn.execute("SELECT body->'event'->>'text', state, retry_reason, attempts"
+                                     " FROM app_deliveries WHERE app_id = %s", (app.app_id,)).fetchall()
+            return {text: (state, reason, attempts) for text, state, reason, attempts in found}
+
+        wait_for(lambda: {state for state, _, _ in rows().values()} == {"dead", "delivered"},
+                 message="one delivery dead, one delivered")
+        final = rows()
+        assert final["refuse"] == ("dead", "no_retry", 1)
+        assert final["flaky"][0] == "delivered" and final["flaky"][2] == 2
+        with lock:
+            got = list(seen)
+        assert [s for s in got if s[0] == "refuse"] == [("refuse", None, None)]
+        assert [s for s in got if s[0] == "flaky"] == [("flaky", None, None), ("flaky", "1", "http_error")]
+    finally:
+        server._server.shutdown()
+        server._server.server_close()
