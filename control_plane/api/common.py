@@ -77,3 +77,25 @@ async def authorize(request: Request, allowed: frozenset[str], action: str, targ
         await audit.refusal(services_of(request).db, actor, action, target, refused)
         raise refused
     return actor
+
+
+async def authorize_workspace(request: Request, allowed: frozenset[str], action: str, workspace_id: str) -> Actor:
+    """``authorize``, and a token limited to some workspaces (``tokens[].workspaces``) must list
+    this one; else ``Forbidden`` (recorded in the audit log)."""
+    actor = await authorize(request, allowed, action, workspace_id)
+    if not actor.may_export(workspace_id):
+        refused = Forbidden("forbidden", f"{actor.name}'s token is limited to other workspaces than {workspace_id}")
+        await audit.refusal(services_of(request).db, actor, action, workspace_id, refused)
+        raise refused
+    return actor
+
+
+async def authorize_unlimited(request: Request, allowed: frozenset[str], action: str) -> Actor:
+    """``authorize`` for an action across workspaces (the whole audit log, an import that creates
+    one): a token limited to some workspaces is refused."""
+    actor = await authorize(request, allowed, action)
+    if actor.workspaces is not None:
+        refused = Forbidden("forbidden", f"{action} spans every workspace; {actor.name}'s token is limited to some")
+        await audit.refusal(services_of(request).db, actor, action, "-", refused)
+        raise refused
+    return actor

@@ -9,7 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from control_plane.actions import compliance
-from control_plane.api.common import Body, authorize, body, ok, services_of
+from control_plane.api.common import (
+    Body,
+    authorize_unlimited,
+    authorize_workspace,
+    body,
+    ok,
+    services_of,
+)
 from control_plane.domain.roles import AUDIT, HOLD, READ, RESIDENCY, RETENTION
 
 _ID = r"^[A-Z0-9]{9,21}$"
@@ -50,7 +57,7 @@ async def list_holds(request: Request) -> Response:
       200: {description: "holds"}
     """
     workspace_id = request.path_params["workspace_id"]
-    await authorize(request, HOLD, "holds.list", workspace_id)
+    await authorize_workspace(request, HOLD, "holds.list", workspace_id)
     return ok(await compliance.list_holds(services_of(request), workspace_id, include_released=_flag(request, "all")))
 
 
@@ -63,7 +70,7 @@ async def place_hold(request: Request) -> Response:
       404: {description: "unknown_workspace, unknown_user, unknown_conversation"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, HOLD, "holds.place", workspace_id)
+    actor = await authorize_workspace(request, HOLD, "holds.place", workspace_id)
     args = await body(request, HoldBody)
     return ok(await compliance.place_hold(services_of(request), actor, workspace_id, name=args.name, users=args.users,
                                           conversations=args.conversations, reason=args.reason))
@@ -77,7 +84,7 @@ async def release_hold(request: Request) -> Response:
       404: {description: "unknown_hold"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, HOLD, "holds.release", workspace_id)
+    actor = await authorize_workspace(request, HOLD, "holds.release", workspace_id)
     args = await body(request, ReleaseBody)
     return ok(await compliance.release_hold(services_of(request), actor, workspace_id, request.path_params["hold_id"],
                                             reason=args.reason))
@@ -90,7 +97,7 @@ async def show_retention(request: Request) -> Response:
       200: {description: "policies"}
     """
     workspace_id = request.path_params["workspace_id"]
-    await authorize(request, READ, "retention.show", workspace_id)
+    await authorize_workspace(request, READ, "retention.show", workspace_id)
     return ok(await compliance.show_retention(services_of(request), workspace_id))
 
 
@@ -103,7 +110,7 @@ async def set_retention(request: Request) -> Response:
       404: {description: "unknown_workspace, unknown_conversation"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, RETENTION, "retention.set", workspace_id)
+    actor = await authorize_workspace(request, RETENTION, "retention.set", workspace_id)
     args = await body(request, RetentionBody)
     return ok(await compliance.set_retention(services_of(request), actor, workspace_id, scope=args.scope,
                                              conversation=args.conversation, keep_days=args.keep_days,
@@ -117,7 +124,7 @@ async def remove_retention(request: Request) -> Response:
       200: {description: "the workspace's policies"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, RETENTION, "retention.remove", workspace_id)
+    actor = await authorize_workspace(request, RETENTION, "retention.remove", workspace_id)
     args = await body(request, RemoveRetentionBody)
     return ok(await compliance.remove_retention(services_of(request), actor, workspace_id, scope=args.scope,
                                                 conversation=args.conversation, reason=args.reason))
@@ -131,7 +138,7 @@ async def residency(request: Request) -> Response:
       409: {description: "no_signing_key"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, RESIDENCY, "residency.report", workspace_id)
+    actor = await authorize_workspace(request, RESIDENCY, "residency.report", workspace_id)
     return ok(await compliance.residency_report(services_of(request), actor, workspace_id,
                                                 signed=_flag(request, "signed")))
 
@@ -152,7 +159,7 @@ async def collect(request: Request) -> Response:
     responses:
       200: {description: "{added}"}
     """
-    await authorize(request, AUDIT, "audit.collect")
+    await authorize_unlimited(request, AUDIT, "audit.collect")
     return ok({"added": await compliance.collect_retention(services_of(request))})
 
 

@@ -21,7 +21,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from control_plane.actions import audit, transfers
-from control_plane.api.common import Body, authorize, body, ok, services_of
+from control_plane.api.common import (
+    Body,
+    authorize,
+    authorize_unlimited,
+    authorize_workspace,
+    body,
+    ok,
+    services_of,
+)
 from control_plane.domain.roles import COMPLIANCE, EXPORT, OPERATE, Actor
 from control_plane.errors import BadInput, Forbidden
 
@@ -119,7 +127,7 @@ async def start_import(request: Request) -> Response:
     responses:
       200: {description: "the workspace, its cell, and whether this resumes an earlier run"}
     """
-    actor = await authorize(request, OPERATE, "workspaces.import")
+    actor = await authorize_unlimited(request, OPERATE, "workspaces.import")
     args = await body(request, ImportBody)
     return ok(await transfers.start_import(services_of(request), actor, name=args.name, region=args.region,
                                            pin=args.pin, source_sha256=args.source_sha256, reason=args.reason))
@@ -132,7 +140,7 @@ async def import_batch(request: Request) -> Response:
       200: {description: "received and unmapped"}
     """
     workspace_id = request.path_params["workspace_id"]
-    await authorize(request, OPERATE, "workspaces.import", workspace_id)
+    await authorize_workspace(request, OPERATE, "workspaces.import", workspace_id)
     limit = services_of(request).settings.api.max_body_bytes
     raw = b""
     async for chunk in request.stream():
@@ -149,7 +157,7 @@ async def import_object(request: Request) -> Response:
       200: {description: "stored"}
     """
     workspace_id, sha256 = request.path_params["workspace_id"], request.path_params["sha256"]
-    await authorize(request, OPERATE, "workspaces.import", workspace_id)
+    await authorize_workspace(request, OPERATE, "workspaces.import", workspace_id)
     if not _SHA256.match(sha256):
         raise BadInput("invalid_arguments", "the object is named by its hex sha256")
     length = request.headers.get("content-length", "")
@@ -168,7 +176,7 @@ async def finish_import(request: Request) -> Response:
       200: {description: "counts, owner, token"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, OPERATE, "workspaces.import", workspace_id)
+    actor = await authorize_workspace(request, OPERATE, "workspaces.import", workspace_id)
     args = await body(request, FinishBody)
     return ok(await transfers.finish_import(services_of(request), actor, workspace_id, owner=args.owner,
                                             unmapped=args.unmapped))

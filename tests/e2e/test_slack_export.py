@@ -41,17 +41,19 @@ from tests.support.infra import Infra
 from tests.support.slack_export import sha256
 
 SCOPED, SCOPED_TO = "scoped-compliance-token", "TSCOPED00001"
+SCOPED_SRE = "scoped-sre-token"
 
 
 @pytest.fixture(scope="module")
 def dep(infra: Infra) -> Iterator[Deployment]:
     """Two cells whose files are sealed at rest (one object store folder: keys are per workspace)."""
     scoped = {"name": "carla", "roles": ["compliance"], "token": SCOPED, "workspaces": [SCOPED_TO]}
+    scoped_sre = {"name": "sam", "roles": ["sre"], "token": SCOPED_SRE, "workspaces": [SCOPED_TO]}
     root = Path(tempfile.mkdtemp(prefix="cellchat-export-files-"))
     storage = {"root": str(root), "master_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
                "master_key_id": "k1"}
     try:
-        with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all", tokens=[*TOKENS, scoped],
+        with deployment(infra, {"us-1": "us", "eu-1": "eu"}, cell_role="all", tokens=[*TOKENS, scoped, scoped_sre],
                         cell_overrides={"storage": storage}) as running:
             yield running
     finally:
@@ -336,3 +338,28 @@ def test_an_export_killed_mid_way_resumes_from_its_position(cell: RunningCell, t
         texts = [m["text"] for name in opened.namelist() if re.match(r"^c\d{3}/", name)
                  for m in orjson.loads(opened.read(name))]
     assert sorted(texts) == sorted(f"c{n:03d} {i}" for n in range(120) for i in range(60))
+
+
+def test_a_token_limited_to_a_workspace_is_refused_by_every_compliance_endpoint_elsewhere(dep: Deployment) -> None:
+    """Holds, retention, residency, the audit log and imports: a token limited to one workspace gets
+    403 forbidden for another workspace (and for the whole-log and create-a-workspace actions),
+    where the same role without the limit gets past authorization (its answer is not 403)."""
+    cp, other = dep.control_plane, "TNOTYOURS001"
+    compliance_calls = [("GET", f"/v1/workspaces/{other}/holds", None), ("POST", f"/v1/workspaces/{other}/holds", {}),
+                        ("POST", f"/v1/workspaces/{other}/holds/HNOTAHOLD1/release", {}),
+                        ("GET", f"/v1/workspaces/{other}/retention", None),
+                        ("PUT", f"/v1/workspaces/{other}/retention", {}),
+                        ("POST", f"/v1/workspaces/{other}/retention/remove", {}),
+                        ("GET", f"/v1/workspaces/{other}/residency", None), ("GET", "/v1/audit", None),
+                        ("GET", "/v1/audit/export", None), ("GET", "/v1/audit/verify", None),
+                        ("POST", "/v1/audit/collect", {})]
+    import_calls = [("POST", "/v1/imports", {}), ("POST", f"/v1/imports/{other}/finish", {}),
+                    ("POST", f"/v1/imports/{other}/users", {})]
+    for calls, limited, unlimited in ((compliance_calls, SCOPED, COMPLIANCE), (import_calls, SCOPED_SRE, SRE)):
+        for method, path, json in calls:
+            refused = cp.request(method, path, token=limited, json=json)
+            assert (refused.status_code, refused.json()["error"]) == (403, "forbidden"), (method, path)
+            assert cp.request(method, path, token=unlimited, json=json).status_code != 403, (method, path)
+    assert cp.request("GET", f"/v1/workspaces/{SCOPED_TO}/holds", token=SCOPED).status_code != 403
+    refusals = [(e["action"], e["target"]) for e in cp.audit() if e["actor"] == "carla"]
+    assert ("holds.place", other) in refusals and ("audit.list", "-") in refusals
