@@ -119,8 +119,10 @@ class Sender:
             if free > 0:
                 async with self.db.read() as pooled:
                     rows = await app_events.claim_due(pooled, free, self.settings.lease_seconds)
+                    targets = await app_events.targets_of(pooled, {(r["workspace_id"], r["app_id"]) for r in rows})
                 for row in rows:
-                    task = asyncio.create_task(self._deliver(row), name=f"deliver:{row['delivery_id']}")
+                    found = targets.get((row["workspace_id"], row["app_id"]))
+                    task = asyncio.create_task(self._deliver(row, found), name=f"deliver:{row['delivery_id']}")
                     self._inflight.add(task)
                     task.add_done_callback(self._done)
                 if len(rows) == free:
@@ -159,17 +161,16 @@ class Sender:
 
     # --- one delivery -------------------------------------------------------------------------
 
-    async def _deliver(self, row: DeliveryRow) -> None:
+    async def _deliver(self, row: DeliveryRow, target: TargetRow | None) -> None:
         try:
-            await self._attempt(row)
+            await self._attempt(row, target)
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease ends and it is claimed again
             log.exception("events: delivery %s to %s failed unexpectedly", row["delivery_id"], row["app_id"])
 
-    async def _attempt(self, row: DeliveryRow) -> None:
-        async with self.db.read() as conn:
-            target = await app_events.target(conn, row["workspace_id"], row["app_id"])
+    async def _attempt(self, row: DeliveryRow, target: TargetRow | None) -> None:
+        """``target``: the app as read with the claim (None: no longer installed)."""
         if target is None:
             await self._dead(row, "app_uninstalled", "-")
             return
@@ -211,7 +212,7 @@ class Sender:
                 return
             await self._failed(row, answer.failure, answer.status, "http")
             return
-        async with self.db.read() as conn, conn.transaction():
+        async with self.db.read() as conn:  # one statement: no transaction around it
             await app_events.mark_delivered(conn, row["workspace_id"], row["delivery_id"], answer.status)
         metrics.APP_DELIVERIES.labels(row["kind"], "http", "delivered").inc()
         if row["kind"] == "slash_commands" and self.respond is not None:

@@ -164,16 +164,17 @@ async def next_due_in(conn: Conn) -> float | None:
 
 
 async def mark_delivered(conn: Conn, workspace_id: str, delivery_id: str, status: int | None) -> bool:
+    """Delivered, and the app no longer failing: one statement (no transaction around it)."""
     cur = await conn.execute(
-        "UPDATE app_deliveries SET state = 'delivered', delivered_at = now(), last_status = %(s)s"
-        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state <> 'delivered' RETURNING app_id",
+        "WITH d AS (UPDATE app_deliveries SET state = 'delivered', delivered_at = now(), last_status = %(s)s"
+        "           WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state <> 'delivered'"
+        "           RETURNING workspace_id, app_id),"
+        " c AS (UPDATE app_event_settings s SET failing_since = NULL FROM d"
+        "       WHERE s.workspace_id = d.workspace_id AND s.app_id = d.app_id AND s.failing_since IS NOT NULL)"
+        " SELECT count(*) AS n FROM d",
         {"w": workspace_id, "d": delivery_id, "s": status})
     row = await cur.fetchone()
-    if row is not None:
-        await conn.execute("UPDATE app_event_settings SET failing_since = NULL"
-                           " WHERE workspace_id = %(w)s AND app_id = %(a)s AND failing_since IS NOT NULL",
-                           {"w": workspace_id, "a": row["app_id"]})
-    return row is not None
+    return row is not None and row["n"] > 0
 
 
 async def mark_awaiting_ack(conn: Conn, workspace_id: str, delivery_id: str, seconds: float) -> None:
@@ -326,6 +327,18 @@ async def subscribed_targets(conn: Conn, workspace_ids: list[str]) -> list[Targe
         _TARGETS + " AND s.enabled AND cardinality(s.events) > 0 AND (s.request_url IS NOT NULL OR s.socket_mode)",
         {"w": workspace_ids})
     return await cur.fetchall()
+
+
+async def targets_of(conn: Conn, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], TargetRow]:
+    """The installed apps among these ``(workspace_id, app_id)`` pairs, in one statement (a
+    claimed batch's targets: not one lookup per delivery)."""
+    if not pairs:
+        return {}
+    cur = await typed_cursor(conn, TargetRow).execute(
+        _TARGETS + " AND a.app_id = ANY(%(a)s)",
+        {"w": sorted({w for w, _ in pairs}), "a": sorted({a for _, a in pairs})})
+    return {(t["workspace_id"], t["app_id"]): t for t in await cur.fetchall()
+            if (t["workspace_id"], t["app_id"]) in pairs}
 
 
 async def target(conn: Conn, workspace_id: str, app_id: str) -> TargetRow | None:
