@@ -141,7 +141,7 @@ class SearchSettings(BaseModel):
     """``search.*`` (docs/search.md)."""
 
     statement_timeout_ms: int = 3000  # no search statement runs longer
-    max_matches: int = 200  # matches counted exactly (and ranked by score); past that, an estimate
+    max_matches: int = 200  # matches ranked by score (the newest); totals are always exact
     plan: str = "auto"  # "index" / "walk" force one way of finding matches (tests)
     # Where a match's permalink points: the web client, formatted with domain, channel, ts.
     permalink: str = "https://{domain}.cellchat.invalid/archives/{channel}/p{ts}"

@@ -184,6 +184,11 @@ def _paging(total: int, request: Request) -> dict[str, Any]:
     }
 
 
+def no_posts(request: Request) -> dict[str, Any]:
+    """``search.all``'s ``posts`` block in Slack's shape; Cellchat has no posts, so it is empty."""
+    return {"matches": [], **_paging(0, request)}
+
+
 async def _prepare(conn: Conn, actor: Actor, request: Request, limits: Limits) -> tuple[
     search_query.Query, dict[str, list[str]], store.Filters | None
 ]:
@@ -203,11 +208,9 @@ async def search_messages(db: Database, actor: Actor, request: Request, limits: 
     """Slack's ``messages`` object for ``request``: ``total``, ``matches``, ``paging``, ``pagination``.
 
     ``no_query`` for an empty query, ``invalid_arguments`` for one over 1,000 characters,
-    ``request_timeout`` when the statement timeout stops it. ``total`` is exact when the GIN
-    index found the matches; when the newest messages were walked (common words) it is exact
-    up to ``limits.max_matches`` (or as deep as the page asked for) and past that the
-    statistics' estimate; without words it stops at that many. ``sort=score`` ranks the
-    newest that many.
+    ``request_timeout`` when the statement timeout stops it. ``total`` is always exact (as
+    Slack's is): past ``limits.max_matches`` a walk is followed by a count through the GIN
+    index. ``sort=score`` ranks the newest ``limits.max_matches`` (or as deep as the page asked).
     """
     now_us = time.time_ns() // 1000
     window = _window(request, limits)
@@ -215,7 +218,6 @@ async def search_messages(db: Database, actor: Actor, request: Request, limits: 
         query, words, filters = await _prepare(conn, actor, request, limits)
         total, rows = 0, list[dict[str, Any]]()
         if filters is not None:
-            share, workspace_messages = 1.0, 0.0
             if filters.tsquery is not None:
                 stats = await _word_stats(conn, db)
                 share, workspace_messages = _estimate(query, words, stats, actor.workspace_id)
@@ -226,8 +228,6 @@ async def search_messages(db: Database, actor: Actor, request: Request, limits: 
                 offset=(request.page - 1) * request.count, limit=request.count,
                 window=window, now_us=now_us,
             )
-            if total >= window and filters.tsquery is not None and filters.plan == "walk":
-                total = max(total, int(share * workspace_messages))  # the walk stopped counting
     marks = search_query.highlight_words(query, words) if request.highlight else None
     return {"matches": [_match(row, actor, limits, marks) for row in rows], **_paging(total, request)}
 

@@ -28,11 +28,16 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION public.cellchat_message_words(body text, blocks jsonb, attachments jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ((blocks IS NULL) AND (attachments IS NULL)) THEN body ELSE concat_ws(' '::text, body, (SELECT string_agg((v.v #>> '{}'::text[]), ' '::text) AS string_agg FROM jsonb_path_query((COALESCE(cellchat_message_words.blocks, '[]'::jsonb) || COALESCE(cellchat_message_words.attachments, '[]'::jsonb)), 'strict $.**."text"?(@.type() == "string")'::jsonpath) v(v)), (SELECT string_agg(concat_ws(' '::text, (a.value ->> 'pretext'::text), (a.value ->> 'title'::text), (a.value ->> 'fallback'::text), (SELECT string_agg(concat_ws(' '::text, (f.value ->> 'title'::text), (f.value ->> 'value'::text)), ' '::text) AS string_agg FROM jsonb_array_elements(CASE jsonb_typeof((a.value -> 'fields'::text)) WHEN 'array'::text THEN (a.value -> 'fields'::text) ELSE '[]'::jsonb END) f(value) WHERE (jsonb_typeof(f.value) = 'object'::text))), ' '::text) AS string_agg FROM jsonb_array_elements(CASE jsonb_typeof(cellchat_message_words.attachments) WHEN 'array'::text THEN cellchat_message_words.attachments ELSE '[]'::jsonb END) a(value) WHERE (jsonb_typeof(a.value) = 'object'::text))) END;
+
 CREATE FUNCTION public.cellchat_search_index() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    NEW.search_vector := cellchat_search_vector(NEW.workspace_id, NEW.subtype, NEW.text);
+    NEW.search_vector := cellchat_search_vector(
+        NEW.workspace_id, NEW.subtype, cellchat_message_words(NEW.text, NEW.blocks, NEW.attachments));
     RETURN NEW;
 END
 $$;
@@ -828,7 +833,7 @@ CREATE TRIGGER outbox_replicated BEFORE INSERT OR UPDATE ON public.outbox FOR EA
 
 ALTER TABLE public.outbox ENABLE REPLICA TRIGGER outbox_replicated;
 
-CREATE TRIGGER search_index BEFORE INSERT OR UPDATE OF text, subtype, search_vector ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_search_index();
+CREATE TRIGGER search_index BEFORE INSERT OR UPDATE OF text, subtype, blocks, attachments, search_vector ON public.messages FOR EACH ROW EXECUTE FUNCTION public.cellchat_search_index();
 
 ALTER TABLE ONLY public.app_commands
     ADD CONSTRAINT app_commands_workspace_id_app_id_fkey FOREIGN KEY (workspace_id, app_id) REFERENCES public.apps(workspace_id, app_id) ON DELETE CASCADE;

@@ -3,7 +3,8 @@
 Who may see what is decided here, in the one query that finds the matches: messages of
 the searcher's workspace only, in its public channels and in the conversations the
 searcher is a member of at the moment of the query. Deleted messages are gone from the
-table; an edited one is found by its new text (the vector is a generated column).
+table; an edited one is found by its new text (the trigger recomputes the vector), and a
+message is found by its attachments' and blocks' words too (migration ``0024``).
 """
 
 from __future__ import annotations
@@ -146,9 +147,9 @@ _SCORE = sql.SQL(
 _RECENCY = sql.SQL("power(0.5, greatest(%(now)s - m.ts, 0) / 1209600000000.0)")
 
 
-def _conditions(filters: Filters) -> list[sql.Composable]:
+def _conditions(filters: Filters, *, plan: Literal["index", "walk"] | None = None) -> list[sql.Composable]:
     where: list[sql.Composable] = [sql.SQL("m.workspace_id = %(w)s"), sql.SQL("m.subtype IS NULL"), _VISIBLE]
-    if filters.tsquery is not None and filters.plan == "index":
+    if filters.tsquery is not None and (plan or filters.plan) == "index":
         # Words under the workspace's prefix (migration 0009): posting lists of its rows only.
         where.append(sql.SQL("m.search_vector @@ %(q)s::tsquery"))
     elif filters.tsquery is not None:
@@ -176,8 +177,8 @@ async def search(
 
     ``sort=timestamp`` orders the matches by ts; ``sort=score`` takes the ``window`` newest
     matches and orders them by relevance times recency (``score``). ``total`` counts every
-    match when the GIN index found them (``plan=index``: it hands them all over anyway), else
-    up to ``window``. Page rows are message rows with the channel's ``kind``, ``name``,
+    match, always: the GIN index hands them all over anyway (``plan=index``); a walk that
+    filled its window is followed by an exact count through the index. Page rows are message rows with the channel's ``kind``, ``name``,
     ``dm_key``, the author's ``username`` and ``score``.
     """
     direction = sql.SQL("DESC" if descending else "ASC")
@@ -189,6 +190,15 @@ async def search(
         order = sql.SQL("h.ts {d}, h.channel_id {d}").format(d=direction)
     counted_all = filters.tsquery is not None and filters.plan == "index"
     bound = sql.SQL("") if counted_all else sql.SQL("ORDER BY m.ts {wo} LIMIT %(window)s").format(wo=window_order)
+    # Totals are exact, as Slack's are. A bounded search that filled its window counts every
+    # match once more, through the GIN index (a bitmap count reads no row twice and sorts
+    # nothing); the subquery is an InitPlan, run only when the CASE needs it.
+    counted: sql.Composable = sql.SQL("(SELECT count(*) FROM matched)")
+    if not counted_all:
+        counted = sql.SQL(
+            "CASE WHEN (SELECT count(*) FROM matched) < %(window)s THEN (SELECT count(*) FROM matched)"
+            " ELSE (SELECT count(*) FROM messages m WHERE {where}) END"
+        ).format(where=sql.SQL(" AND ").join(_conditions(filters, plan="index")))
     query = sql.SQL("""
         WITH matched AS MATERIALIZED (
             SELECT m.channel_id, m.ts FROM messages m WHERE {where} {bound}
@@ -201,7 +211,7 @@ async def search(
             FROM hits h ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s
         )
         SELECT t.total, p.*
-        FROM (SELECT count(*) AS total FROM matched) t
+        FROM (SELECT {total} AS total) t
         LEFT JOIN (
             SELECT {columns}, page.score, page.n, c.kind, c.name, c.dm_key, u.name AS username
             FROM page
@@ -212,7 +222,7 @@ async def search(
         ORDER BY p.n
     """).format(
         score=score, where=sql.SQL(" AND ").join(_conditions(filters)), window_order=window_order,
-        order=order, columns=MESSAGE_COLUMNS, bound=bound,
+        order=order, columns=MESSAGE_COLUMNS, bound=bound, total=counted,
     )
     params = {
         "w": workspace_id, "u": user_id, "q": filters.tsquery, "channels": filters.channels,
@@ -243,7 +253,7 @@ async def search_files(
 ) -> tuple[int, list[Row]]:
     """``(total, page)`` of completed files ``user_id`` may see (uploaded, or shared where they may
     read) whose name or title has the words; ``in:`` and ``from:`` and the dates apply, at most
-    ``window`` of them (the newest). Rows are file rows (``files.FILE_COLUMNS``)."""
+    ``window`` of them (the newest) ranked, all of them counted. Rows are file rows (``files.FILE_COLUMNS``)."""
     where: list[sql.Composable] = [sql.SQL("f.workspace_id = %(w)s"), sql.SQL("f.state = 'complete'"), _FILE_VISIBLE]
     if filters.tsquery is not None:
         where.append(sql.SQL("{v} @@ %(q)s::tsquery").format(v=_FILE_VECTOR))
@@ -264,14 +274,17 @@ async def search_files(
              else sql.SQL("h.created_at {d}, h.file_id {d}")).format(d=direction)
     window_order = sql.SQL("ASC" if sort == "timestamp" and not descending else "DESC")
     query = sql.SQL("""
-        WITH hits AS MATERIALIZED (
-            SELECT f.file_id, f.created_at, {score} AS score FROM files f
-            WHERE {where} ORDER BY f.created_at {window_order} LIMIT %(window)s
+        WITH found AS MATERIALIZED (
+            SELECT f.file_id, f.created_at FROM files f WHERE {where}
+        ), hits AS MATERIALIZED (
+            SELECT f.file_id, f.created_at, {score} AS score
+            FROM (SELECT file_id, created_at FROM found ORDER BY created_at {window_order} LIMIT %(window)s) x
+            JOIN files f ON f.workspace_id = %(w)s AND f.file_id = x.file_id
         ), page AS (
             SELECT h.file_id, h.score, row_number() OVER (ORDER BY {order}) AS n
             FROM hits h ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s
         )
-        SELECT t.total, p.* FROM (SELECT count(*) AS total FROM hits) t
+        SELECT t.total, p.* FROM (SELECT count(*) AS total FROM found) t
         LEFT JOIN (
             SELECT {columns}, page.score, page.n FROM page
             JOIN files f ON f.workspace_id = %(w)s AND f.file_id = page.file_id

@@ -286,3 +286,53 @@ def test_search_files_and_has_file(world: World) -> None:
         (m["channel"]["id"], [f["id"] for f in m["files"]], m["files"][0]["title"]) for m in with_file]
     everything = carol.search_all(query="kangaroo")
     assert ([shared], 1) == ([f["id"] for f in everything["files"]["matches"]], everything["files"]["total"])
+
+
+def test_attachment_and_block_text_is_found(world: World) -> None:
+    """Words that live only in attachments (pretext, title, text, fallback, fields) or in blocks
+    (section, fields, header, context, rich_text) find their message; an edit that drops them
+    stops finding it."""
+    bob = world.client(world.bob)
+    ts = world.post(world.bob, "general", "see details", attachments=[{
+        "pretext": "wombatpre", "title": "wombattitle", "text": "wombattext", "fallback": "wombatfall",
+        "fields": [{"title": "wombatfieldname", "value": "wombatfieldvalue", "short": True}]}])
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "numbatheader"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "numbat *section*"},
+         "fields": [{"type": "mrkdwn", "text": "numbatfield"}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "numbatcontext"}]},
+        {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
+            {"type": "text", "text": "numbat rich words"}]}]},
+    ]
+    block_ts = world.post(world.bob, "general", "block message", blocks=blocks)
+    for word in ["wombatpre", "wombattitle", "wombattext", "wombatfall", "wombatfieldname", "wombatfieldvalue"]:
+        assert [ts] == [m["ts"] for m in bob.search_messages(query=word)["messages"]["matches"]], word
+    for word in ["numbatheader", "section", "numbatfield", "numbatcontext", '"numbat rich words"']:
+        assert [block_ts] == [m["ts"] for m in bob.search_messages(query=f"numbat {word}")["messages"]["matches"]], word
+    bob.chat_update(channel=world.channels["general"], ts=ts, text="see details", attachments=[])
+    assert ([], [ts]) == ([m["ts"] for m in bob.search_messages(query="wombattext")["messages"]["matches"]],
+                          [m["ts"] for m in bob.search_messages(query='"see details"')["messages"]["matches"]])
+
+
+def test_search_all_posts_block(world: World) -> None:
+    """search.all answers Slack's posts block: no posts exist here, so it is empty, with paging."""
+    posts = world.client(world.alice).search_all(query="quarterly")["posts"]
+    assert {"total": 0, "matches": []} == {k: posts[k] for k in ("total", "matches")}
+    assert {"count": 20, "total": 0, "page": 1, "pages": 0} == posts["paging"]
+
+
+def test_totals_are_exact_past_the_ranking_window(infra: Infra) -> None:
+    """With more matches than the cell ranks (max_matches), total and pages stay exact, whether
+    the cell walks by time or uses the index, for words and for modifiers alone."""
+    for plan in ("walk", "index"):
+        with shared_world(infra, search={"plan": plan, "max_matches": 5}) as w:
+            for i in range(12):
+                w.post(w.alice, "general", f"gnu herd {i}")
+            w.post(w.alice, "ops", "gnu elsewhere")
+            client = w.client(w.alice)
+            for query, total in [("gnu", 13), ("gnu in:#general", 12), ("in:#general", 12), ("herd -elsewhere", 12)]:
+                answer = client.search_messages(query=query, count=2, page=4, sort="timestamp")["messages"]
+                assert (total, -(-total // 2), 2) == (
+                    answer["total"], answer["paging"]["pages"], len(answer["matches"])), (plan, query)
+            files_total = client.search_files(query="gnu")["files"]["total"]
+            assert 0 == files_total

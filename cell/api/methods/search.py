@@ -53,4 +53,5 @@ async def search_all(ctx: Context, args: SearchArgs) -> dict[str, Any]:
     request = _request(args)
     messages = await _messages(ctx, request)
     found = await search.search_files(file_context(ctx), ctx.actor, request, _limits(ctx))
-    return {"query": args.query, "messages": messages, "files": found, "posts": {"total": 0, "matches": []}}
+    # Slack's posts (the retired Posts feature) do not exist here: the block is always empty.
+    return {"query": args.query, "messages": messages, "files": found, "posts": search.no_posts(request)}
