@@ -202,11 +202,12 @@ async def tickets_for(redis_url: str, workspace: str, users: Sequence[str], dsn:
     """
     token_ids = []
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        with cur.copy("COPY tokens (workspace_id, token_id, user_id, kind, secret_hash) FROM STDIN") as copy:
+        with cur.copy("COPY tokens (workspace_id, token_id, user_id, kind, secret_hash, scopes) FROM STDIN") as copy:
             for user in users:
                 _token, parts = tokens.mint(tokens.USER_TOKEN, workspace)
                 token_ids.append(parts.token_id)
-                copy.write_row((workspace, parts.token_id, user, parts.kind, tokens.hash_secret(parts.secret)))
+                copy.write_row((workspace, parts.token_id, user, parts.kind, tokens.hash_secret(parts.secret),
+                                ["client"]))
         conn.commit()
     client = aioredis.Redis.from_url(redis_url)
     try:
