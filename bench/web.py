@@ -23,6 +23,8 @@ Figures:
   without the typing);
 * rendering 1,000 history messages (the app's own ``showMessages``: mrkdwn to DOM, day dividers,
   layout until the next frame), beside the bare page making 1,000 paragraphs of the same texts;
+* scrolling to the top of a 20,000-message channel: total time beside the same history pages
+  fetched without rendering, the slowest frame, and the most message rows ever in the DOM;
 * page weight: JS + CSS as sent (brotli, gzip) and raw, and the bytes the browser received for
   the page and its assets (resource timing), beside the bare page's.
 
@@ -79,6 +81,63 @@ def seed(deployment: WebDeployment, conversations: int) -> str:
                             " VALUES (%s, %s, %s, %s, %s)", rows)
         conn.execute("ANALYZE messages")
     return last
+
+
+LONG = 20_000
+
+
+def seed_long(deployment: WebDeployment) -> str:
+    """A channel of Alice's with 20,000 messages, one a minute (so day lines too). Its id."""
+    channel = deployment.slack("alice").conversations_create(name="long-history")["channel"]["id"]
+    user = deployment.people["alice"].id
+    with psycopg.connect(deployment.stack.cells["us-1"].dsn, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        with conn.cursor() as cur, cur.copy("COPY messages (workspace_id, channel_id, ts, user_id, text) FROM STDIN") as copy:
+            for i in range(LONG):
+                copy.write_row((deployment.workspace.id, channel, 1_600_000_000_000_000 + i * 60_000_000, user,
+                                TEXTS[i % len(TEXTS)].format(n=i, user=deployment.people["bob"].id)))
+        conn.execute("ANALYZE messages")
+    return channel
+
+
+def scroll_20000(browser: Browser, deployment: WebDeployment, channel: str, version: str) -> dict[str, float]:
+    """Open the channel and scroll to its very top, a page of older history at a time: the total
+    time, the slowest frame, the most message rows ever in the DOM; and, as the in-run floor,
+    the same 100 ``conversations.history`` pages fetched in the same page without rendering."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(deployment.url + "/")
+    page.fill("#workspace", deployment.workspace.id)
+    page.fill("#email", deployment.people["alice"].email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready=true]")
+    got: dict[str, float] = page.evaluate("""async ([channel, version]) => {
+      const app = await import(`/assets/${version}/app.js`);
+      const api = await import(`/assets/${version}/api.js`);
+      const frame = () => new Promise(r => requestAnimationFrame(r));
+      let t0 = performance.now();
+      let latest = null; let more = true;
+      const first = await api.call('conversations.history', {channel, limit: 50});
+      latest = first.messages[first.messages.length - 1].ts;
+      while (more) { const p = await api.call('conversations.history', {channel, latest, limit: 200});
+        more = p.has_more; latest = p.messages[p.messages.length - 1].ts; }
+      const floor = performance.now() - t0;
+      await app.openConversation(channel);
+      const box = document.querySelector('#history');
+      let most = 0; let slowest = 0; let last = performance.now();
+      t0 = performance.now();
+      while (!box.querySelector('.start')) {
+        box.scrollTop = Math.max(0, box.scrollTop - 2000);  // a fast flick upwards
+        await frame();
+        const now = performance.now(); slowest = Math.max(slowest, now - last); last = now;
+        most = Math.max(most, box.querySelectorAll('article.msg').length);
+        if (performance.now() - t0 > 120000) throw new Error('did not reach the top');
+      }
+      return {total: performance.now() - t0, floor, slowest, most, loaded: Number(box.dataset.loaded)};
+    }""", [channel, version])
+    context.close()
+    return got
 
 
 def first_screen(browser: Browser, deployment: WebDeployment, channel: str) -> dict[str, float]:
@@ -180,6 +239,8 @@ def main() -> None:
             screens = [first_screen(browser, deployment, channel) for _ in range(args.runs)]
             renders = [render_1000(browser, deployment, channel, version) for _ in range(args.runs)]
             bares = [bare(browser, baseline.url, texts) for _ in range(args.runs)]
+            long = seed_long(deployment)
+            scrolls = [scroll_20000(browser, deployment, long, version) for _ in range(3)]
     finally:
         infra.postgres.stop()
         infra.redis.stop()
@@ -208,6 +269,11 @@ def main() -> None:
           f"raw {weight['raw'] / 1024:.1f} KB (goal < 200 KB compressed)")
     row("bytes received for page + assets", [s["transferred"] / 1024 for s in screens],
         [b["transferred"] / 1024 for b in bares], unit="KB")
+    row("scroll to the top of 20,000 messages (3 runs)", [x["total"] for x in scrolls], None)
+    row("  its 100 history pages fetched, no rendering", [x["floor"] for x in scrolls], None)
+    row("  slowest frame while scrolling", [x["slowest"] for x in scrolls], None)
+    print(f"  most message rows in the DOM: {max(x['most'] for x in scrolls):.0f} "
+          f"(of {min(x['loaded'] for x in scrolls):.0f} loaded)")
     print("goal: first screen interactive < 1,000 ms for a person in 500 conversations")
 
 
