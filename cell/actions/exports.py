@@ -26,6 +26,7 @@ from cell.actions.files import signing_key
 from cell.compliance import holds
 from cell.domain import files as file_domain
 from cell.domain import slack_export as fmt
+from cell.domain.numbers import decimal
 from cell.domain.ts import parse_ts
 from cell.errors import CellError, SlackErrorCode
 from cell.settings import CellSettings
@@ -100,10 +101,11 @@ async def open_archive(db: Database, storage: Storage, settings: CellSettings, w
     """The archive behind a signed link: ``link_expired`` past its time, ``invalid_signature`` when
     the link was not made for this workspace and export."""
     key = signing_key(settings)
-    if (not expires.isdigit() or not sig
-            or not secrets.compare_digest(file_domain.sign(key, PURPOSE, workspace_id, export_id, int(expires)), sig)):
+    until = decimal(expires)
+    if (until is None or not sig
+            or not secrets.compare_digest(file_domain.sign(key, PURPOSE, workspace_id, export_id, until), sig)):
         raise _refused("invalid_signature", 403)
-    if int(expires) < time.time():
+    if until < time.time():
         raise _refused("link_expired", 410)
     row = await get(db, workspace_id, export_id)
     if row["state"] != "complete":

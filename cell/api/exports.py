@@ -18,6 +18,7 @@ from cell.actions import exports
 from cell.api import rest
 from cell.api.responses import ok
 from cell.api.rest import Body
+from cell.domain.numbers import decimal
 from cell.errors import CellError
 
 MAX_LINK_SECONDS = 24 * 3600
@@ -52,13 +53,14 @@ async def show_export(request: Request) -> Response:
     workspace_id, export_id = request.path_params["workspace_id"], request.path_params["export_id"]
     row = await exports.get(services.db, workspace_id, export_id)
     answer = {"export": exports.job_json(row)}
-    seconds = request.query_params.get("link_seconds")
-    if seconds is not None:
-        if not seconds.isdigit() or not 1 <= int(seconds) <= MAX_LINK_SECONDS:
+    raw = request.query_params.get("link_seconds")
+    if raw is not None:
+        seconds = decimal(raw)
+        if seconds is None or not 1 <= seconds <= MAX_LINK_SECONDS:
             raise CellError("invalid_arguments", detail=f"link_seconds must be 1-{MAX_LINK_SECONDS}")
         if row["state"] != "complete":
             raise CellError("invalid_state", detail=f"the export is {row['state']}")
-        answer["link"] = exports.link(services.settings, workspace_id, export_id, int(seconds))
+        answer["link"] = exports.link(services.settings, workspace_id, export_id, seconds)
     return ok(answer)
 
 

@@ -27,6 +27,7 @@ from cell.api.responses import JSON, error
 from cell.bootstrap import Services
 from cell.domain import files as domain
 from cell.domain import ids
+from cell.domain.numbers import decimal
 from cell.errors import CellError
 from cell.store import directory
 from cell.store import files as store
@@ -179,7 +180,7 @@ async def thumbnail(request: Request) -> Response:
     services: Services = request.app.state.services
     ref = _parse_ref(request.path_params["ref"])
     size = request.path_params["size"]
-    if ref is None or not size.isdigit() or int(size) not in domain.THUMB_SIZES:
+    if ref is None or decimal(size) not in domain.THUMB_SIZES:
         return _refusal("file_not_found", 404)
     try:
         row = await _authorised_file(request, services, ref[0], ref[1], "thumb")

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cell.domain import names
+from cell.domain.numbers import decimal
 from cell.domain.ts import format_ts
 
 MAX_NAME_CHARS = 255
@@ -92,9 +93,10 @@ def sign(key: bytes, purpose: str, workspace_id: str, file_id: str, expires: int
 def signature_valid(key: bytes, purpose: str, workspace_id: str, file_id: str, expires: str, sig: str,
                     *, now: float | None = None) -> bool:
     """True when ``sig`` signs this purpose/file and ``expires`` (unix seconds) has not passed."""
-    if not expires.isdigit() or int(expires) < (time.time() if now is None else now):
+    until = decimal(expires)
+    if until is None or until < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(sign(key, purpose, workspace_id, file_id, int(expires)), sig)
+    return hmac.compare_digest(sign(key, purpose, workspace_id, file_id, until), sig)
 
 
 def signed_query(key: bytes, purpose: str, workspace_id: str, file_id: str, seconds: int) -> str:

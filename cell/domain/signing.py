@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from cell.domain.numbers import decimal
+
 VERSION = "v0"
 MAX_SKEW_SECONDS = 300  # Slack's, and what SignatureVerifier allows
 
@@ -29,8 +31,8 @@ def headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
 def valid(secret: str, timestamp: str | None, given: str | None, body: bytes, now: float) -> bool:
     """True when ``given`` signs ``body`` at ``timestamp`` under ``secret``, and ``timestamp`` is
     within five minutes of ``now`` (a stale or future one is a replay: refused)."""
-    if not timestamp or not given or not timestamp.isdigit():
+    if timestamp is None or not given or (at := decimal(timestamp)) is None:
         return False
-    if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+    if abs(now - at) > MAX_SKEW_SECONDS:
         return False
     return hmac.compare_digest(signature(secret, timestamp, body), given)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from cell.domain.numbers import decimal
 from control_plane.actions import audit, transfers
 from control_plane.api.common import (
     Body,
@@ -92,10 +93,11 @@ async def show_export(request: Request) -> Response:
     workspace_id, export_id = request.path_params["workspace_id"], request.path_params["export_id"]
     actor = await authorized_for(request, workspace_id, "workspaces.export.show")
     raw = request.query_params.get("link_seconds")
-    if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= MAX_LINK_SECONDS):
+    seconds = decimal(raw)
+    if raw is not None and (seconds is None or not 1 <= seconds <= MAX_LINK_SECONDS):
         raise BadInput("invalid_arguments", f"link_seconds must be 1-{MAX_LINK_SECONDS}")
     return ok(await transfers.show_export(services_of(request), actor, workspace_id, export_id,
-                                          base_url=str(request.base_url), link_seconds=int(raw) if raw else None))
+                                          base_url=str(request.base_url), link_seconds=seconds))
 
 
 async def download(request: Request) -> Response:
@@ -160,12 +162,12 @@ async def import_object(request: Request) -> Response:
     await authorize_workspace(request, OPERATE, "workspaces.import", workspace_id)
     if not _SHA256.match(sha256):
         raise BadInput("invalid_arguments", "the object is named by its hex sha256")
-    length = request.headers.get("content-length", "")
-    if not length.isdigit():
+    length = decimal(request.headers.get("content-length"))
+    if length is None:
         raise BadInput("invalid_arguments", "send content-length")
-    if int(length) > MAX_OBJECT_BYTES:
+    if length > MAX_OBJECT_BYTES:
         raise BadInput("request_too_large", f"a file is at most {MAX_OBJECT_BYTES} bytes")
-    await transfers.import_object(services_of(request), workspace_id, sha256, int(length), request.stream())
+    await transfers.import_object(services_of(request), workspace_id, sha256, length, request.stream())
     return ok({"sha256": sha256, "size": int(length)})
 
 

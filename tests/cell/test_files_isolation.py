@@ -120,3 +120,22 @@ def test_only_the_uploader_or_an_admin_deletes(iso_cell: RunningCell) -> None:
     other = iso_cell.user(ws, "other")
     assert error_of(lambda: web(iso_cell, other.token).files_delete(file=file["id"])) == "cant_delete_file"
     web(iso_cell, ws.owner.token).files_delete(file=file["id"])
+
+
+@pytest.mark.parametrize("digits", ["²", "١٢", " 12", "12\u00a0"])
+def test_signed_links_with_odd_digits_are_refused_not_errors(iso_cell: RunningCell, digits: str) -> None:
+    """An expiry, size or timestamp that ``str.isdigit`` accepts but is not ASCII digits ("²" made
+    ``int`` raise, a 500 on links a stranger can call) is refused like any bad link."""
+    ws = iso_cell.workspace()
+    client = web(iso_cell, ws.owner.token)
+    file_id = client.files_getUploadURLExternal(filename="a.txt", length=1)["file_id"]
+    key = signing_key(iso_cell.settings)
+    upload = httpx.post(f"{iso_cell.url}/upload/v1/{ws.id}-{file_id}",
+                        params={"exp": digits, "sig": domain.sign(key, "upload", ws.id, file_id, 2**40)},
+                        content=b"x")
+    archive = httpx.get(f"{iso_cell.url}/v1/workspaces/{ws.id}/exports/E1/archive",
+                        params={"exp": digits, "sig": "0" * 40})
+    thumb = httpx.get(f"{iso_cell.url}/files-tmb/{ws.id}-{file_id}/{digits}",
+                      headers={"Authorization": f"Bearer {ws.owner.token}"})
+    assert [(r.status_code, r.json()["error"]) for r in (upload, archive, thumb)] == [
+        (403, "invalid_upload_url"), (403, "invalid_signature"), (404, "file_not_found")]
