@@ -15,41 +15,7 @@ from cell.store.db import Conn
 
 Row = dict[str, Any]
 
-# --- what the consumer reads to decide ------------------------------------------------
-
-
-async def conversation(conn: Conn, workspace_id: str, channel_id: str) -> Row | None:
-    """Kind, name and urgency of a conversation, and the workspace's name (None if it is gone)."""
-    cur = await conn.execute(
-        "SELECT c.kind, c.name, c.is_urgent, w.name AS workspace_name FROM channels c"
-        " JOIN workspaces w USING (workspace_id)"
-        " WHERE c.workspace_id = %(w)s AND c.channel_id = %(c)s",
-        {"w": workspace_id, "c": channel_id},
-    )
-    return await cur.fetchone()
-
-
-async def members(conn: Conn, workspace_id: str, channel_id: str) -> list[str]:
-    """Every member's id (one index scan)."""
-    cur = await conn.execute(
-        "SELECT user_id FROM channel_members WHERE workspace_id = %(w)s AND channel_id = %(c)s",
-        {"w": workspace_id, "c": channel_id},
-    )
-    return [r["user_id"] for r in await cur.fetchall()]
-
-
-_CUSTOMISED = """
-SELECT user_id FROM notify_prefs WHERE workspace_id = %(w)s AND user_id = ANY(%(u)s)
-UNION
-SELECT user_id FROM notify_channel_prefs WHERE workspace_id = %(w)s AND channel_id = %(c)s
-"""
-
-
-async def customised(conn: Conn, workspace_id: str, channel_id: str, user_ids: Sequence[str]) -> set[str]:
-    """Who of ``user_ids`` has stored preferences that may apply here (a global row, or one for
-    this conversation); everyone else has the defaults (notify-state's "no row = the defaults")."""
-    cur = await conn.execute(_CUSTOMISED, {"w": workspace_id, "c": channel_id, "u": list(user_ids)})
-    return {r["user_id"] for r in await cur.fetchall()}
+# --- what the consumer and the sender read (one statement each, whatever the batch) --------------
 
 
 async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> dict[str, str]:
@@ -59,36 +25,6 @@ async def user_names(conn: Conn, workspace_id: str, user_ids: Sequence[str]) -> 
     )
     return {r["user_id"]: r["name"] for r in await cur.fetchall()}
 
-
-_INSERT = """
-INSERT INTO notifications (workspace_id, user_id, channel_id, ts, thread_ts, author, reason, snippet,
-                           push_due_at, push_state)
-SELECT %(w)s, t.u, %(c)s, %(ts)s, %(thread_ts)s, %(author)s, t.r, %(snippet)s,
-       now() + make_interval(secs => t.d),
-       CASE WHEN EXISTS (SELECT 1 FROM notify_devices v WHERE v.workspace_id = %(w)s AND v.user_id = t.u)
-            THEN 'pending' ELSE 'none' END
-FROM unnest(%(users)s::text[], %(reasons)s::text[], %(delays)s::float8[]) AS t(u, r, d)
-ON CONFLICT DO NOTHING
-RETURNING push_state = 'pending' AS pushable
-"""
-
-
-async def insert(conn: Conn, workspace_id: str, channel_id: str, ts: int, thread_ts: int | None,
-                 author: str, snippet: str, people: Sequence[tuple[str, str, float]]) -> int:
-    """One row per ``(user, reason, push delay in seconds)``, in one statement (a redelivered
-    message finds its rows and adds none); how many have a push to plan. A person without a
-    device has none (``push_state = 'none'``); their row still feeds the email digest."""
-    if not people:
-        return 0
-    cur = await conn.execute(_INSERT, {
-        "w": workspace_id, "c": channel_id, "ts": ts, "thread_ts": thread_ts, "author": author,
-        "snippet": snippet, "users": [p[0] for p in people], "reasons": [p[1] for p in people],
-        "delays": [p[2] for p in people],
-    })
-    return sum(1 for row in await cur.fetchall() if row["pushable"])
-
-
-# --- what the consumer reads for a whole batch (one statement each, whatever the batch) ----------
 
 Pair = tuple[str, str]  # (workspace_id, channel_id)
 
