@@ -305,10 +305,11 @@ def create_app(settings: RouterSettings) -> RouterApp:
         raise SystemExit("refusing to start: CELLCHAT_ROUTER_CONTROL_PLANE_TOKEN is unset or a published "
                          "default; set the viewer token of your control plane "
                          "(or CELLCHAT_ROUTER_DEV=true on a development machine)")
+    forwarder = Forwarder(settings.proxy)  # first: a bad proxy.ca_file stops start-up before anything opens
     cache = RoutingCache(settings.state_file)
     control_plane = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     client = RoutingClient(settings.control_plane_url, settings.control_plane_token.get_secret_value(), control_plane)
-    router = Router(settings, cache, RoutingSync(settings, cache, client), Forwarder(settings.proxy))
+    router = Router(settings, cache, RoutingSync(settings, cache, client), forwarder)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -48,6 +48,7 @@ class CellUnreachable(Exception):
 class Forwarder:
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
+        self.tls = settings.cell_tls()  # SettingsError at start-up when proxy.ca_file cannot be used
         self.pools: dict[str, CellPool] = {}
         self.frozen_hold = FROZEN_HOLD_SECONDS
 
@@ -58,7 +59,7 @@ class Forwarder:
             pool = self.pools[cell.api] = CellPool(
                 cell.api, max_connections=s.max_connections, max_queue=s.max_queue, max_idle=s.max_keepalive,
                 connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, queue_timeout=s.pool_timeout,
-                keepalive_expiry=s.keepalive_expiry)
+                keepalive_expiry=s.keepalive_expiry, tls=self.tls)
         return pool
 
     def load(self) -> dict[str, dict[str, int]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uvicorn
+from pydantic import ValidationError
 
 from cell import logs
 from router.app import create_app
-from router.settings import RouterSettings
+from router.settings import RouterSettings, SettingsError
 
 
 def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvicorn.Config:
@@ -23,7 +24,11 @@ def uvicorn_config(settings: RouterSettings, *, port: int | None = None) -> uvic
 
 def main() -> None:
     logs.configure("router")
-    uvicorn.Server(uvicorn_config(RouterSettings())).run()
+    try:
+        config = uvicorn_config(RouterSettings())
+    except (ValidationError, SettingsError) as exc:  # e.g. CELLCHAT_ROUTER_PROXY__CA_FILE names a missing file
+        raise SystemExit(f"router: bad settings (CELLCHAT_ROUTER_*): {exc}") from None
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting that parses but cannot be used (a file that is not there); the router does not start."""
 
 
 class ProxySettings(BaseModel):
@@ -23,6 +28,24 @@ class ProxySettings(BaseModel):
     max_keepalive: int = 32  # idle connections kept per cell
     keepalive_expiry: float = 4.0  # well below the cells' keep-alive timeout (cell.server.CELL_KEEPALIVE_SECONDS)
     max_body_bytes: int = 2 * 1024 * 1024  # requests are buffered up to this (a 421 retry resends them)
+    # Cells served over https (``api: https://...`` in cells.yaml) are verified against this CA
+    # (PEM) only, e.g. a private CA; unset: the system's CAs. A certificate that fails verification
+    # answers 502 cell_unavailable; the router never falls back to plain http. Checked when the
+    # router starts (``cell_tls``): a missing, unreadable or non-PEM file stops it.
+    ca_file: Path | None = None
+
+    def cell_tls(self) -> ssl.SSLContext:
+        """The TLS context for https cells; ``SettingsError`` when ``ca_file`` cannot be used."""
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        try:
+            return ssl.create_default_context(cafile=str(self.ca_file))
+        except FileNotFoundError:
+            raise SettingsError(f"proxy.ca_file: the CA file {self.ca_file} does not exist") from None
+        except PermissionError:
+            raise SettingsError(f"proxy.ca_file: the CA file {self.ca_file} cannot be read") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise SettingsError(f"proxy.ca_file: {self.ca_file} holds no usable PEM certificate ({exc})") from None
 
 
 class RouterSettings(BaseSettings):

@@ -268,7 +268,7 @@ class CellPool:
 
     def __init__(self, url: str, *, max_connections: int, max_queue: int, max_idle: int,
                  connect_timeout: float, read_timeout: float, queue_timeout: float,
-                 keepalive_expiry: float) -> None:
+                 keepalive_expiry: float, tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
@@ -282,7 +282,8 @@ class CellPool:
         self.idle: collections.deque[_Connection] = collections.deque()
         self.waiting: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
         self.in_use = 0  # connections lent out or being opened
-        self._ssl = ssl.create_default_context() if self.https else None
+        # ``tls``: how an https cell is verified (the router's proxy.ca_file); else the system's CAs.
+        self._ssl = (tls or ssl.create_default_context()) if self.https else None
 
     @property
     def size(self) -> int:
@@ -349,6 +350,8 @@ class CellPool:
                 lambda: _Connection(self), self.host, self.port, ssl=self._ssl), self.connect_timeout)
         except TimeoutError:
             raise UpstreamError("connecting to the cell timed out", timeout=True) from None
+        except ssl.SSLCertVerificationError as exc:  # never retried over plain http
+            raise UpstreamError(f"the cell's certificate was not verified: {exc.verify_message}") from exc
         except OSError as exc:
             raise UpstreamError(f"cannot connect to the cell: {exc}") from exc
         return protocol
@@ -429,8 +432,11 @@ class CellPool:
             raise
 
     def close(self) -> None:
-        while self.idle:
-            self._close(self.idle.pop())
+        while self.idle:  # aborted: a TLS close would wait for the cell's close_notify, after our loop has ended
+            connection = self.idle.pop()
+            connection.closed = True
+            if connection.transport is not None:
+                connection.transport.abort()
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():

@@ -219,4 +219,6 @@ def test_tls_values_encrypt_every_hop_that_leaves_the_pod(rendered: dict[tuple[s
         (deployment,) = rendered[(chart, "tls")].of_kind("Deployment")
         env = charts.container_env(rendered[(chart, "tls")], charts.containers(deployment)[0])
         assert env["SSL_CERT_FILE"] == "/etc/cellchat/tls/ca/ca.crt"
+        if chart == "router":  # the cells are verified against this CA only (router.settings.ProxySettings.ca_file)
+            assert env["CELLCHAT_ROUTER_PROXY__CA_FILE"] == "/etc/cellchat/tls/ca/ca.crt"
         assert {"name": "tls-ca", "secret": {"secretName": "cells-ca"}} in deployment["spec"]["template"]["spec"]["volumes"]
