@@ -316,8 +316,12 @@ class FoundFiles(TypedDict):
 
 @with_config(_CLOSED)
 class Posts(TypedDict):
-    total: int
+    """Slack's ``posts`` block of ``search.all`` (there are no posts here: always empty)."""
+
     matches: list[Any]
+    total: int
+    paging: Paging
+    pagination: Pagination
 
 
 @with_config(_CLOSED)

@@ -578,8 +578,9 @@ function reacted(channel, ts, name, user, added) {
 
 async function togglePin(channel, m) {
   try {
-    await call(m.pinned ? 'pins.remove' : 'pins.add', { channel, timestamp: m.ts });
-    m.pinned = !m.pinned;
+    const pin = !m.pinned; // set, not toggled: the pin_added event may have come back first
+    await call(pin ? 'pins.add' : 'pins.remove', { channel, timestamp: m.ts });
+    m.pinned = pin;
     if (S.current === channel) repaintOne(channel, m);
   } catch (err) { panels.toast(`Pin failed: ${err.code}`); }
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
+from cell.domain.ts import parse_ts
 from cell.embedded import EmbeddedRedis
 from tests.support.infra import Infra
 from tests.support.moves import Server
@@ -229,6 +231,18 @@ RECORD_NOTIFICATIONS = """() => {
 }"""
 
 
+def _decided(chat: Chat, user: str, ts: str) -> None:
+    """Wait until the notifications worker has decided ``user``'s notification of the message at
+    ``ts`` (its row exists, on whichever cell holds the workspace now)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if any(cell.query("SELECT 1 FROM notifications WHERE user_id = %(u)s AND ts = %(ts)s",
+                          {"u": user, "ts": parse_ts(ts)}) for cell in chat.deployment.stack.cells.values()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no notification of {ts} for {user} was decided")
+
+
 def _notes(page: Page) -> list[dict[str, str]]:
     notes: list[dict[str, str]] = page.evaluate("window.__notes")
     return notes
@@ -260,7 +274,8 @@ def test_do_not_disturb_from_the_preferences(chat: Chat) -> None:
     alice = chat.deployment.slack("alice")
     random = next(c["id"] for c in alice.conversations_list()["channels"] if c["name"] == "random")
     bob = chat.deployment.people["bob"].id
-    alice.chat_postMessage(channel=random, text=f"<@{bob}> quiet please")
+    quiet = alice.chat_postMessage(channel=random, text=f"<@{bob}> quiet please")["ts"]
+    _decided(chat, bob, quiet)  # decided by the worker during the pause, not after Resume
     chat.bob.click("#dnd-end")
     expect(chat.bob.locator("#dnd-state")).to_have_text("Notifications are on")
     alice.chat_postMessage(channel=random, text=f"<@{bob}> loud again")
