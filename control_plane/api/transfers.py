@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from cell.domain.numbers import decimal
-from control_plane.actions import audit, transfers
+from control_plane.actions import transfers
 from control_plane.api.common import (
     Body,
     authorize,
@@ -31,8 +31,8 @@ from control_plane.api.common import (
     ok,
     services_of,
 )
-from control_plane.domain.roles import COMPLIANCE, EXPORT, OPERATE, Actor
-from control_plane.errors import BadInput, Forbidden
+from control_plane.domain.roles import COMPLIANCE, EXPORT, OPERATE
+from control_plane.errors import BadInput
 
 MAX_LINK_SECONDS = 24 * 3600
 MAX_OBJECT_BYTES = 2 * 1024 ** 3  # one file of an import
@@ -57,16 +57,6 @@ class FinishBody(Body):
     unmapped: int = Field(default=0, ge=0)
 
 
-async def authorized_for(request: Request, workspace_id: str, action: str) -> Actor:
-    """An exporting role, and a token not limited to other workspaces (refusals audited)."""
-    actor = await authorize(request, EXPORT, action, workspace_id)
-    if not actor.may_export(workspace_id):
-        refused = Forbidden("forbidden", f"{actor.name}'s token may not export {workspace_id}")
-        await audit.refusal(services_of(request).db, actor, action, workspace_id, refused)
-        raise refused
-    return actor
-
-
 async def start_export(request: Request) -> Response:
     """
     summary: Export a workspace in Slack's format, in its own cell (compliance or sre; compliance=true needs compliance).
@@ -76,7 +66,7 @@ async def start_export(request: Request) -> Response:
       404: {description: "unknown_workspace"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorized_for(request, workspace_id, "workspaces.export")
+    actor = await authorize_workspace(request, EXPORT, "workspaces.export", workspace_id)
     args = await body(request, ExportBody)
     if args.compliance:
         await authorize(request, COMPLIANCE, "workspaces.export.compliance", workspace_id)
@@ -91,7 +81,7 @@ async def show_export(request: Request) -> Response:
       200: {description: "the export and, once complete, its link and sha256"}
     """
     workspace_id, export_id = request.path_params["workspace_id"], request.path_params["export_id"]
-    actor = await authorized_for(request, workspace_id, "workspaces.export.show")
+    actor = await authorize_workspace(request, EXPORT, "workspaces.export.show", workspace_id)
     raw = request.query_params.get("link_seconds")
     seconds = decimal(raw)
     if raw is not None and (seconds is None or not 1 <= seconds <= MAX_LINK_SECONDS):
