@@ -6,6 +6,7 @@
     ├── Forbidden          403  forbidden (the token lacks the role)
     ├── NotFound           404  unknown_cell, unknown_workspace
     ├── Refused            409  policy says no: no_capacity, no_active_cell, pin_conflict, region_pinned, ...
+    ├── Gone               410  link_expired (a signed link past its time)
     └── Upstream           502  a cell did not answer or refused (cell_unavailable, cell_refused)
 """
 
@@ -45,6 +46,10 @@ class NotFound(ControlPlaneError):
 
 class Refused(ControlPlaneError):
     status = 409
+
+
+class Gone(ControlPlaneError):
+    status = 410
 
 
 class Upstream(ControlPlaneError):

@@ -53,6 +53,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+def _stream(media_type: str, line: dict[str, Any] | None) -> dict[str, Any]:
+    if line is None:
+        return {media_type: {"schema": {"type": "string", "contentMediaType": media_type}}}
+    return {media_type: {"schema": {**line, "description": "one JSON document per line, each of this shape"}}}
+
+
 def components(types: list[type]) -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
     """The schema of each of ``types`` (a ``$ref``) and the shared definitions they refer to."""
     unique = list(dict.fromkeys(types))
@@ -96,15 +102,19 @@ def slack_paths(refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
 
 def document(routes: list[BaseRoute], bodies: dict[tuple[str, str], type[BaseModel]], *,
              answers: dict[tuple[str, str], type] | None = None, error: type = shapes.SlackError,
-             errors_as_200: bool = True, title: str = "Cellchat cell API", slack: bool = True) -> dict[str, Any]:
+             errors_as_200: bool = True, title: str = "Cellchat cell API", slack: bool = True,
+             streams: dict[tuple[str, str], tuple[str, Any]] | None = None) -> dict[str, Any]:
     """The whole document for an app with ``routes``; ``bodies`` maps (path, verb) to a body model,
     ``answers`` to the ``TypedDict`` of its successful answer, ``error`` is the refusal's shape
     (``errors_as_200``: refusals also come with status 200, as the cell's Slack-style ``/v1`` does).
+    ``streams`` maps (path, verb) to the media type of an answer that is not one JSON document and
+    the shape of each of its lines (NDJSON), or None (binary: an archive).
     ``slack``: with the Slack Web API methods of the registry (the cell's document)."""
-    answers = answers or {}
+    answers, streams = answers or {}, streams or {}
     generator = SchemaGenerator({"openapi": "3.1.0", "info": {"title": title, "version": "1"}})
     doc: dict[str, Any] = generator.get_schema(routes=routes)
-    refs, defs = components([*answers.values(), error, *(shapes.SLACK.values() if slack else ())])
+    lines = [shape for _, shape in streams.values() if shape is not None]
+    refs, defs = components([*answers.values(), *lines, error, *(shapes.SLACK.values() if slack else ())])
     for path, operations in doc.get("paths", {}).items():
         for verb, operation in operations.items():
             operation.setdefault("tags", ["Cellchat /v1"])
@@ -116,7 +126,11 @@ def document(routes: list[BaseRoute], bodies: dict[tuple[str, str], type[BaseMod
             if model is not None:
                 operation["requestBody"] = {"required": True, "content": _json(schema_of(model))}
             shape = answers.get((path, verb))
+            stream = streams.get((path, verb))
             for status, answer in operation.get("responses", {}).items():
+                if str(status).startswith("2") and stream is not None:
+                    answer.setdefault("content", _stream(stream[0], refs.get(stream[1])))
+                    continue
                 if str(status).startswith("2") and shape is not None:
                     schema = _either(refs[shape], refs[error]) if errors_as_200 else refs[shape]
                 elif str(status).startswith("2"):

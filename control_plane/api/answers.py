@@ -4,8 +4,9 @@ Every refusal is ``Refusal`` (``control_plane.errors``: a stable code, a message
 the error's own details such as the ``line`` and ``key`` of a bad inventory). Each successful
 answer is a ``TypedDict`` here, built from the actions' ``*_json`` functions; they are closed
 (``additionalProperties: false``) except where a value is free-form by design (a cell's declared
-``spec``, a move's ``progress``, an audit entry's ``details``). ``tests/control_plane/
-test_openapi_answers.py`` validates real answers against the document.
+``spec``, a move's ``progress``, an audit entry's ``details``). Compliance's and the transfers'
+are in ``compliance_answers``. ``tests/control_plane/test_openapi_answers.py`` validates real
+answers of every ``/v1`` endpoint against the document.
 """
 
 from __future__ import annotations
@@ -362,5 +363,5 @@ V1: dict[tuple[str, str], type] = {
     ("/v1/migrations/{id}/abort", "post"): OneMigration,
     ("/v1/migrations/{id}/resume", "post"): OneMigration,
 }
-"""Each JSON endpoint's successful answer (the two NDJSON streams, ``/v1/routes/watch`` and
-``/v1/audit/export``, are described in words)."""
+"""Each JSON endpoint's successful answer but compliance's and the transfers'
+(``control_plane.api.compliance_answers``, which also has the streamed answers)."""

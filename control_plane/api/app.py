@@ -29,6 +29,7 @@ from control_plane.api import audit, cells, compliance, probes, routes, transfer
 from control_plane.api import moves as moves_api
 from control_plane.api.answers import V1, Refusal
 from control_plane.api.common import authenticate, error, ok, services_of
+from control_plane.api.compliance_answers import COMPLIANCE, STREAMS
 from control_plane.domain import residency
 from control_plane.errors import ControlPlaneError
 from control_plane.settings import ControlPlaneSettings
@@ -98,9 +99,13 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
 }
 
 
+ANSWERS = {**V1, **COMPLIANCE}
+"""Each JSON endpoint's successful answer; ``STREAMS`` has the others (NDJSON, the export archive)."""
+
+
 async def openapi(request: Request) -> Response:
-    schema = document(request.app.routes, BODIES, answers=V1, error=Refusal, errors_as_200=False,
-                      title="Cellchat control plane", slack=False)
+    schema = document(request.app.routes, BODIES, answers=ANSWERS, error=Refusal, errors_as_200=False,
+                      title="Cellchat control plane", slack=False, streams=STREAMS)
     return Response(orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 

@@ -129,6 +129,7 @@ async def drain(request: Request) -> Response:
     """
     summary: Drain a cell (sre) - move every workspace off it, within its region and capacity, a few at a time; drained once empty. Refused, changing nothing, when some workspace fits nowhere.
     responses:
+      200: {description: "dry_run: the plan, nothing changed"}
       202: {description: "the cell, its drain and the planned migrations"}
       404: {description: "unknown_cell"}
       409: {description: "no_active_cell, no_capacity, already_draining"}

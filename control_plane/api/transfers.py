@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -32,7 +33,7 @@ from control_plane.api.common import (
     services_of,
 )
 from control_plane.domain.roles import COMPLIANCE, EXPORT, OPERATE
-from control_plane.errors import BadInput
+from control_plane.errors import BadInput, ControlPlaneError, Forbidden, Gone, NotFound, Upstream
 
 MAX_LINK_SECONDS = 24 * 3600
 MAX_OBJECT_BYTES = 2 * 1024 ** 3  # one file of an import
@@ -103,6 +104,10 @@ async def download(request: Request) -> Response:
     path = f"/v1/workspaces/{workspace_id}/exports/{request.path_params['export_id']}/archive?{query}"
     context = services.transfers.archive(row["api_url"], path)
     answer = await context.__aenter__()
+    if answer.status_code != 200:  # the cell's refusal, in the control plane's envelope
+        refusal = await answer.aread()
+        await context.__aexit__(None, None, None)
+        raise _link_refused(answer.status_code, refusal)
     headers = {k: v for k, v in answer.headers.items()
                if k in ("content-length", "content-type", "content-disposition", "x-content-sha256")}
 
@@ -111,6 +116,22 @@ async def download(request: Request) -> Response:
 
     return StreamingResponse(answer.aiter_raw(), status_code=answer.status_code, headers=headers,
                              background=BackgroundTask(close))
+
+
+_LINK_REFUSALS = {
+    "invalid_signature": (Forbidden, "the link's signature does not match this export; ask for a new link"),
+    "link_expired": (Gone, "the link has expired; ask for a new one (cellctl workspaces export)"),
+    "export_not_found": (NotFound, "no such export of this workspace"),
+}
+
+
+def _link_refused(status: int, raw: bytes) -> ControlPlaneError:
+    try:
+        code = str(orjson.loads(raw).get("error", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        code = ""
+    kind, message = _LINK_REFUSALS.get(code, (Upstream, f"the cell refused the download ({status})"))
+    return kind(code or "cell_refused", message)
 
 
 async def start_import(request: Request) -> Response:

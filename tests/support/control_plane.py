@@ -117,13 +117,16 @@ def running_control_plane(infra: Infra, **overrides: Any) -> Iterator[RunningCon
         databases.drop(infra.postgres.dsn(), name)
 
 
-def inventory(*cells: tuple[str, str, str, int]) -> str:
-    """A cells.yaml of endpoint cells: ``(name, region, api url, capacity)``."""
+def inventory(*cells: tuple[str, str, str, int], databases: dict[str, str] | None = None) -> str:
+    """A cells.yaml of endpoint cells: ``(name, region, api url, capacity)``; ``databases``: the
+    DSN of each named cell's database (what moves replicate between)."""
     lines = ["version: 1", "cells:"]
     for name, region, api, capacity in cells:
         gateway = api.replace("http://", "ws://") + "/rtm"
         lines += [f"  - name: {name}", f"    region: {region}", "    capacity:", f"      workspaces: {capacity}",
                   "    endpoints:", f"      api: {api}", f"      gateway: {gateway}"]
+        if databases and name in databases:
+            lines.append(f"      database: {databases[name]}")
     return "\n".join(lines) + "\n"
 
 
@@ -136,9 +139,11 @@ class Deployment:
     regions: dict[str, str]
     capacity: dict[str, int]
 
-    def yaml(self, **capacity: int) -> str:
+    def yaml(self, *, databases: bool = False, **capacity: int) -> str:
+        """The inventory of these cells (``capacity``: another capacity for some; ``databases``: with their DSNs)."""
         caps = {**self.capacity, **capacity}
-        return inventory(*((n, self.regions[n], c.url, caps[n]) for n, c in self.cells.items()))
+        return inventory(*((n, self.regions[n], c.url, caps[n]) for n, c in self.cells.items()),
+                         databases={n: c.dsn for n, c in self.cells.items()} if databases else None)
 
 
 @contextmanager
