@@ -1,7 +1,12 @@
 """Do not disturb: ``dnd.info``, ``dnd.teamInfo``, ``dnd.setSnooze``, ``dnd.endSnooze``, ``dnd.endDnd``.
 
 Each change tells the person's own devices ``dnd_updated`` (with the snooze) and the whole
-workspace ``dnd_updated_user`` (what teammates see), in the change's transaction.
+workspace ``dnd_updated_user`` (what teammates see), in the change's transaction; a snooze
+that ends by itself is told by the worker (:func:`tell_expired_snoozes`, a periodic job).
+
+An ended snooze keeps its span (its end becomes the time it was ended) and ``dnd.endDnd``
+records when it paused the window: the notification worker judges DND at each message's own
+time, even after DND is over (cell/notify/dnd.py).
 """
 
 from __future__ import annotations
@@ -32,17 +37,39 @@ async def _dnd(conn: Conn, workspace_id: str, user_id: str) -> rules.Dnd:
     return dnd_of(rows[0])
 
 
+async def _tell(conn: Conn, workspace_id: str, user_id: str, now: datetime) -> dict[str, Any]:
+    dnd = await _dnd(conn, workspace_id, user_id)
+    own = rules.status(dnd, now, own=True)
+    await outbox.append(conn, workspace_id, Audience.person(user_id), "dnd_updated",
+                        {"type": "dnd_updated", "user": user_id, "dnd_status": own})
+    await outbox.append(conn, workspace_id, Audience.workspace(), "dnd_updated_user",
+                        {"type": "dnd_updated_user", "user": user_id,
+                         "dnd_status": rules.status(dnd, now, own=False)})
+    return own
+
+
 async def tell_dnd(conn: Conn, actor: Actor, now: datetime) -> dict[str, Any]:
     """Append ``dnd_updated`` (the person's devices) and ``dnd_updated_user`` (the workspace)
     with the DND state as of this transaction; returns the person's own status."""
-    dnd = await _dnd(conn, actor.workspace_id, actor.user_id)
-    own = rules.status(dnd, now, own=True)
-    await outbox.append(conn, actor.workspace_id, Audience.person(actor.user_id), "dnd_updated",
-                        {"type": "dnd_updated", "user": actor.user_id, "dnd_status": own})
-    await outbox.append(conn, actor.workspace_id, Audience.workspace(), "dnd_updated_user",
-                        {"type": "dnd_updated_user", "user": actor.user_id,
-                         "dnd_status": rules.status(dnd, now, own=False)})
-    return own
+    return await _tell(conn, actor.workspace_id, actor.user_id, now)
+
+
+EXPIRED_BATCH = 100
+
+
+async def tell_expired_snoozes(db: Database) -> int:
+    """Tell the end of every snooze that ended by itself (``dnd_updated`` to the person,
+    ``dnd_updated_user`` to the workspace), once each, in batches; how many were told."""
+    told = 0
+    while True:
+        async with db.transaction() as conn:
+            ended = await notify.claim_expired_snoozes(conn, EXPIRED_BATCH)
+            now = _now()
+            for workspace_id, user_id in ended:
+                await _tell(conn, workspace_id, user_id, now)
+        told += len(ended)
+        if len(ended) < EXPIRED_BATCH:
+            return told
 
 
 async def info(db: Database, actor: Actor, user_id: str | None) -> dict[str, Any]:
@@ -91,22 +118,24 @@ async def set_snooze(db: Database, actor: Actor, num_minutes: str | int | None) 
     now = _now()
     async with db.transaction() as conn:
         await notify.lock_prefs(conn, actor.workspace_id, actor.user_id)
+        before = await _dnd(conn, actor.workspace_id, actor.user_id)
+        began = before.snooze_from if rules.snoozing(before, now) and before.snooze_from is not None else now
         await notify.update_prefs(conn, actor.workspace_id, actor.user_id,
-                                  {"snooze_until": now + timedelta(minutes=minutes)})
+                                  {"snooze_until": now + timedelta(minutes=minutes), "snooze_started": began,
+                                   "snooze_end_told": False})
         own = await tell_dnd(conn, actor, now)
     return {k: own[k] for k in ("snooze_enabled", "snooze_endtime", "snooze_remaining", "snooze_is_indefinite")}
 
 
 async def end_snooze(db: Database, actor: Actor) -> dict[str, Any]:
-    """End the caller's snooze now; ``snooze_not_active`` if none runs."""
+    """End the caller's snooze now (its span is kept, ending now); ``snooze_not_active`` if none runs."""
     now = _now()
     async with db.transaction() as conn:
         await notify.lock_prefs(conn, actor.workspace_id, actor.user_id)
         if not rules.snoozing(await _dnd(conn, actor.workspace_id, actor.user_id), now):
             raise CellError("snooze_not_active")
-        await notify.update_prefs(conn, actor.workspace_id, actor.user_id, {"snooze_until": None})
-        if not rules.dnd_active(await _dnd(conn, actor.workspace_id, actor.user_id), now):
-            await notify.release_held(conn, actor.workspace_id, actor.user_id)
+        await notify.update_prefs(conn, actor.workspace_id, actor.user_id,
+                                  {"snooze_until": now, "snooze_end_told": True})
         return await tell_dnd(conn, actor, now)
 
 
@@ -116,9 +145,11 @@ async def end_dnd(db: Database, actor: Actor) -> None:
     async with db.transaction() as conn:
         await notify.lock_prefs(conn, actor.workspace_id, actor.user_id)
         dnd = await _dnd(conn, actor.workspace_id, actor.user_id)
+        changes: dict[str, Any] = {"snooze_end_told": True}
+        if rules.snoozing(dnd, now):
+            changes["snooze_until"] = now  # the span is kept: messages posted in it stay silenced
         window = rules.current_or_next_window(dnd, now)
-        paused = window[1] if window is not None and window[0] <= now else dnd.paused_until
-        await notify.update_prefs(conn, actor.workspace_id, actor.user_id,
-                                  {"snooze_until": None, "dnd_paused_until": paused})
-        await notify.release_held(conn, actor.workspace_id, actor.user_id)
+        if window is not None and window[0] <= now and not rules.paused(dnd, now):
+            changes.update(dnd_paused_from=now, dnd_paused_until=window[1])
+        await notify.update_prefs(conn, actor.workspace_id, actor.user_id, changes)
         await tell_dnd(conn, actor, now)

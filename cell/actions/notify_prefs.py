@@ -141,6 +141,7 @@ async def set_prefs(db: Database, actor: Actor, changes: dict[str, Any]) -> dict
         if columns:
             if {"dnd_start_minute", "dnd_end_minute", "dnd_enabled"} & set(columns):
                 columns["dnd_paused_until"] = None  # a new schedule starts afresh
+                columns["dnd_paused_from"] = None
             await notify.update_prefs(conn, actor.workspace_id, actor.user_id, columns)
         if tz is not None:
             await notify.set_tz(conn, actor.workspace_id, actor.user_id, tz)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,6 @@ from cell.domain.ts import format_ts, parse_ts
 from cell.egress import Egress
 from cell.notify import prefs as notify_prefs
 from cell.notify.decide import Audience, Decision, Message, Prefs, decide
-from cell.notify.dnd import dnd_ends
 from cell.realtime.presence import online_users
 from cell.settings import NotifySettings
 from cell.store import notifications as store
@@ -45,9 +44,17 @@ NOTIFIED_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message", "me_
 SNIPPET_CHARS = 200
 LOG_FANOUT_MEMBERS = 1000  # a decision over this many members is logged with its timings
 
-def _prefs(found: notify_prefs.EffectivePrefs, now: datetime) -> Prefs:
-    return Prefs(found.level, found.muted, found.keywords, found.suppress_broadcasts,
-                 notify_prefs.dnd_active(found, now))
+def _prefs(found: notify_prefs.EffectivePrefs) -> Prefs:
+    return Prefs(found.level, found.muted, found.keywords, found.suppress_broadcasts)
+
+
+def _may_dnd(found: notify_prefs.EffectivePrefs) -> bool:
+    """Whether DND may ever hold for this person (a schedule, or a snooze kept)."""
+    return found.dnd.enabled or found.dnd.snooze_until is not None
+
+
+def _at(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
 
 
 def snippet(text: str) -> str:
@@ -86,6 +93,7 @@ class _Pending:
     ts: int
     thread_ts: int | None
     is_reply: bool
+    at: datetime  # when it was posted (an edit: when it was edited): DND is judged then
     only: frozenset[str] | None = None  # an edit: only these (newly mentioned) may be notified
 
 
@@ -144,6 +152,7 @@ class Notifications(Consumer):
             if event.audience.kind != "conversation" or event.audience.id is None or event.event_type != "message":
                 continue
             message, newly = event.payload, None
+            stamp = message.get("event_ts") or message.get("ts")
             if message.get("subtype") == "message_changed" and isinstance(message.get("message"), dict):
                 # An edit notifies only those it newly mentions (as Slack does); a redelivered or
                 # repeated edit finds their rows and adds none.
@@ -156,7 +165,8 @@ class Notifications(Consumer):
             ts = parse_ts(message["ts"])
             thread_ts = parse_ts(message["thread_ts"]) if message.get("thread_ts") else None
             pending.append(_Pending(event.workspace_id, message, ts, thread_ts,
-                                    thread_ts is not None and thread_ts != ts, newly))
+                                    thread_ts is not None and thread_ts != ts,
+                                    _at(parse_ts(stamp) if stamp else ts), newly))
         if pending:
             await self.decide_all(conn, pending, batch)
 
@@ -173,16 +183,14 @@ class Notifications(Consumer):
                           if p.is_reply and p.thread_ts is not None})
         followers = await store.followers_of(conn, threads)
         self.statements += 3
-        now = datetime.now(UTC)
         prefs: dict[tuple[str, str], dict[str, Prefs]] = {}
-        held_until: dict[tuple[str, str], datetime] = {}  # (workspace, user): when their DND ends
+        # Those who may be in DND, per conversation: judged per message, at its own time.
+        dnd: dict[tuple[str, str], dict[str, notify_prefs.EffectivePrefs]] = {}
         for pair, users in custom.items():
             loaded = await notify_prefs.load(conn, pair[0], pair[1], users)
             self.statements += 1
-            prefs[pair] = {user: _prefs(p, now) for user, p in loaded.items()}
-            for user, p in loaded.items():
-                if (ends := dnd_ends(p.dnd, now)) is not None:
-                    held_until[(pair[0], user)] = ends
+            prefs[pair] = {user: _prefs(p) for user, p in loaded.items()}
+            dnd[pair] = {user: p for user, p in loaded.items() if _may_dnd(p)}
         read = time.perf_counter()
         rows: list[store.NewNotification] = []
         desktop: dict[str, list[tuple[Decision, _Pending]]] = {}
@@ -197,21 +205,21 @@ class Notifications(Consumer):
                             reply_broadcast=message.get("subtype") == "thread_broadcast",
                             urgent=bool(conversation.get("is_urgent")))
             thread = followers.get((pair[0], pair[1], item.thread_ts or 0), set()) if item.is_reply else set()
+            those = prefs.get(pair, {})
+            if held := [u for u, p in dnd.get(pair, {}).items() if notify_prefs.dnd_active(p, item.at)]:
+                those = {**those, **{u: replace(those[u], dnd=True) for u in held}}
             decisions = decide(facts, Audience(frozenset(members.get(pair, ())), frozenset(online[pair[0]]),
-                                               frozenset(thread), prefs.get(pair, {})))
+                                               frozenset(thread), those))
             self.decided += 1
             if item.only is not None:
                 decisions = [d for d in decisions if d.user in item.only and d.reason == "mention"]
             text = snippet(message.get("text", ""))
             delay = self.settings.push_delay_seconds
             for d in decisions:
-                wait = delay if d.desktop else 0.0
-                if d.held:  # DND: the push waits for its end (released early by dnd.endSnooze/endDnd)
-                    ends = held_until.get((pair[0], d.user))
-                    wait = max(wait, (ends - now).total_seconds()) if ends is not None else wait
+                # DND at the message's time: a row (the digest tells it) that is never pushed.
                 rows.append(store.NewNotification(pair[0], d.user, pair[1], item.ts,
                                                   item.thread_ts if item.is_reply else None, message["user"],
-                                                  d.reason, text, wait))
+                                                  d.reason, text, delay if d.desktop else 0.0, dnd=d.held))
                 if d.desktop:
                     desktop.setdefault(item.workspace_id, []).append((d, item))
         decided = time.perf_counter()

@@ -164,7 +164,7 @@ class Sender:
                     # A fresh burst decided together: the first at once, the rest one window later.
                     later.extend((row, _at(now + s.aggregate_seconds)) for row in items[1:])
                     items = items[:1]
-                # else: a catch-up (held by DND, put off while active): all in one summary push
+                # else: a catch-up (put off while active): all in one summary push
                 await self._push(conn, workspace_id, user_id, channel_id, items)
             await store.reschedule(conn, later)
         if ready:

@@ -14,8 +14,8 @@ so the table-driven test (``tests/cell/test_notify_decide.py``) is the specifica
 - a reply notifies the thread's **followers** (``thread``);
 - level ``all`` also notifies of every top-level message (``message``); ``nothing`` and
   **mute** silence everything;
-- **DND** holds every notification (``held``: no desktop notification now; the push waits for
-  the end of DND and is sent then if still unread), except a broadcast in a channel marked urgent.
+- **DND** at the message's time silences every notification (``held``: no desktop notification
+  and never a push; the email digest still lists it), except a broadcast in a channel marked urgent.
 
 The strongest reason wins (the order of :data:`REASONS`). Each notified person gets the RTM
 ``desktop_notification`` if online now, and is a push candidate either way (the sender pushes
@@ -43,7 +43,7 @@ class Prefs:
     muted: bool = False
     keywords: tuple[str, ...] = ()
     suppress_broadcasts: bool = False  # @here/@channel/@everyone do not notify this person here
-    dnd: bool = False  # do-not-disturb is on for this person right now
+    dnd: bool = False  # do-not-disturb was on for this person when the message was posted
 
 
 DEFAULT_PREFS = Prefs()
@@ -80,7 +80,7 @@ class Decision:
     reason: Reason
     desktop: bool  # RTM desktop_notification now (the person is online)
     push: bool = True  # a push candidate (sent only after the inactivity delay, if still unread)
-    held: bool = False  # DND holds it: no desktop notification; pushed once DND ends, if still unread
+    held: bool = False  # DND silences it: no desktop notification, never pushed (the digest tells it)
 
 
 def keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str] | None:

@@ -1,10 +1,17 @@
 """Do not disturb: a snooze, and a daily schedule in the person's own time zone (pure).
 
-A person is in DND when a snooze runs (``dnd.setSnooze``) or when ``now`` falls in
-today's (or yesterday's) scheduled window in their time zone and that window was not
-ended early (``dnd.endDnd``). A window whose end is before its start crosses
-midnight: 22:00-08:00 covers the night. Daylight-saving changes are taken as the
-zone defines them (the window is wall-clock time on each local day).
+A person is in DND at an instant when a snooze spans it (``dnd.setSnooze`` from
+``snooze_from`` to ``snooze_until``) or when it falls in that day's (or the previous
+day's) scheduled window in their time zone and that window was not ended early then
+(``dnd.endDnd`` pauses it from ``paused_from`` to ``paused_until``). A window whose end is
+before its start crosses midnight: 22:00-08:00 covers the night. Daylight-saving changes
+are taken as the zone defines them (the window is wall-clock time on each local day).
+
+Every rule takes the instant to judge: the notification worker passes the **message's**
+time, not the time it happens to decide (a worker catching up after a snooze ended still
+knows a message was posted during it). Ending a snooze keeps its span (``snooze_until``
+becomes the end), so that judgement holds after the end too; only the latest snooze and
+pause are kept (a worker more than one snooze behind judges by the latest).
 
 Slack's answers (``dnd.info``, ``dnd.teamInfo``, ``dnd_updated``) are built by
 :func:`status`; ``next_dnd_start_ts``/``next_dnd_end_ts`` name the window running now,
@@ -34,8 +41,10 @@ class Dnd:
     enabled: bool = False  # the daily schedule is on
     start_minute: int = 22 * 60  # minutes after local midnight
     end_minute: int = 8 * 60
-    snooze_until: datetime | None = None
+    snooze_until: datetime | None = None  # the snooze's end (kept after it ended, or was ended early)
+    snooze_from: datetime | None = None  # when it began (None: a snooze stored before it was kept)
     paused_until: datetime | None = None  # dnd.endDnd ended the running window early, until then
+    paused_from: datetime | None = None  # when it did (None: a pause stored before it was kept)
 
 
 @lru_cache(maxsize=1)
@@ -87,41 +96,40 @@ def current_or_next_window(dnd: Dnd, now: datetime) -> tuple[datetime, datetime]
     raise AssertionError("a daily window always ends within two days")  # pragma: no cover
 
 
-def in_window(dnd: Dnd, now: datetime) -> bool:
-    """Whether the schedule (not a snooze) holds notifications at ``now``."""
-    window = current_or_next_window(dnd, now)
-    if window is None or not window[0] <= now < window[1]:
+def paused(dnd: Dnd, at: datetime) -> bool:
+    """Whether ``dnd.endDnd`` had paused the schedule at ``at``."""
+    if dnd.paused_until is None or dnd.paused_until <= at:
         return False
-    return dnd.paused_until is None or dnd.paused_until <= now
+    return dnd.paused_from is None or dnd.paused_from <= at
 
 
-def snoozing(dnd: Dnd, now: datetime) -> bool:
-    return dnd.snooze_until is not None and dnd.snooze_until > now
+def in_window(dnd: Dnd, at: datetime) -> bool:
+    """Whether the schedule (not a snooze) holds notifications at ``at``."""
+    window = current_or_next_window(dnd, at)
+    if window is None or not window[0] <= at < window[1]:
+        return False
+    return not paused(dnd, at)
 
 
-def dnd_active(dnd: Dnd, now: datetime) -> bool:
-    """Whether notifications to this person are held at ``now`` (snooze or schedule)."""
-    return snoozing(dnd, now) or in_window(dnd, now)
+def snoozing(dnd: Dnd, at: datetime) -> bool:
+    """Whether a snooze spans ``at`` (it began at or before, and ends after)."""
+    if dnd.snooze_until is None or dnd.snooze_until <= at:
+        return False
+    return dnd.snooze_from is None or dnd.snooze_from <= at
 
 
-def dnd_ends(dnd: Dnd, now: datetime) -> datetime | None:
-    """When the DND holding notifications at ``now`` ends (the later of the snooze's end and the
-    running window's end; None if DND does not hold now): when held notifications are released."""
-    ends = []
-    if snoozing(dnd, now) and dnd.snooze_until is not None:
-        ends.append(dnd.snooze_until)
-    if in_window(dnd, now):
-        window = current_or_next_window(dnd, now)
-        if window is not None:
-            ends.append(window[1])
-    return max(ends) if ends else None
+def dnd_active(dnd: Dnd, at: datetime) -> bool:
+    """Whether this person is in DND at ``at`` (snooze or schedule): a message posted then is
+    not notified (no desktop notification, no push, ever), whenever it is decided."""
+    return snoozing(dnd, at) or in_window(dnd, at)
 
 
 def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
     """Slack's DND status: ``dnd.info`` (``own``: with the snooze fields), ``dnd.teamInfo``'s entries."""
     window = current_or_next_window(dnd, now)
-    if window is not None and dnd.paused_until is not None and window[0] <= now < dnd.paused_until:
+    if window is not None and window[0] <= now and paused(dnd, now):
         # The running window was ended early: tell the next one.
+        assert dnd.paused_until is not None
         window = current_or_next_window(dnd, max(window[1], dnd.paused_until))
     body: dict[str, Any] = {
         "dnd_enabled": dnd.enabled,

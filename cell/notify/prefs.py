@@ -69,7 +69,9 @@ def dnd_of(row: dict[str, Any]) -> Dnd:
         start_minute=base.start_minute if row.get("dnd_start_minute") is None else int(row["dnd_start_minute"]),
         end_minute=base.end_minute if row.get("dnd_end_minute") is None else int(row["dnd_end_minute"]),
         snooze_until=row.get("snooze_until"),
+        snooze_from=row.get("snooze_started"),
         paused_until=row.get("dnd_paused_until"),
+        paused_from=row.get("dnd_paused_from"),
     )
 
 
@@ -90,8 +92,9 @@ async def load(
 
 
 def dnd_active(prefs: EffectivePrefs | Dnd, now: datetime) -> bool:
-    """Whether DND (a snooze, or the daily schedule in the person's time zone) holds
-    notifications at ``now`` (timezone-aware). Urgent broadcasts are the caller's exception."""
+    """Whether DND (a snooze, or the daily schedule in the person's time zone) silences
+    notifications of a message posted at ``now`` (timezone-aware; the worker passes the
+    message's time). Urgent broadcasts are the caller's exception."""
     return dnd_rules.dnd_active(prefs.dnd if isinstance(prefs, EffectivePrefs) else prefs, now)
 
 

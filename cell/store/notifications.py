@@ -103,10 +103,11 @@ INSERT INTO notifications (workspace_id, user_id, channel_id, ts, thread_ts, aut
                            push_due_at, push_state)
 SELECT t.w, t.u, t.c, t.ts, t.th, t.a, t.r, t.s,
        now() + make_interval(secs => t.d),
-       CASE WHEN EXISTS (SELECT 1 FROM notify_devices v WHERE v.workspace_id = t.w AND v.user_id = t.u)
+       CASE WHEN t.dnd THEN 'dnd'
+            WHEN EXISTS (SELECT 1 FROM notify_devices v WHERE v.workspace_id = t.w AND v.user_id = t.u)
             THEN 'pending' ELSE 'none' END
 FROM unnest(%(w)s::text[], %(u)s::text[], %(c)s::text[], %(ts)s::bigint[], %(th)s::bigint[], %(a)s::text[],
-            %(r)s::text[], %(s)s::text[], %(d)s::float8[]) AS t(w, u, c, ts, th, a, r, s, d)
+            %(r)s::text[], %(s)s::text[], %(d)s::float8[], %(dnd)s::boolean[]) AS t(w, u, c, ts, th, a, r, s, d, dnd)
 ON CONFLICT DO NOTHING
 RETURNING push_state = 'pending' AS pushable
 """
@@ -123,6 +124,7 @@ class NewNotification:
     reason: str
     snippet: str
     push_delay: float
+    dnd: bool = False  # posted during the person's DND: never pushed (push_state 'dnd')
 
 
 async def insert_many(conn: Conn, rows: Sequence[NewNotification]) -> int:
@@ -134,6 +136,7 @@ async def insert_many(conn: Conn, rows: Sequence[NewNotification]) -> int:
         "w": [r.workspace_id for r in rows], "u": [r.user_id for r in rows], "c": [r.channel_id for r in rows],
         "ts": [r.ts for r in rows], "th": [r.thread_ts for r in rows], "a": [r.author for r in rows],
         "r": [r.reason for r in rows], "s": [r.snippet for r in rows], "d": [r.push_delay for r in rows],
+        "dnd": [r.dnd for r in rows],
     })
     return sum(1 for row in await cur.fetchall() if row["pushable"])
 

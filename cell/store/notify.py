@@ -20,12 +20,12 @@ BROADCASTS = ["here", "channel", "everyone"]
 # -- preferences ---------------------------------------------------------------
 
 PREF_COLUMNS = ("level", "highlight_words", "dnd_enabled", "dnd_start_minute", "dnd_end_minute",
-                "snooze_until", "dnd_paused_until")
+                "snooze_until", "snooze_started", "snooze_end_told", "dnd_paused_until", "dnd_paused_from")
 CHANNEL_PREF_COLUMNS = ("level", "muted", "suppress_broadcasts")
 
 _PREFS = """
 SELECT u.user_id, u.tz, p.level, p.highlight_words, p.dnd_enabled, p.dnd_start_minute,
-       p.dnd_end_minute, p.snooze_until, p.dnd_paused_until
+       p.dnd_end_minute, p.snooze_until, p.snooze_started, p.dnd_paused_until, p.dnd_paused_from
 FROM unnest(%(users)s::text[]) AS x(user_id)
 JOIN users u ON u.workspace_id = %(w)s AND u.user_id = x.user_id
 LEFT JOIN notify_prefs p ON p.workspace_id = u.workspace_id AND p.user_id = u.user_id
@@ -50,15 +50,27 @@ async def lock_prefs(conn: Conn, workspace_id: str, user_id: str) -> None:
     )
 
 
-async def release_held(conn: Conn, workspace_id: str, user_id: str) -> int:
-    """DND ended early: the person's pushes held for later are due now (the sender still skips
-    those read meanwhile and puts off those of someone active). How many."""
-    cur = await conn.execute(
-        "UPDATE notifications SET push_due_at = now() WHERE workspace_id = %(w)s AND user_id = %(u)s"
-        " AND push_state = 'pending' AND push_due_at > now()",
-        {"w": workspace_id, "u": user_id},
-    )
-    return cur.rowcount
+_EXPIRED_SNOOZES = """
+WITH due AS (
+    SELECT p.workspace_id, p.user_id
+    FROM notify_prefs p
+    JOIN workspaces w ON w.workspace_id = p.workspace_id AND w.status = 'active'
+    WHERE NOT p.snooze_end_told AND p.snooze_until <= now()
+    ORDER BY p.snooze_until
+    LIMIT %(limit)s
+    FOR UPDATE OF p SKIP LOCKED
+)
+UPDATE notify_prefs p SET snooze_end_told = true
+FROM due WHERE p.workspace_id = due.workspace_id AND p.user_id = due.user_id
+RETURNING p.workspace_id, p.user_id
+"""
+
+
+async def claim_expired_snoozes(conn: Conn, limit: int) -> list[tuple[str, str]]:
+    """Snoozes that ended by themselves and were not told yet, marked told (commit with the
+    events that tell them): ``(workspace_id, user_id)`` each. Workspaces being moved wait."""
+    cur = await conn.execute(_EXPIRED_SNOOZES, {"limit": limit})
+    return [(r["workspace_id"], r["user_id"]) for r in await cur.fetchall()]
 
 
 async def update_prefs(conn: Conn, workspace_id: str, user_id: str, values: dict[str, Any]) -> None:
@@ -129,7 +141,7 @@ SELECT u.user_id, u.tz,
        coalesce(p.dnd_enabled, false) AS dnd_enabled,
        coalesce(p.dnd_start_minute, 1320) AS dnd_start_minute,
        coalesce(p.dnd_end_minute, 480) AS dnd_end_minute,
-       p.snooze_until, p.dnd_paused_until,
+       p.snooze_until, p.snooze_started, p.dnd_paused_until, p.dnd_paused_from,
        coalesce(c.is_urgent, false) AS urgent
 FROM unnest(%(users)s::text[]) AS x(user_id)
 JOIN users u ON u.workspace_id = %(w)s AND u.user_id = x.user_id

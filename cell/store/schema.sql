@@ -340,7 +340,7 @@ CREATE TABLE public.notifications (
     email_state text DEFAULT 'pending'::text NOT NULL,
     digest_key uuid,
     CONSTRAINT notifications_email_state_check CHECK ((email_state = ANY (ARRAY['pending'::text, 'emailed'::text, 'read'::text, 'none'::text]))),
-    CONSTRAINT notifications_push_state_check CHECK ((push_state = ANY (ARRAY['pending'::text, 'pushed'::text, 'read'::text, 'expired'::text, 'none'::text])))
+    CONSTRAINT notifications_push_state_check CHECK ((push_state = ANY (ARRAY['pending'::text, 'pushed'::text, 'read'::text, 'expired'::text, 'none'::text, 'dnd'::text])))
 );
 
 CREATE TABLE public.notify_channel_prefs (
@@ -392,6 +392,9 @@ CREATE TABLE public.notify_prefs (
     snooze_until timestamp with time zone,
     dnd_paused_until timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    snooze_started timestamp with time zone,
+    snooze_end_told boolean DEFAULT true NOT NULL,
+    dnd_paused_from timestamp with time zone,
     CONSTRAINT notify_prefs_check CHECK ((dnd_start_minute <> dnd_end_minute)),
     CONSTRAINT notify_prefs_dnd_end_minute_check CHECK (((dnd_end_minute >= 0) AND (dnd_end_minute <= 1439))),
     CONSTRAINT notify_prefs_dnd_start_minute_check CHECK (((dnd_start_minute >= 0) AND (dnd_start_minute <= 1439))),
@@ -752,6 +755,8 @@ CREATE INDEX notify_devices_user ON public.notify_devices USING btree (workspace
 CREATE INDEX notify_digests_due ON public.notify_digests USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text]));
 
 CREATE INDEX notify_digests_user ON public.notify_digests USING btree (workspace_id, user_id, created_at);
+
+CREATE INDEX notify_prefs_snooze_untold ON public.notify_prefs USING btree (snooze_until) WHERE (NOT snooze_end_told);
 
 CREATE INDEX notify_pushes_dead ON public.notify_pushes USING btree (workspace_id, created_at) WHERE (state = 'dead'::text);
 

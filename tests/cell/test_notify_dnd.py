@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cell.notify.dnd import Dnd, dnd_active, dnd_ends, parse_hhmm, status, valid_timezone
+from cell.notify.dnd import Dnd, dnd_active, parse_hhmm, status, valid_timezone
 
 NIGHT_BERLIN = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60)
 
@@ -67,18 +67,42 @@ def test_times_and_zones_are_checked() -> None:
         True, True, False, False, False]
 
 
-def test_held_notifications_are_released_when_dnd_ends_as_the_clock_moves() -> None:
-    """dnd_ends (the time source is the ``now`` passed in): a snooze ends at its end; a night
-    window across midnight in Berlin ends at 08:00 Berlin; both at once end at the later one;
-    once the clock has moved past that end, DND no longer holds and nothing is held any more."""
-    now = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 23:30 in Berlin: in the night window
-    snooze_end = now + timedelta(minutes=20)
-    assert dnd_ends(Dnd(snooze_until=snooze_end), now) == snooze_end
-    morning = datetime(2026, 1, 16, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
-    assert dnd_ends(NIGHT_BERLIN, now) == morning
-    both = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60,
-               snooze_until=morning + timedelta(hours=1))
-    assert dnd_ends(both, now) == morning + timedelta(hours=1)
-    later = morning + timedelta(seconds=1)
-    assert (dnd_active(NIGHT_BERLIN, later), dnd_ends(NIGHT_BERLIN, later)) == (False, None)
-    assert dnd_ends(Dnd(snooze_until=snooze_end), snooze_end) is None
+def test_a_snooze_is_judged_at_the_instant_asked_even_after_it_ended() -> None:
+    """A snooze from 12:00 to 12:30 (ended early at 12:30 or run out): an instant inside it is
+    in DND, one before it began or after it ended is not, whenever the question is asked; a
+    snooze stored without its start holds from any earlier instant."""
+    began, ended = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    snooze = Dnd(snooze_from=began, snooze_until=ended)
+    instants = [began - timedelta(seconds=1), began, ended - timedelta(seconds=1), ended]
+    assert [dnd_active(snooze, at) for at in instants] == [False, True, True, False]
+    assert dnd_active(Dnd(snooze_until=ended), began - timedelta(days=1)) is True
+
+
+def test_an_ended_window_holds_before_the_end_dnd_and_not_after() -> None:
+    """dnd.endDnd at 23:00 Berlin ends the night's window from then on: 22:30 (before it) was
+    in DND, 23:30 is not, and the next night holds again."""
+    paused = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60,
+                 paused_from=datetime(2026, 1, 15, 22, 0, tzinfo=UTC),
+                 paused_until=datetime(2026, 1, 16, 7, 0, tzinfo=UTC))
+    instants = [datetime(2026, 1, 15, 21, 30, tzinfo=UTC), datetime(2026, 1, 15, 22, 30, tzinfo=UTC),
+                datetime(2026, 1, 16, 21, 30, tzinfo=UTC)]
+    assert [dnd_active(paused, at) for at in instants] == [True, False, True]
+
+
+@pytest.mark.parametrize(("tz", "utc", "start", "end"), [
+    # 23:30 in Los Angeles (UTC-8) on the 15th: the window that began at 22:00 that evening.
+    ("America/Los_Angeles", "2026-01-16T07:30:00", "2026-01-16T06:00:00", "2026-01-16T14:00:00"),
+    # 05:00 in Kolkata (UTC+5:30) on the 16th: the window that began the evening before.
+    ("Asia/Kolkata", "2026-01-15T23:30:00", "2026-01-15T16:30:00", "2026-01-16T00:30:00"),
+    # 09:00 in Auckland (UTC+13) on the 16th: it ended at 06:00; the next one starts at 22:00.
+    ("Pacific/Auckland", "2026-01-15T20:00:00", "2026-01-16T09:00:00", "2026-01-16T17:00:00"),
+    # 21:00 in Berlin the evening before DST starts: tonight's window is 22:00 CET to 06:00 CEST.
+    ("Europe/Berlin", "2026-03-28T20:00:00", "2026-03-28T21:00:00", "2026-03-29T04:00:00"),
+])
+def test_next_window_across_midnight_and_zones(tz: str, utc: str, start: str, end: str) -> None:
+    """next_dnd_start_ts/next_dnd_end_ts of a 22:00-06:00 schedule name the window running now,
+    else the next, in the person's zone whatever UTC's date is."""
+    night = Dnd(tz=tz, enabled=True, start_minute=22 * 60, end_minute=6 * 60)
+    ts = lambda iso: int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp())  # noqa: E731
+    answer = status(night, datetime.fromisoformat(utc).replace(tzinfo=UTC), own=False)
+    assert (answer["next_dnd_start_ts"], answer["next_dnd_end_ts"]) == (ts(start), ts(end))

@@ -231,13 +231,10 @@ def test_thread_follows_mute_dnd_and_the_urgent_exception_come_from_the_preferen
     wait_for(lambda: len(setup.notifications(gus.id)) >= 2, what="gus told of both replies")
     assert [r["reason"] for r in setup.notifications(gus.id)] == ["thread", "thread"]
     assert setup.notifications(hal.id) == []
-    # ivy's mention (and the sentinel reply in the thread she now follows) are held for the end
-    # of her snooze (no push now); the urgent @channel is not.
-    assert [(r["channel_id"], r["reason"]) for r in setup.notifications(ivy.id)] == \
-        [(general, "mention"), (room, "channel"), (general, "thread")]
-    assert [r["held"] for r in setup.rows(
-        "SELECT push_due_at > now() + interval '50 minutes' AS held FROM notifications WHERE user_id = %(u)s"
-        " ORDER BY ts", u=ivy.id)] == [True, False, True]
+    # ivy's mention (and the sentinel reply in the thread she now follows) were posted during
+    # her snooze: never pushed ('dnd'); the urgent @channel is an ordinary notification.
+    assert [(r["channel_id"], r["reason"], r["push_state"]) for r in setup.notifications(ivy.id)] == \
+        [(general, "mention", "dnd"), (room, "channel", "none"), (general, "thread", "dnd")]
 
 
 def test_sigkill_of_the_worker_mid_burst_loses_no_push_and_duplicates_none(setup: Setup) -> None:
@@ -297,20 +294,50 @@ def test_an_edit_that_adds_a_mention_notifies_only_the_newly_mentioned(setup: Se
     assert sentinel
 
 
-def test_a_dm_during_a_snooze_is_held_and_pushed_once_when_the_snooze_ends(setup: Setup) -> None:
-    """Snoozed for an hour: a DM gives no desktop notification and no push, its row waits for
-    the snooze's end; dnd.endSnooze releases it: exactly one push, with the message."""
+def test_a_dm_during_a_snooze_is_never_pushed_and_one_after_it_is(setup: Setup) -> None:
+    """Snoozed for an hour: a DM gives no desktop notification and no push, its row is 'dnd';
+    after dnd.endSnooze it is still not pushed, and the next DM is: exactly one push."""
     lea, key = setup.person("lea")
     lea_client = WebClient(token=lea.token, base_url=setup.cell.cell.api)
     lea_client.dnd_setSnooze(num_minutes=60)
-    channel, ts = setup.dm(lea, "while you were away")
-    wait_for(lambda: len(setup.notifications(lea.id)) == 1, what="lea's held notification")
-    [row] = setup.rows("SELECT push_state, push_due_at > now() + interval '50 minutes' AS held"
-                       " FROM notifications WHERE user_id = %(u)s", u=lea.id)
-    assert (row["push_state"], row["held"]) == ("pending", True)
-    assert setup.gateway.to(key) == []
+    channel, quiet = setup.dm(lea, "while you were away")
+    wait_for(lambda: len(setup.notifications(lea.id)) == 1, what="lea's silenced notification")
+    assert setup.notifications(lea.id)[0]["push_state"] == "dnd"
     lea_client.dnd_endSnooze()
-    wait_for(lambda: len(setup.gateway.to(key)) >= 1, what="the held push after the snooze ended")
-    wait_for(lambda: setup.notifications(lea.id)[0]["push_state"] == "pushed", what="lea's row pushed")
+    _, loud = setup.dm(lea, "welcome back")
+    wait_for(lambda: len(setup.gateway.to(key)) >= 1, what="the push of the DM after the snooze")
+    wait_for(lambda: setup.notifications(lea.id)[-1]["push_state"] == "pushed", what="lea's second row pushed")
     [push] = setup.gateway.to(key)
-    assert (push.notification["room_id"], push.messages) == (channel, [ts])
+    assert (push.notification["room_id"], push.messages) == (channel, [loud])
+    assert [(r["ts"], r["push_state"]) for r in setup.notifications(lea.id)] == [
+        (int(quiet.replace(".", "")), "dnd"), (int(loud.replace(".", "")), "pushed")]
+
+
+def test_a_worker_catching_up_judges_dnd_at_each_messages_time(setup: Setup) -> None:
+    """The worker decides late (it was stopped), and judges DND at each message's own time: a DM
+    posted before a snooze and decided while it runs is pushed; a DM posted during the snooze and
+    decided only after the snooze ended is never pushed; one posted after the snooze is."""
+    max_, key = setup.person("max")
+    client = WebClient(token=max_.token, base_url=setup.cell.cell.api)
+    setup.worker.stop()
+    try:
+        channel, before = setup.dm(max_, "before the snooze")
+        client.dnd_setSnooze(num_minutes=60)
+    finally:
+        setup.worker.start()
+    wait_for(lambda: len(setup.gateway.to(key)) >= 1, what="the push of the DM before the snooze")
+    assert client.dnd_info()["snooze_enabled"] is True  # decided and pushed while the snooze runs
+    setup.worker.stop()
+    try:
+        _, during = setup.dm(max_, "during the snooze")
+        client.dnd_endSnooze()
+        _, after = setup.dm(max_, "after the snooze")
+    finally:
+        setup.worker.start()
+    wait_for(lambda: len(setup.gateway.to(key)) >= 2, what="the push of the DM after the snooze")
+    wait_for(lambda: len(setup.notifications(max_.id)) == 3, what="max's three notifications decided")
+    pushed = [m for p in setup.gateway.to(key) for m in p.messages]
+    assert (pushed, setup.gateway.to(key)[0].notification["room_id"]) == ([before, after], channel)
+    assert [(r["ts"], r["push_state"]) for r in setup.notifications(max_.id)] == [
+        (int(before.replace(".", "")), "pushed"), (int(during.replace(".", "")), "dnd"),
+        (int(after.replace(".", "")), "pushed")]
