@@ -30,7 +30,8 @@ class AdminToken(BaseModel):
     name: str = Field(min_length=1)
     roles: list[Role] = Field(min_length=1)
     token: SecretStr
-    # The workspaces this token may export (None: every one): a compliance officer of one customer.
+    # The workspaces this token may read and act on (None: every one): one customer's compliance
+    # officer or operator. Actions across workspaces (cells, routing table, drains, audit log) refuse it.
     workspaces: list[str] | None = None
 
 

@@ -64,6 +64,7 @@ class Health(Ok):
 class WhoAmI(Ok):
     name: str
     roles: list[str]
+    workspaces: list[str] | None
 
 
 @with_config(_CLOSED)

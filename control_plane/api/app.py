@@ -66,12 +66,13 @@ async def health(request: Request) -> Response:
 
 async def whoami(request: Request) -> Response:
     """
-    summary: The caller's name and roles.
+    summary: The caller's name, roles and, for a limited token, the workspaces it reaches.
     responses:
-      200: {description: "name and roles"}
+      200: {description: "name, roles, workspaces (null: every one)"}
     """
     actor = authenticate(request)
-    return ok({"name": actor.name, "roles": list(actor.roles)})
+    reach = sorted(actor.workspaces) if actor.workspaces is not None else None
+    return ok({"name": actor.name, "roles": list(actor.roles), "workspaces": reach})
 
 
 # The body model of each endpoint that takes one: request schemas in the OpenAPI document.

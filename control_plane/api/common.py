@@ -83,19 +83,25 @@ async def authorize_workspace(request: Request, allowed: frozenset[str], action:
     """``authorize``, and a token limited to some workspaces (``tokens[].workspaces``) must list
     this one; else ``Forbidden`` (recorded in the audit log)."""
     actor = await authorize(request, allowed, action, workspace_id)
-    if not actor.may_export(workspace_id):
-        refused = Forbidden("forbidden", f"{actor.name}'s token is limited to other workspaces than {workspace_id}")
-        await audit.refusal(services_of(request).db, actor, action, workspace_id, refused)
-        raise refused
+    await require_reach(request, actor, action, workspace_id)
     return actor
 
 
-async def authorize_unlimited(request: Request, allowed: frozenset[str], action: str) -> Actor:
-    """``authorize`` for an action across workspaces (the whole audit log, an import that creates
-    one): a token limited to some workspaces is refused."""
-    actor = await authorize(request, allowed, action)
+async def require_reach(request: Request, actor: Actor, action: str, workspace_id: str) -> None:
+    """``Forbidden`` (recorded in the audit log) unless the actor's token reaches the workspace;
+    for a handler that learns the workspace after authorizing (a migration's, a body's)."""
+    if not actor.reaches(workspace_id):
+        refused = Forbidden("forbidden", f"{actor.name}'s token is limited to other workspaces than {workspace_id}")
+        await audit.refusal(services_of(request).db, actor, action, workspace_id, refused)
+        raise refused
+
+
+async def authorize_unlimited(request: Request, allowed: frozenset[str], action: str, target: str = "-") -> Actor:
+    """``authorize`` for an action across workspaces (the whole audit log, the routing table, a
+    cell's life cycle, a drain, creating a workspace): a token limited to some workspaces is refused."""
+    actor = await authorize(request, allowed, action, target)
     if actor.workspaces is not None:
         refused = Forbidden("forbidden", f"{action} spans every workspace; {actor.name}'s token is limited to some")
-        await audit.refusal(services_of(request).db, actor, action, "-", refused)
+        await audit.refusal(services_of(request).db, actor, action, target, refused)
         raise refused
     return actor

@@ -8,7 +8,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from control_plane.actions import drains, moves
-from control_plane.api.common import Body, authorize, body, ok, services_of
+from control_plane.api.common import (
+    Body,
+    authorize,
+    authorize_unlimited,
+    body,
+    ok,
+    require_reach,
+    services_of,
+)
 from control_plane.domain.roles import OPERATE, READ
 from control_plane.errors import BadInput
 
@@ -59,7 +67,7 @@ async def list_migrations(request: Request) -> Response:
     responses:
       200: {description: "migrations with their phase and progress"}
     """
-    await authorize(request, READ, "migrations.list")
+    actor = await authorize(request, READ, "migrations.list")
     query = request.query_params
     status = query.get("status")
     if status is not None and status not in STATUSES:
@@ -68,7 +76,7 @@ async def list_migrations(request: Request) -> Response:
     found = await moves.list_moves(services_of(request), status=status, workspace=query.get("workspace"),
                                    cell=query.get("cell"), drain=_int(query.get("drain"), "drain"),
                                    limit=max(1, min(limit, 10_000)))
-    return ok({"migrations": found})
+    return ok({"migrations": [m for m in found if actor.reaches(m["workspace"])]})
 
 
 async def show_migration(request: Request) -> Response:
@@ -78,8 +86,10 @@ async def show_migration(request: Request) -> Response:
       200: {description: "the migration"}
       404: {description: "unknown_migration"}
     """
-    await authorize(request, READ, "migrations.show")
-    return ok({"migration": await moves.show(services_of(request), request.path_params["id"])})
+    actor = await authorize(request, READ, "migrations.show")
+    found = await moves.show(services_of(request), request.path_params["id"])
+    await require_reach(request, actor, "migrations.show", found["workspace"])
+    return ok({"migration": found})
 
 
 async def start_migration(request: Request) -> Response:
@@ -93,6 +103,7 @@ async def start_migration(request: Request) -> Response:
     """
     actor = await authorize(request, OPERATE, "migrations.start")
     args = await body(request, StartBody)
+    await require_reach(request, actor, "migrations.start", args.workspace)
     result = await moves.start(services_of(request), actor, args.workspace, args.to, reason=args.reason,
                                dry_run=args.dry_run)
     return ok(result, status=200 if args.dry_run else 202)
@@ -108,6 +119,7 @@ async def abort_migration(request: Request) -> Response:
     move_id = request.path_params["id"]
     actor = await authorize(request, OPERATE, "migrations.abort", str(move_id))
     args = await body(request, AbortBody)
+    await require_reach(request, actor, "migrations.abort", (await moves.show(services_of(request), move_id))["workspace"])
     return ok({"migration": await moves.abort(services_of(request), actor, move_id, reason=args.reason,
                                               wait=args.wait)})
 
@@ -122,6 +134,7 @@ async def resume_migration(request: Request) -> Response:
     move_id = request.path_params["id"]
     actor = await authorize(request, OPERATE, "migrations.resume", str(move_id))
     args = await body(request, ResumeBody)
+    await require_reach(request, actor, "migrations.resume", (await moves.show(services_of(request), move_id))["workspace"])
     return ok({"migration": await moves.resume(services_of(request), actor, move_id, reason=args.reason)})
 
 
@@ -134,7 +147,7 @@ async def drain(request: Request) -> Response:
       404: {description: "unknown_cell"}
       409: {description: "no_active_cell, no_capacity, already_draining"}
     """
-    actor = await authorize(request, OPERATE, "migrations.drain")
+    actor = await authorize_unlimited(request, OPERATE, "migrations.drain")
     args = await body(request, DrainBody)
     result = await drains.drain(services_of(request), actor, args.cell, parallel=args.parallel, reason=args.reason,
                                dry_run=args.dry_run)
@@ -148,7 +161,7 @@ async def show_drain(request: Request) -> Response:
       200: {description: "the cell, its drain and migrations"}
       404: {description: "unknown_cell"}
     """
-    await authorize(request, READ, "migrations.drain.show")
+    await authorize_unlimited(request, READ, "migrations.drain.show")
     return ok(await drains.show_drain_of(services_of(request), request.path_params["cell"]))
 
 
@@ -158,7 +171,7 @@ async def collect(request: Request) -> Response:
     responses:
       200: {description: "what was (or would be) collected"}
     """
-    actor = await authorize(request, OPERATE, "migrations.gc")
+    actor = await authorize_unlimited(request, OPERATE, "migrations.gc")
     args = await body(request, GcBody)
     return ok(await moves.gc(services_of(request), actor, grace_seconds=args.grace_seconds, dry_run=args.dry_run,
                              reason=args.reason))

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from control_plane.actions import routes
-from control_plane.api.common import authorize, ok, services_of
+from control_plane.api.common import authorize_unlimited, authorize_workspace, ok, services_of
 from control_plane.domain.roles import READ
 from control_plane.errors import BadInput
 
@@ -32,7 +32,7 @@ async def snapshot(request: Request) -> Response:
     responses:
       200: {description: "{table: {version, cells, routes}}"}
     """
-    await authorize(request, READ, "routes.snapshot")
+    await authorize_unlimited(request, READ, "routes.snapshot")
     table = await routes.snapshot(services_of(request))
     return ok({"table": table.to_json()})
 
@@ -43,7 +43,7 @@ async def changes(request: Request) -> Response:
     responses:
       200: {description: "{version, changes}"}
     """
-    await authorize(request, READ, "routes.changes")
+    await authorize_unlimited(request, READ, "routes.changes")
     head, found = await routes.changes(services_of(request), _since(request))
     return ok({"version": head, "changes": [c.to_json() for c in found]})
 
@@ -55,7 +55,7 @@ async def watch(request: Request) -> Response:
     responses:
       200: {description: "an endless stream"}
     """
-    await authorize(request, READ, "routes.watch")
+    await authorize_unlimited(request, READ, "routes.watch")
     services = services_of(request)
     since = _since(request)
     heartbeat = services.settings.routing.heartbeat_seconds
@@ -94,8 +94,9 @@ async def lookup(request: Request) -> Response:
       200: {description: "{workspace, cell, version}"}
       404: {description: "unknown_workspace"}
     """
-    await authorize(request, READ, "routes.lookup")
-    return ok(await routes.lookup(services_of(request), request.path_params["workspace_id"]))
+    workspace_id = request.path_params["workspace_id"]
+    await authorize_workspace(request, READ, "routes.lookup", workspace_id)
+    return ok(await routes.lookup(services_of(request), workspace_id))
 
 
 routes_ = [

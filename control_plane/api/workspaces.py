@@ -8,7 +8,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from control_plane.actions import workspaces
-from control_plane.api.common import Body, authorize, body, ok, services_of
+from control_plane.api.common import (
+    Body,
+    authorize,
+    authorize_unlimited,
+    authorize_workspace,
+    body,
+    ok,
+    services_of,
+)
 from control_plane.domain.roles import OPERATE, PIN, READ
 from control_plane.inventory import REGION_PATTERN
 
@@ -42,14 +50,14 @@ class UnpinBody(Body):
 
 async def list_workspaces(request: Request) -> Response:
     """
-    summary: Workspaces with their cell, region and pin; filter with ?cell= or ?region= (any role).
+    summary: Workspaces with their cell, region and pin; filter with ?cell= or ?region= (any role; a limited token sees its own).
     responses:
       200: {description: "workspaces"}
     """
-    await authorize(request, READ, "workspaces.list")
+    actor = await authorize(request, READ, "workspaces.list")
     query = request.query_params
     found = await workspaces.list_workspaces(services_of(request), cell=query.get("cell"), region=query.get("region"))
-    return ok({"workspaces": found})
+    return ok({"workspaces": [w for w in found if actor.reaches(w["id"])]})
 
 
 async def show_workspace(request: Request) -> Response:
@@ -59,7 +67,7 @@ async def show_workspace(request: Request) -> Response:
       200: {description: "the workspace"}
       404: {description: "unknown_workspace"}
     """
-    await authorize(request, READ, "workspaces.show")
+    await authorize_workspace(request, READ, "workspaces.show", request.path_params["workspace_id"])
     return ok({"workspace": await workspaces.show(services_of(request), request.path_params["workspace_id"])})
 
 
@@ -71,7 +79,7 @@ async def create_workspace(request: Request) -> Response:
       400: {description: "unknown_region, invalid_arguments"}
       409: {description: "no_active_cell, no_capacity, region_pinned, workspace_exists"}
     """
-    actor = await authorize(request, OPERATE, "workspaces.create")
+    actor = await authorize_unlimited(request, OPERATE, "workspaces.create")
     args = await body(request, CreateBody)
     return ok(await workspaces.create(
         services_of(request), actor, name=args.name, region=args.region, owner=args.owner.model_dump(),
@@ -86,7 +94,7 @@ async def pin_workspace(request: Request) -> Response:
       409: {description: "pin_conflict, no_active_cell"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, PIN, "workspaces.pin", workspace_id)
+    actor = await authorize_workspace(request, PIN, "workspaces.pin", workspace_id)
     args = await body(request, PinBody)
     return ok(await workspaces.pin(services_of(request), actor, workspace_id, region=args.region,
                                    reason=args.reason, dry_run=args.dry_run))
@@ -99,7 +107,7 @@ async def unpin_workspace(request: Request) -> Response:
       200: {description: "unpinned"}
     """
     workspace_id = request.path_params["workspace_id"]
-    actor = await authorize(request, PIN, "workspaces.unpin", workspace_id)
+    actor = await authorize_workspace(request, PIN, "workspaces.unpin", workspace_id)
     args = await body(request, UnpinBody)
     return ok(await workspaces.pin(services_of(request), actor, workspace_id, region=None, reason=args.reason,
                                    dry_run=args.dry_run))

@@ -19,9 +19,10 @@ COMPLIANCE = frozenset({"compliance"})     # compliance exports (held and delete
 class Actor:
     name: str
     roles: tuple[str, ...]
-    workspaces: frozenset[str] | None = None  # what a scoped token may export; None: every workspace
+    workspaces: frozenset[str] | None = None  # the workspaces a limited token may act on; None: every one
 
-    def may_export(self, workspace_id: str) -> bool:
+    def reaches(self, workspace_id: str) -> bool:
+        """Whether this actor may read or act on the workspace (a limited token: only its own)."""
         return self.workspaces is None or workspace_id in self.workspaces
 
     def role_for(self, allowed: frozenset[str]) -> str | None:
