@@ -135,6 +135,7 @@ class NotifySettings(BaseModel):
     # chat.postMessage refuses @here/@channel/@everyone in a conversation with more members than
     # this unless the caller confirms (``confirm_broadcast=true``); 0 turns the check off.
     broadcast_confirm_members: int = 1000
+    snooze_poll_seconds: float = 1.0  # how soon after a snooze ends by itself its end is told (dnd_updated)
 
 
 class SearchSettings(BaseModel):

@@ -60,6 +60,9 @@ EXPIRED_BATCH = 100
 async def tell_expired_snoozes(db: Database) -> int:
     """Tell the end of every snooze that ended by itself (``dnd_updated`` to the person,
     ``dnd_updated_user`` to the workspace), once each, in batches; how many were told."""
+    async with db.read() as conn:
+        if not await notify.expired_snoozes_waiting(conn):
+            return 0  # the common case: no transaction, no relay wake-up
     told = 0
     while True:
         async with db.transaction() as conn:

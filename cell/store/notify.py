@@ -66,6 +66,14 @@ RETURNING p.workspace_id, p.user_id
 """
 
 
+async def expired_snoozes_waiting(conn: Conn) -> bool:
+    """Whether some snooze ended by itself and was not told yet (one probe of a partial index)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM notify_prefs WHERE NOT snooze_end_told AND snooze_until <= now()) AS due")
+    row = await cur.fetchone()
+    return bool(row and row["due"])
+
+
 async def claim_expired_snoozes(conn: Conn, limit: int) -> list[tuple[str, str]]:
     """Snoozes that ended by themselves and were not told yet, marked told (commit with the
     events that tell them): ``(workspace_id, user_id)`` each. Workspaces being moved wait."""

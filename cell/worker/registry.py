@@ -18,6 +18,7 @@ from cell.consumers.previews import Previews
 from cell.egress import Egress
 from cell.worker.exports import ExportJobs
 from cell.worker.periodic import PeriodicJob
+from cell.worker.snooze_ends import SnoozeEnds
 
 
 def consumers(services: Services) -> list[Consumer]:
@@ -33,4 +34,5 @@ def consumers(services: Services) -> list[Consumer]:
 
 def jobs(services: Services) -> list[PeriodicJob]:
     """Every periodic job the ``worker`` role runs (cell/worker/periodic.py)."""
-    return [Retention(services.db, services.storage, services.settings.retention), ExportJobs(services)]
+    return [Retention(services.db, services.storage, services.settings.retention), ExportJobs(services),
+            SnoozeEnds(services.db, services.settings.notify.snooze_poll_seconds)]
