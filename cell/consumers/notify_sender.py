@@ -41,6 +41,8 @@ from cell.domain.ts import format_ts
 from cell.egress import Egress
 from cell.notify import gateway, mail
 from cell.notify import prefs as notify_prefs
+from cell.notify.decide import BROADCAST_REASONS
+from cell.notify.dnd import Dnd, dnd_ends
 from cell.realtime.presence import last_active
 from cell.settings import NotifySettings
 from cell.store import notifications as store
@@ -131,10 +133,14 @@ class Sender:
                 return 0
             now = time.time()
             active: dict[tuple[str, str], float] = {}
+            dnd: dict[tuple[str, str], Dnd] = {}
             for workspace_id in {r["workspace_id"] for r in rows}:
                 users = sorted({r["user_id"] for r in rows if r["workspace_id"] == workspace_id})
                 for user, at in (await last_active(self.redis, workspace_id, users)).items():
                     active[(workspace_id, user)] = at
+                for user, found in (await notify_prefs.dnd_of_people(conn, workspace_id, users)).items():
+                    dnd[(workspace_id, user)] = found
+            moment = _at(now)
             read, expired, later, ready = [], [], [], []
             for row in rows:
                 seen = active.get((row["workspace_id"], row["user_id"]), 0.0)
@@ -146,6 +152,8 @@ class Sender:
                     later.append((row, _at(now + max(s.push_delay_seconds, RECHECK_ONLINE_SECONDS))))
                 elif seen + s.push_delay_seconds > now:
                     later.append((row, _at(seen + s.push_delay_seconds)))
+                elif (ends := self._paused_until(row, dnd.get((row["workspace_id"], row["user_id"])), moment)):
+                    later.append((row, ends))
                 else:
                     ready.append(row)
             await store.set_push_state(conn, read, "read")
@@ -170,6 +178,17 @@ class Sender:
         if ready:
             self._deliver_wake.set()
         return len(rows)
+
+    def _paused_until(self, row: dict[str, Any], dnd: Dnd | None, moment: datetime) -> datetime | None:
+        """DND runs now (the message came before it): the push waits, looked at again at DND's end
+        or in ``max(push_delay, 2 s)``, whichever is sooner (DND may be ended early). Not an
+        urgent conversation's broadcast, which breaks through DND."""
+        if dnd is None or (row["urgent"] and row["reason"] in BROADCAST_REASONS):
+            return None
+        ends = dnd_ends(dnd, moment)
+        if ends is None:
+            return None
+        return min(ends, moment + timedelta(seconds=max(self.settings.push_delay_seconds, RECHECK_ONLINE_SECONDS)))
 
     async def _push(self, conn: Conn, workspace_id: str, user_id: str, channel_id: str,
                     items: list[dict[str, Any]]) -> None:

@@ -124,6 +124,19 @@ def dnd_active(dnd: Dnd, at: datetime) -> bool:
     return snoozing(dnd, at) or in_window(dnd, at)
 
 
+def dnd_ends(dnd: Dnd, at: datetime) -> datetime | None:
+    """When the DND running at ``at`` ends (the later of the snooze's end and the running
+    window's; None if none runs): until then a push due is paused."""
+    ends = []
+    if snoozing(dnd, at) and dnd.snooze_until is not None:
+        ends.append(dnd.snooze_until)
+    if in_window(dnd, at):
+        window = current_or_next_window(dnd, at)
+        if window is not None:
+            ends.append(window[1])
+    return max(ends) if ends else None
+
+
 def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
     """Slack's DND status: ``dnd.info`` (``own``: with the snooze fields), ``dnd.teamInfo``'s entries."""
     window = current_or_next_window(dnd, now)

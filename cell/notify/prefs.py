@@ -98,6 +98,13 @@ def dnd_active(prefs: EffectivePrefs | Dnd, now: datetime) -> bool:
     return dnd_rules.dnd_active(prefs.dnd if isinstance(prefs, EffectivePrefs) else prefs, now)
 
 
+async def dnd_of_people(db_or_conn: Database | Conn, workspace_id: str, user_ids: list[str]) -> dict[str, Dnd]:
+    """The DND settings (with time zone) of each of ``user_ids`` known to the workspace: one statement."""
+    async with connection(db_or_conn) as conn:
+        rows = await store.prefs_of(conn, workspace_id, sorted(set(user_ids)))
+    return {row["user_id"]: dnd_of(row) for row in rows}
+
+
 async def thread_followers(db_or_conn: Database | Conn, workspace_id: str, channel_id: str, thread_ts: int) -> set[str]:
     """Who follows the thread rooted at ``thread_ts`` (microseconds) and is still a member."""
     async with connection(db_or_conn) as conn:

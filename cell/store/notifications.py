@@ -154,7 +154,7 @@ LEFT JOIN thread_subscriptions t
 
 _DUE = """
 SELECT n.workspace_id, n.user_id, n.channel_id, n.ts, n.thread_ts, n.author, n.reason, n.snippet,
-       n.created_at, {read} AS last_read, c.name AS channel_name, c.kind
+       n.created_at, {read} AS last_read, c.name AS channel_name, c.kind, coalesce(c.is_urgent, false) AS urgent
 FROM notifications n
 {read_joins}
 LEFT JOIN channels c ON c.workspace_id = n.workspace_id AND c.channel_id = n.channel_id

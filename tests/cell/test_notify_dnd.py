@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cell.notify.dnd import Dnd, dnd_active, parse_hhmm, status, valid_timezone
+from cell.notify.dnd import Dnd, dnd_active, dnd_ends, parse_hhmm, status, valid_timezone
 
 NIGHT_BERLIN = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60)
 
@@ -106,3 +106,17 @@ def test_next_window_across_midnight_and_zones(tz: str, utc: str, start: str, en
     ts = lambda iso: int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp())  # noqa: E731
     answer = status(night, datetime.fromisoformat(utc).replace(tzinfo=UTC), own=False)
     assert (answer["next_dnd_start_ts"], answer["next_dnd_end_ts"]) == (ts(start), ts(end))
+
+
+def test_a_push_due_during_dnd_waits_for_its_end() -> None:
+    """dnd_ends (when a push due now may go): a snooze at its end; the night window in Berlin at
+    08:00 Berlin the next morning, across midnight; both at once at the later; nothing once over."""
+    now = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 23:30 in Berlin: in the night window
+    snooze_end = now + timedelta(minutes=20)
+    assert dnd_ends(Dnd(snooze_from=now, snooze_until=snooze_end), now) == snooze_end
+    morning = datetime(2026, 1, 16, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+    assert dnd_ends(NIGHT_BERLIN, now) == morning
+    both = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60,
+               snooze_until=morning + timedelta(hours=1))
+    assert dnd_ends(both, now) == morning + timedelta(hours=1)
+    assert (dnd_ends(NIGHT_BERLIN, morning), dnd_ends(Dnd(snooze_until=snooze_end), snooze_end)) == (None, None)
