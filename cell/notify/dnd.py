@@ -153,8 +153,10 @@ def status(dnd: Dnd, now: datetime, *, own: bool) -> dict[str, Any]:
         # Teammates see one span of DND: from now until the snooze (or a window it runs into) ends.
         assert dnd.snooze_until is not None
         end = dnd.snooze_until
-        if window is not None and window[0] <= end < window[1]:
-            end = window[1]
+        if in_window(dnd, end):  # the window the snooze ends in (today's, or days ahead) runs on
+            ending = current_or_next_window(dnd, end)
+            assert ending is not None
+            end = ending[1]
         body["next_dnd_start_ts"], body["next_dnd_end_ts"] = int(now.timestamp()), int(end.timestamp())
     if own:
         on = snoozing(dnd, now)

@@ -120,3 +120,14 @@ def test_a_push_due_during_dnd_waits_for_its_end() -> None:
                snooze_until=morning + timedelta(hours=1))
     assert dnd_ends(both, now) == morning + timedelta(hours=1)
     assert (dnd_ends(NIGHT_BERLIN, morning), dnd_ends(Dnd(snooze_until=snooze_end), snooze_end)) == (None, None)
+
+
+def test_teammates_see_a_long_snooze_run_on_into_the_window_it_ends_in() -> None:
+    """A snooze from Monday noon to Wednesday 23:00 in Berlin ends inside Wednesday night's
+    22:00-08:00 window: teammates see DND from now until Thursday 08:00 Berlin, not 23:00."""
+    now = datetime(2026, 1, 12, 11, 0, tzinfo=UTC)  # Monday 12:00 in Berlin
+    snoozed = Dnd(tz="Europe/Berlin", enabled=True, start_minute=22 * 60, end_minute=8 * 60,
+                  snooze_from=now, snooze_until=datetime(2026, 1, 14, 22, 0, tzinfo=UTC))
+    answer = status(snoozed, now, own=False)
+    assert (answer["next_dnd_start_ts"], answer["next_dnd_end_ts"]) == (
+        int(now.timestamp()), int(datetime(2026, 1, 15, 7, 0, tzinfo=UTC).timestamp()))
