@@ -5,12 +5,15 @@ Where: ``--control-plane URL``, else ``$CELLCHAT_CONTROL_PLANE_URL``, else the c
 folder (``.cellchat/dev.json``), else the config's current context.
 As whom: ``--token``, else ``$CELLCHAT_CONTROL_PLANE_TOKEN``, else the chosen context's token, else
 that deployment's operator token (``.cellchat/secrets.json``).
+Trusting whom: the system's CAs, or a private CA from ``--ca-file``, ``$CELLCHAT_CA_FILE`` or the
+chosen context's ``ca-file``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import httpx
 from cli import config, devfile
 from cli.exits import Exit
 
-URL_ENV, TOKEN_ENV = "CELLCHAT_CONTROL_PLANE_URL", "CELLCHAT_CONTROL_PLANE_TOKEN"
+URL_ENV, TOKEN_ENV, CA_ENV = "CELLCHAT_CONTROL_PLANE_URL", "CELLCHAT_CONTROL_PLANE_TOKEN", "CELLCHAT_CA_FILE"
 
 _EXITS = {400: Exit.BAD_INPUT, 401: Exit.DENIED, 403: Exit.DENIED, 404: Exit.NOT_FOUND, 409: Exit.REFUSED}
 
@@ -39,6 +42,16 @@ class Target:
     url: str
     token: str | None
     source: str  # where the URL came from (for messages)
+    ca_file: str | None = None  # a private CA to verify the control plane's certificate with
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx verifies the control plane's (and its links') certificates with."""
+        if self.ca_file is None:
+            return True
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise CliError(Exit.BAD_INPUT, f"the CA file {self.ca_file} cannot be used: {exc}") from exc
 
 
 def _dev_key(folder: Path, name: str) -> str | None:
@@ -70,7 +83,7 @@ def _context(name: str) -> config.Context:
 
 
 def discover(url: str | None, token: str | None, folder: Path | None = None,
-             context: str | None = None) -> Target:
+             context: str | None = None, ca_file: str | None = None) -> Target:
     folder = folder or Path.cwd()
     source = "--control-plane"
     if not url and os.environ.get(URL_ENV):
@@ -96,14 +109,23 @@ def discover(url: str | None, token: str | None, folder: Path | None = None,
                        f"${URL_ENV}, run inside a folder where `cellctl dev up` runs, or "
                        "`cellctl config set-context`")
     token = token or os.environ.get(TOKEN_ENV) or (chosen.token() if chosen else None) or dev_operator_token(folder)
-    return Target(url.rstrip("/"), token, source)
+    ca_file = ca_file or os.environ.get(CA_ENV) or (chosen.ca_file if chosen else None)
+    return Target(url.rstrip("/"), token, source, str(Path(ca_file).expanduser()) if ca_file else None)
+
+
+def unreachable(where: str, exc: httpx.HTTPError) -> str:
+    """Why ``where`` did not answer, with the way out when its certificate is not trusted."""
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return (f"{where} has a TLS certificate this machine does not trust ({exc}); pass the CA it chains to "
+                f"with --ca-file PATH (or ${CA_ENV}, or a context's ca-file)")
+    return f"{where} does not answer: {exc.__class__.__name__}"
 
 
 class ControlPlane:
     def __init__(self, target: Target, timeout: float = 30.0) -> None:
         self.target = target
         headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
-        self.http = httpx.Client(base_url=target.url, headers=headers, timeout=timeout)
+        self.http = httpx.Client(base_url=target.url, headers=headers, timeout=timeout, verify=target.verify())
 
     def close(self) -> None:
         self.http.close()
@@ -114,8 +136,8 @@ class ControlPlane:
             response = self.http.request(method, path, json=json, params=params,
                                          timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as exc:
-            raise CliError(Exit.UNREACHABLE, f"the control plane at {self.target.url} (from {self.target.source})"
-                           f" does not answer: {exc.__class__.__name__}") from exc
+            raise CliError(Exit.UNREACHABLE, unreachable(
+                f"the control plane at {self.target.url} (from {self.target.source})", exc)) from exc
         try:
             body: dict[str, Any] = response.json()
         except ValueError as exc:

@@ -34,6 +34,7 @@ class Context(BaseModel):
     control_plane: str = Field(alias="control-plane", pattern=r"^https?://\S+$")
     token_file: str | None = Field(default=None, alias="token-file")
     token_env: str | None = Field(default=None, alias="token-env")
+    ca_file: str | None = Field(default=None, alias="ca-file")  # a private CA the control plane's certificate chains to
 
     def token(self) -> str | None:
         if self.token_env:

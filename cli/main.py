@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.client import TOKEN_ENV, URL_ENV
+from cli.client import CA_ENV, TOKEN_ENV, URL_ENV
 from cli.commands import audit, cells, holds, moves, retention, routes, transfers, workspaces
 from cli.commands import config as config_cmd
 from cli.commands.common import Options
@@ -40,8 +40,11 @@ def main(
         "--token", envvar=TOKEN_ENV, help="Admin token (default: this folder's dev operator token).")] = None,
     context: Annotated[str | None, typer.Option(
         "--context", envvar=CONTEXT_ENV, help="A named context of `cellctl config` (another deployment).")] = None,
+    ca_file: Annotated[str | None, typer.Option(
+        "--ca-file", envvar=CA_ENV, help="A PEM file of the private CA the control plane's HTTPS certificate "
+        "chains to (default: the system's CAs, or the context's ca-file).")] = None,
 ) -> None:
-    ctx.obj = Options(control_plane=control_plane, token=token, context=context)
+    ctx.obj = Options(control_plane=control_plane, token=token, context=context, ca_file=ca_file)
 
 
 app.add_typer(cells.app, name="cells")
@@ -59,7 +62,7 @@ app.add_typer(config_cmd.app, name="config")
 
 # Options of the root that may also come after the subcommand, and those of every command
 # that may also come before it (kubectl takes both orders).
-_ROOT_OPTIONS = {"--control-plane", "--token", "--context"}
+_ROOT_OPTIONS = {"--control-plane", "--token", "--context", "--ca-file"}
 _LEAF_OPTIONS = {"-o", "--output"}
 
 

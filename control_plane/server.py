@@ -16,6 +16,8 @@ def uvicorn_config(settings: ControlPlaneSettings, *, port: int | None = None) -
         log_level="warning", access_log=False, lifespan="on", log_config=None,
         # Push streams never end by themselves: cut them after this long so shutdown completes.
         timeout_graceful_shutdown=2,
+        ssl_certfile=str(settings.api.tls_cert_file) if settings.api.tls_cert_file else None,
+        ssl_keyfile=str(settings.api.tls_key_file) if settings.api.tls_key_file else None,
     )
 
 

@@ -22,6 +22,9 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8099
     max_body_bytes: int = 1_048_576
+    # HTTPS on api.port: PEM certificate (chain) and key (cellctl trusts a private CA with --ca-file).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 class AdminToken(BaseModel):

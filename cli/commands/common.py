@@ -26,11 +26,13 @@ class Options:
     control_plane: str | None = None
     token: str | None = None
     context: str | None = None
+    ca_file: str | None = None
 
 
 def connect(ctx: typer.Context) -> ControlPlane:
     options = ctx.find_object(Options) or Options()
-    cp = ControlPlane(discover(options.control_plane, options.token, context=options.context))
+    cp = ControlPlane(discover(options.control_plane, options.token, context=options.context,
+                               ca_file=options.ca_file))
     ctx.call_on_close(cp.close)
     return cp
 

@@ -57,13 +57,17 @@ def set_context(
     control_plane: Annotated[str, typer.Option("--server", help="The control plane URL.")],
     token_file: Annotated[str | None, typer.Option(help="A file holding the admin token.")] = None,
     token_env: Annotated[str | None, typer.Option(help="An environment variable holding the admin token.")] = None,
+    ca_file: Annotated[str | None, typer.Option(
+        "--certificate-authority", help="A PEM file of the private CA the control plane's certificate chains to "
+        "(kept as the context's ca-file).")] = None,
     use: Annotated[bool, typer.Option("--use", help="Also make it the current context.")] = False,
 ) -> None:
     """Add a context, or replace the one of that name."""
     cfg = _load()
     try:
         context = config.Context.model_validate({"name": name, "control-plane": control_plane,
-                                                 "token-file": token_file, "token-env": token_env})
+                                                 "token-file": token_file, "token-env": token_env,
+                                                 "ca-file": ca_file})
     except ValueError as exc:
         raise CliError(Exit.BAD_INPUT, f"invalid context: {exc}") from exc
     cfg.contexts = [c for c in cfg.contexts if c.name != name] + [context]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -59,11 +60,11 @@ def _raw(cp: ControlPlane, method: str, path: str, content: Any, headers: dict[s
 # --- export ----------------------------------------------------------------------------------
 
 
-def _download(url: str, target: Path, sha256: str) -> None:
+def _download(url: str, target: Path, sha256: str, verify: ssl.SSLContext | bool) -> None:
     digest = hashlib.sha256()
     partial = target.with_name(target.name + ".partial")
     try:
-        with httpx.stream("GET", url, timeout=httpx.Timeout(30.0, read=600.0)) as response:
+        with httpx.stream("GET", url, timeout=httpx.Timeout(30.0, read=600.0), verify=verify) as response:
             if response.status_code != 200:
                 response.read()
                 body = response.json()
@@ -119,7 +120,7 @@ def export(
         raise CliError(Exit.FAILED, f"export {current['id']} {current['state']}: {current.get('error')}")
     answer = cp.call("GET", path, params={"link_seconds": link_seconds})
     if download is not None:
-        _download(answer["download"]["url"], download, answer["download"]["sha256"])
+        _download(answer["download"]["url"], download, answer["download"]["sha256"], cp.target.verify())
         answer["download"]["file"] = str(download)
     if output.human:
         emit({"export": current["id"], "workspace": workspace, "compliance": current["compliance"],

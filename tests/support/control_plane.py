@@ -122,7 +122,7 @@ def inventory(*cells: tuple[str, str, str, int], databases: dict[str, str] | Non
     DSN of each named cell's database (what moves replicate between)."""
     lines = ["version: 1", "cells:"]
     for name, region, api, capacity in cells:
-        gateway = api.replace("http://", "ws://") + "/rtm"
+        gateway = "ws" + api.removeprefix("http") + "/rtm"  # http -> ws, https -> wss
         lines += [f"  - name: {name}", f"    region: {region}", "    capacity:", f"      workspaces: {capacity}",
                   "    endpoints:", f"      api: {api}", f"      gateway: {gateway}"]
         if databases and name in databases:
