@@ -320,12 +320,14 @@ class Driver:
         await rep.set_status(move.source_dsn, move.workspace, "frozen")  # waits for W's writes in flight
 
         async def caught_up() -> bool:
-            return await rep.workspace_status(move.target_dsn, move.workspace) == "frozen"
+            return (await rep.workspace_status(move.target_dsn, move.workspace) == "frozen"
+                    and await rep.deliveries_caught_up(move.source_dsn, move.target_dsn, move.workspace))
 
         if not await rep.wait_until(caught_up, within=self.settings.catch_up_seconds, interval=0.01):
             await self._unfreeze_source(move)
-            raise Abort("catch_up_timeout", f"the target had not applied W's last writes "
-                        f"{self.settings.catch_up_seconds:g}s after the freeze; the source keeps W")
+            raise Abort("catch_up_timeout", f"the target had not applied W's last writes (or the source's "
+                        f"events consumer had not queued W's last app events) {self.settings.catch_up_seconds:g}s "
+                        "after the freeze; the source keeps W")
         caught = time.monotonic() - started
         await journal.advance(self.services, self.id, "verifying_frozen")
         diffs = await verification.verify(move.source_dsn, move.target_dsn, move.workspace)

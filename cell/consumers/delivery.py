@@ -44,7 +44,7 @@ from cell.realtime.backoff import Backoff
 from cell.settings import EventsSettings
 from cell.store import app_events
 from cell.store.app_events import DeliveryRow, TargetRow
-from cell.store.db import Database
+from cell.store.db import GUARD_SQLSTATE, Database
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,14 @@ class Sender:
             await self._attempt(row, target)
         except asyncio.CancelledError:
             raise
+        except psycopg.Error as exc:
+            if exc.sqlstate != GUARD_SQLSTATE:
+                log.exception("events: delivery %s to %s failed unexpectedly", row["delivery_id"], row["app_id"])
+                return
+            # The workspace froze for a move while this was in flight: its outcome is not written
+            # here, and whichever cell serves the workspace next sends it again (same event_id).
+            log.info("events: delivery %s to %s left to the move of %s", row["delivery_id"], row["app_id"],
+                     row["workspace_id"])
         except Exception:  # the lease ends and it is claimed again
             log.exception("events: delivery %s to %s failed unexpectedly", row["delivery_id"], row["app_id"])
 

@@ -24,7 +24,7 @@ from cell.store.db import Conn
 
 
 class Events(Consumer):
-    name = "events_api"  # the key of its persisted position: never rename it
+    name = app_events.EVENTS_CONSUMER  # "events_api", the key of its persisted position: never rename it
     start = "latest"
     batch_size = 200
 

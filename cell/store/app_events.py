@@ -3,6 +3,11 @@
 Deliveries are a table of work (``app_deliveries``): the events consumer and ``chat.command``
 insert rows; senders claim due rows with ``FOR UPDATE SKIP LOCKED`` under a lease (a sender
 that dies leaves its rows to be claimed again once the lease ends), and record the outcome.
+
+Deliveries are the workspace's and move with it (``cell.store.tenancy``). Senders claim only
+deliveries of workspaces this cell serves (``active``, not arriving): a frozen workspace's wait
+in place, a moved one's are the new cell's. The write guard refuses updates of a frozen or moved
+workspace's deliveries, so nothing changes them on the source once the freeze is taken.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from psycopg.types.json import Jsonb
 from cell.store.db import Conn, typed_cursor
 
 WAKE_CHANNEL = "cell_app_deliveries"  # NOTIFYed with each insert: the senders LISTEN to it
+EVENTS_CONSUMER = "events_api"  # the outbox consumer that queues events (cell.consumers.events)
 
 
 class EventSettingsRow(TypedDict):
@@ -132,6 +138,11 @@ async def wake_senders(conn: Conn) -> None:
 _COLUMNS = ("workspace_id, delivery_id, app_id, kind, body, url, state, attempts, retry_reason,"
             " last_status, created_at, delivered_at")
 
+# A delivery this cell sends: its workspace is served here (not frozen, not moved away, not arriving).
+_SERVED = ("EXISTS (SELECT 1 FROM workspaces w WHERE w.workspace_id = app_deliveries.workspace_id"
+           " AND w.status = 'active')"
+           " AND NOT EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = app_deliveries.workspace_id)")
+
 _CLAIM = f"""
 UPDATE app_deliveries d SET state = 'sending', attempts = d.attempts + 1,
     next_at = now() + make_interval(secs => %(lease)s),
@@ -139,7 +150,7 @@ UPDATE app_deliveries d SET state = 'sending', attempts = d.attempts + 1,
                         WHEN d.state = 'sending' THEN 'unknown_error' ELSE d.retry_reason END
 FROM (
     SELECT workspace_id, delivery_id FROM app_deliveries
-    WHERE state IN ('pending', 'sending', 'awaiting_ack') AND next_at <= now()
+    WHERE state IN ('pending', 'sending', 'awaiting_ack') AND next_at <= now() AND {_SERVED}
     ORDER BY next_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ) due
 WHERE d.workspace_id = due.workspace_id AND d.delivery_id = due.delivery_id
@@ -155,10 +166,11 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[Delive
 
 
 async def next_due_in(conn: Conn) -> float | None:
-    """Seconds until the next delivery falls due (0 when one is due), None when none waits."""
+    """Seconds until the next delivery this cell may claim falls due (0 when one is due), None
+    when none waits (a frozen workspace's wait for the NOTIFY of its unfreeze)."""
     cur = await conn.execute(
         "SELECT greatest(0, extract(epoch FROM min(next_at) - now()))::float8 AS wait FROM app_deliveries"
-        " WHERE state IN ('pending', 'sending', 'awaiting_ack')")
+        f" WHERE state IN ('pending', 'sending', 'awaiting_ack') AND {_SERVED}")
     row = await cur.fetchone()
     return None if row is None or row["wait"] is None else float(row["wait"])
 

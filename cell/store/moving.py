@@ -15,6 +15,7 @@ from typing import TypedDict
 
 from psycopg import errors, sql
 
+from cell.store import app_events
 from cell.store.db import Conn
 from cell.store.tenancy import TENANT_TABLES
 
@@ -60,12 +61,37 @@ async def workspace_status(conn: Conn, workspace_id: str) -> str | None:
 
 async def set_workspace_status(conn: Conn, workspace_id: str, status: str, *, moved_to: str | None = None) -> None:
     """Set W's status (call inside a transaction). Freezing waits for every in-flight write of W to
-    commit (they hold KEY SHARE on the workspace row), so nothing commits for W after it."""
+    commit (they hold KEY SHARE on the workspace row), so nothing commits for W after it.
+
+    Making W ``active`` (the unfreeze on the target, or a thaw of the source) also releases W's
+    app deliveries: those left in flight when the freeze came (claimed, or awaiting a Socket Mode
+    ack, with no sender here to finish them) fall due now, and the senders are woken at COMMIT,
+    since they do not wait for deliveries of a workspace they may not send."""
     await conn.execute("SELECT 1 FROM workspaces WHERE workspace_id = %(w)s FOR UPDATE", {"w": workspace_id})
     await conn.execute(
         "UPDATE workspaces SET status = %(s)s, moved_to = %(m)s WHERE workspace_id = %(w)s",
         {"w": workspace_id, "s": status, "m": moved_to},
     )
+    if status == "active":
+        await conn.execute(
+            "UPDATE app_deliveries SET next_at = now() WHERE workspace_id = %(w)s"
+            " AND state IN ('sending', 'awaiting_ack') AND next_at > now()", {"w": workspace_id})
+        await app_events.wake_senders(conn)
+
+
+async def deliveries_queued(conn: Conn, workspace_id: str) -> bool:
+    """Whether the events consumer has queued the app deliveries of every outbox event of W (call
+    on the frozen source: W's outbox does not grow). True too when no app of W takes events, or the
+    consumer has never run or was skipped (it queues nothing for those events then either)."""
+    cur = await conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM app_event_settings s WHERE s.workspace_id = %(w)s AND s.enabled"
+        "                   AND cardinality(s.events) > 0)"
+        " OR NOT EXISTS (SELECT 1 FROM outbox_consumers c WHERE c.name = %(c)s AND c.state <> 'skipped')"
+        " OR NOT EXISTS (SELECT 1 FROM outbox o WHERE o.workspace_id = %(w)s AND (o.position IS NULL"
+        "                OR o.position > (SELECT c.position FROM outbox_consumers c WHERE c.name = %(c)s)))"
+        " AS queued", {"w": workspace_id, "c": app_events.EVENTS_CONSUMER})
+    row = await cur.fetchone()
+    return row is not None and bool(row["queued"])
 
 
 async def domain_holder(conn: Conn, workspace_id: str, domain: str) -> str | None:

@@ -788,6 +788,8 @@ CREATE UNIQUE INDEX users_email ON public.users USING btree (workspace_id, lower
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.app_commands FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
+CREATE TRIGGER guard_write BEFORE UPDATE ON public.app_deliveries FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
+
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.app_event_settings FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();
 
 CREATE TRIGGER guard_write BEFORE INSERT OR DELETE OR UPDATE ON public.channel_members FOR EACH ROW EXECUTE FUNCTION public.cellchat_guard_workspace_write();

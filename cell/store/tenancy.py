@@ -35,12 +35,15 @@ TENANT_TABLES: tuple[str, ...] = (
     "notify_devices",
     "app_event_settings",
     "app_commands",
+    "app_deliveries",
     "exports",
     "workspace_keys",
 )
 
-# The notification worker's delivery queues (notifications, pushes, digests) and the apps'
-# deliveries are, like the outbox, the cell's own: what was decided here is delivered from here.
+# The notification worker's delivery queues (notifications, pushes, digests) are, like the
+# outbox, the cell's own: what was decided here is delivered from here. The apps' deliveries
+# (``app_deliveries``) are not: an app's endpoint may be down for an hour, so its pending
+# deliveries move with the workspace and the new cell sends them (docs/moves.md).
 NOT_MOVED: frozenset[str] = frozenset({"outbox", "schema_migrations", "sign_in_attempts",
                                        "notifications", "notify_pushes", "notify_digests",
-                                       "app_deliveries", "app_command_responses"})
+                                       "app_command_responses"})

@@ -12,6 +12,9 @@ subscriptions, slots, their progress) and the order of the steps.
 Catch-up needs no LSN arithmetic: freezing W on the source is itself a write to
 the replicated ``workspaces`` row. Apply is in commit order, so once the target
 sees W as ``frozen``, every write committed before the freeze has been applied.
+One table is still written after the freeze: ``app_deliveries``, where the source's
+events consumer queues the app events of W's last writes (inserts only; the write
+guard refuses updates). ``deliveries_caught_up`` waits for those.
 """
 
 from __future__ import annotations
@@ -190,6 +193,18 @@ async def set_status(dsn: str, workspace_id: str, status: str, *, moved_to: str 
     (they hold KEY SHARE on the workspace row), so nothing commits for W after it."""
     async with await _connect(dsn) as conn, conn.transaction():
         await cell_store.set_workspace_status(conn, workspace_id, status, moved_to=moved_to)
+
+
+async def deliveries_caught_up(source_dsn: str, target_dsn: str, workspace_id: str) -> bool:
+    """On a frozen source: its events consumer has queued the app deliveries of all of W's events,
+    and the target holds as many of W's deliveries as the source (after the freeze they are only
+    inserted, so the same count is the same rows)."""
+    async with await _connect(source_dsn) as source:
+        if not await cell_store.deliveries_queued(source, workspace_id):
+            return False
+        queued = await cell_store.row_count(source, "app_deliveries", workspace_id)
+    async with await _connect(target_dsn) as target:
+        return await cell_store.row_count(target, "app_deliveries", workspace_id) == queued
 
 
 async def unsubscribe(target_dsn: str, workspace_id: str) -> None:

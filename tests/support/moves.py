@@ -149,19 +149,20 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None
 @contextmanager
 def cell_on(server: Server, cache: EmbeddedRedis, name: str, region: str, *, process: bool = False,
             folder: Path | None = None, wait: bool = True, origins: tuple[str, ...] = (),
-            storage: dict[str, Any] | None = None) -> Iterator[Cell]:
+            storage: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> Iterator[Cell]:
     """A cell named ``name`` over a fresh database on ``server``, with ``cache`` as its (flushed) Redis.
 
     ``process``: run it as ``python -m cell.server`` (real process) instead of in this one; ``wait=False``
     yields it as soon as it is started (call ``Cell.ready()``), so that several start at once.
     ``origins``: web pages allowed to open gateway sockets (``realtime.allowed_origins``: the router's).
     ``storage``: more object-store settings of an in-process cell (its own folder is kept).
+    ``overrides``: more settings of an in-process cell (``events``, ``egress``, ...).
     """
     database, dsn = server.fresh()
     redis.Redis.from_url(cache.url).flushall()
     port = free_port()
     gateway = f"ws://127.0.0.1:{port}/rtm"
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(overrides or {})
     if storage:
         extra["storage"] = {"root": tempfile.mkdtemp(prefix="cellchat-files-"), **storage}
     settings = cell_settings(dsn, cache.url, name=name, region=region, gateway_url=gateway,
@@ -351,10 +352,12 @@ class Stack:
 def stack(infra: Infra, cells: list[tuple[str, str, Server, EmbeddedRedis]], *, process_cells: bool = False,
           capacity: dict[str, int] | None = None, moves: dict[str, Any] | None = None,
           register: list[str] | None = None, env: dict[str, str] | None = None,
-          origins: tuple[str, ...] = (), storage: dict[str, Any] | None = None) -> Iterator[Stack]:
+          origins: tuple[str, ...] = (), storage: dict[str, Any] | None = None,
+          cell_overrides: dict[str, Any] | None = None) -> Iterator[Stack]:
     """``cells``: (name, region, server, redis). The catalog lives on ``infra``'s server; ``env``
     adds settings of the control plane process; ``origins``: web pages the cells' gateways accept
-    sockets from (the router's, for the web client); ``storage``: object-store settings of every cell."""
+    sockets from (the router's, for the web client); ``storage``: object-store settings of every cell;
+    ``cell_overrides``: more settings of every (in-process) cell."""
     folder = Path(tempfile.mkdtemp(prefix="cellchat-moves-stack-"))
     catalog, dsn = fresh_catalog(infra)
     cp = ControlPlaneProcess(dsn, folder, moves, env)
@@ -365,7 +368,7 @@ def stack(infra: Infra, cells: list[tuple[str, str, Server, EmbeddedRedis]], *, 
         cp.launch()  # everything starts at once, then each is waited for
         running = {name: exits.enter_context(cell_on(server, cache, name, region, process=process_cells,
                                                      folder=folder, wait=False, origins=origins,
-                                                     storage=storage))
+                                                     storage=storage, overrides=cell_overrides))
                    for name, region, server, cache in cells}
         for cell in running.values():
             if cell.process is not None:
