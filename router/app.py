@@ -307,7 +307,7 @@ def create_app(settings: RouterSettings) -> RouterApp:
                          "(or CELLCHAT_ROUTER_DEV=true on a development machine)")
     forwarder = Forwarder(settings.proxy)  # first: a bad proxy.ca_file stops start-up before anything opens
     cache = RoutingCache(settings.state_file)
-    control_plane = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+    control_plane = httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=settings.control_plane_tls())
     client = RoutingClient(settings.control_plane_url, settings.control_plane_token.get_secret_value(), control_plane)
     router = Router(settings, cache, RoutingSync(settings, cache, client), forwarder)
 

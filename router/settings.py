@@ -36,16 +36,20 @@ class ProxySettings(BaseModel):
 
     def cell_tls(self) -> ssl.SSLContext:
         """The TLS context for https cells; ``SettingsError`` when ``ca_file`` cannot be used."""
-        if self.ca_file is None:
-            return ssl.create_default_context()
-        try:
-            return ssl.create_default_context(cafile=str(self.ca_file))
-        except FileNotFoundError:
-            raise SettingsError(f"proxy.ca_file: the CA file {self.ca_file} does not exist") from None
-        except PermissionError:
-            raise SettingsError(f"proxy.ca_file: the CA file {self.ca_file} cannot be read") from None
-        except (ssl.SSLError, OSError) as exc:
-            raise SettingsError(f"proxy.ca_file: {self.ca_file} holds no usable PEM certificate ({exc})") from None
+        return _tls(self.ca_file, "proxy.ca_file")
+
+
+def _tls(ca_file: Path | None, name: str) -> ssl.SSLContext:
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        raise SettingsError(f"{name}: the CA file {ca_file} does not exist") from None
+    except PermissionError:
+        raise SettingsError(f"{name}: the CA file {ca_file} cannot be read") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise SettingsError(f"{name}: {ca_file} holds no usable PEM certificate ({exc})") from None
 
 
 class RouterSettings(BaseSettings):
@@ -55,6 +59,10 @@ class RouterSettings(BaseSettings):
     port: int = 8100
     control_plane_url: str = "http://127.0.0.1:8099"
     control_plane_token: SecretStr = SecretStr("")  # any role that may read routes (viewer); also guards /_router/routes
+    # An https control plane is verified against this CA (PEM) only, e.g. a private CA; unset:
+    # httpx's default (certifi, or SSL_CERT_FILE). Checked at start-up (``control_plane_tls``) like
+    # ``proxy.ca_file``: a missing, unreadable or non-PEM file stops the router.
+    control_plane_ca_file: Path | None = None
     dev: bool = False  # a developer's own machine: an empty or built-in token is accepted
     state_file: Path = Path(".cellchat/router/routes.json")  # the last table, to serve without a control plane
     push: bool = True  # follow the control plane's push stream (off: snapshots every refresh_seconds only)
@@ -63,3 +71,10 @@ class RouterSettings(BaseSettings):
     miss_cache_seconds: float = 2.0  # remember "no such workspace" this long
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     web_root: Path | None = None  # the web client's files; None: the packaged router/web (bench: a bare page)
+
+    def control_plane_tls(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=`` for an https control plane: its CA file only, else httpx's default
+        (``True``: certifi, or ``SSL_CERT_FILE``); ``SettingsError`` when the CA file cannot be used."""
+        if self.control_plane_ca_file is None:
+            return True
+        return _tls(self.control_plane_ca_file, "control_plane_ca_file")
