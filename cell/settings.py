@@ -218,7 +218,8 @@ class EventsSettings(BaseModel):
     socket_max_unacked: int = 3  # a Socket Mode connection leaving this many unacked is told to go
     socket_refresh_seconds: float = 7200.0  # connections get ``disconnect: refresh_requested`` after this
     socket_ticket_seconds: int = 30
-    senders: int = 16  # deliveries in flight per worker process
+    senders: int = 16  # deliveries in flight per worker process ...
+    per_app_senders: int = Field(default=4, ge=1)  # ... and of one app (a slow app leaves the rest to others)
     response_url_uses: int = 5  # a slash command's response_url works this many times ...
     response_url_seconds: int = 1800  # ... within this long
 

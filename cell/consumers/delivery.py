@@ -1,6 +1,8 @@
 """The senders: due rows of ``app_deliveries`` -> the app, over HTTP (signed) or Socket Mode.
 
-Run beside the ``events_api`` consumer in the worker (``Events.companions``). They wake on
+Run beside the ``events_api`` consumer in the worker (``Events.companions``): at most
+``events.senders`` deliveries in flight per worker process, and ``events.per_app_senders`` of
+one app, so an app that answers slowly does not hold up the others. They wake on
 ``NOTIFY cell_app_deliveries`` (sent by the transaction that queued a delivery) and when the
 next retry falls due. Each delivery is claimed under a lease (``FOR UPDATE SKIP LOCKED``), so
 several workers may send side by side and a worker killed mid-send leaves its deliveries to
@@ -26,6 +28,7 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -89,6 +92,7 @@ class Sender:
         self.respond = respond
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._app_of: dict[asyncio.Task[None], str] = {}  # in flight: the app key of each
 
     async def run(self) -> None:
         backoff = Backoff(base=0.2, cap=10.0)
@@ -117,18 +121,24 @@ class Sender:
         while True:
             free = self.settings.senders - len(self._inflight)
             if free > 0:
+                per_app = self.settings.per_app_senders
+                busy = Counter(self._app_of.values())
                 async with self.db.read() as pooled:
-                    rows = await app_events.claim_due(pooled, free, self.settings.lease_seconds)
+                    rows = await app_events.claim_due(pooled, free, self.settings.lease_seconds,
+                                                      per_app=per_app, busy=dict(busy))
                     targets = await app_events.targets_of(pooled, {(r["workspace_id"], r["app_id"]) for r in rows})
                 for row in rows:
                     found = targets.get((row["workspace_id"], row["app_id"]))
                     task = asyncio.create_task(self._deliver(row, found), name=f"deliver:{row['delivery_id']}")
+                    key = app_events.app_key(row["workspace_id"], row["app_id"])
                     self._inflight.add(task)
+                    self._app_of[task] = key
+                    busy[key] += 1
                     task.add_done_callback(self._done)
                 if len(rows) == free:
                     continue
                 async with self.db.read() as pooled:
-                    due = await app_events.next_due_in(pooled)
+                    due = await app_events.next_due_in(pooled, sorted(k for k, n in busy.items() if n >= per_app))
             else:
                 due = None
             # Due rows that another sender holds (SKIP LOCKED) are not ours: never spin on them.
@@ -137,6 +147,7 @@ class Sender:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        self._app_of.pop(task, None)
         self._wake.set()
 
     async def _sleep(self, conn: Connection, seconds: float) -> None:

@@ -143,34 +143,59 @@ _SERVED = ("EXISTS (SELECT 1 FROM workspaces w WHERE w.workspace_id = app_delive
            " AND w.status = 'active')"
            " AND NOT EXISTS (SELECT 1 FROM incoming_workspaces i WHERE i.workspace_id = app_deliveries.workspace_id)")
 
+# The key of an app in the claim's bookkeeping (ids are alphanumeric: '/' cannot occur in them).
+_APP_KEY = "workspace_id || '/' || app_id"
+
 _CLAIM = f"""
 UPDATE app_deliveries d SET state = 'sending', attempts = d.attempts + 1,
     next_at = now() + make_interval(secs => %(lease)s),
     retry_reason = CASE WHEN d.state = 'awaiting_ack' THEN 'timeout'
                         WHEN d.state = 'sending' THEN 'unknown_error' ELSE d.retry_reason END
 FROM (
-    SELECT workspace_id, delivery_id FROM app_deliveries
-    WHERE state IN ('pending', 'sending', 'awaiting_ack') AND next_at <= now() AND {_SERVED}
-    ORDER BY next_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    SELECT l.workspace_id, l.delivery_id FROM app_deliveries l JOIN (
+        SELECT workspace_id, delivery_id, {_APP_KEY} AS app_key,
+               row_number() OVER (PARTITION BY workspace_id, app_id ORDER BY next_at) AS nth
+        FROM (SELECT workspace_id, delivery_id, app_id, next_at FROM app_deliveries
+              WHERE state IN ('pending', 'sending', 'awaiting_ack') AND next_at <= now() AND {_SERVED}
+                AND {_APP_KEY} <> ALL(%(full)s::text[])
+              ORDER BY next_at LIMIT %(scan)s) s
+    ) c ON c.workspace_id = l.workspace_id AND c.delivery_id = l.delivery_id
+    WHERE c.nth + coalesce((%(busy)s::jsonb ->> c.app_key)::int, 0) <= %(per_app)s
+      AND l.state IN ('pending', 'sending', 'awaiting_ack') AND l.next_at <= now()
+    ORDER BY l.next_at LIMIT %(limit)s FOR UPDATE OF l SKIP LOCKED
 ) due
 WHERE d.workspace_id = due.workspace_id AND d.delivery_id = due.delivery_id
 RETURNING {", ".join("d." + c.strip() for c in _COLUMNS.split(","))}
 """
 
 
-async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[DeliveryRow]:
+def app_key(workspace_id: str, app_id: str) -> str:
+    return f"{workspace_id}/{app_id}"
+
+
+async def claim_due(conn: Conn, limit: int, lease_seconds: float, *, per_app: int = 1_000_000,
+                    busy: dict[str, int] | None = None) -> list[DeliveryRow]:
     """Take up to ``limit`` due deliveries for ``lease_seconds`` (state ``sending``, one more
-    attempt). An unacked Socket Mode envelope comes back with ``retry_reason = 'timeout'``."""
-    cur = await typed_cursor(conn, DeliveryRow).execute(_CLAIM, {"limit": limit, "lease": lease_seconds})
+    attempt). An unacked Socket Mode envelope comes back with ``retry_reason = 'timeout'``.
+
+    At most ``per_app`` of one app in flight, counting ``busy`` (``app_key -> deliveries the
+    caller already has in flight``): a slow app leaves the other senders to the other apps."""
+    busy = busy or {}
+    full = sorted(key for key, n in busy.items() if n >= per_app)
+    cur = await typed_cursor(conn, DeliveryRow).execute(_CLAIM, {
+        "limit": limit, "lease": lease_seconds, "per_app": per_app, "busy": Jsonb(busy), "full": full,
+        "scan": max(64, limit * 4)})
     return await cur.fetchall()
 
 
-async def next_due_in(conn: Conn) -> float | None:
+async def next_due_in(conn: Conn, full: list[str] | None = None) -> float | None:
     """Seconds until the next delivery this cell may claim falls due (0 when one is due), None
-    when none waits (a frozen workspace's wait for the NOTIFY of its unfreeze)."""
+    when none waits (a frozen workspace's wait for the NOTIFY of its unfreeze). Apps in ``full``
+    (app keys at their limit in flight) are left out: a finished delivery wakes the caller."""
     cur = await conn.execute(
         "SELECT greatest(0, extract(epoch FROM min(next_at) - now()))::float8 AS wait FROM app_deliveries"
-        f" WHERE state IN ('pending', 'sending', 'awaiting_ack') AND {_SERVED}")
+        f" WHERE state IN ('pending', 'sending', 'awaiting_ack') AND {_SERVED}"
+        f" AND {_APP_KEY} <> ALL(%(full)s::text[])", {"full": full or []})
     row = await cur.fetchone()
     return None if row is None or row["wait"] is None else float(row["wait"])
 
@@ -204,13 +229,17 @@ async def mark_failed(conn: Conn, row: DeliveryRow, reason: str, status: int | N
     params = {"w": row["workspace_id"], "d": row["delivery_id"], "a": row["app_id"], "r": reason,
               "s": status, "in": retry_in, "off": disable_after_seconds}
     await conn.execute(
-        "UPDATE app_deliveries SET state = 'pending', retry_reason = %(r)s, last_status = %(s)s,"
-        " next_at = now() + make_interval(secs => %(in)s)"
-        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state = 'sending'", params)
-    await conn.execute(
         "UPDATE app_deliveries SET next_at = now() + make_interval(secs => %(in)s)"
         " WHERE workspace_id = %(w)s AND app_id = %(a)s AND state = 'pending'"
         " AND next_at < now() + make_interval(secs => %(in)s)", params)
+    # Behind the app's other waiting deliveries: with only a few of an app's deliveries in flight
+    # at once (events.per_app_senders), every one of them gets its turn, not the same few again.
+    await conn.execute(
+        "UPDATE app_deliveries SET state = 'pending', retry_reason = %(r)s, last_status = %(s)s,"
+        " next_at = greatest(now() + make_interval(secs => %(in)s),"
+        "   (SELECT max(o.next_at) + interval '1 millisecond' FROM app_deliveries o"
+        "    WHERE o.workspace_id = %(w)s AND o.app_id = %(a)s AND o.state = 'pending'))"
+        " WHERE workspace_id = %(w)s AND delivery_id = %(d)s AND state = 'sending'", params)
     cur = await conn.execute(
         "UPDATE app_event_settings SET failing_since = coalesce(failing_since, now()),"
         " enabled = enabled AND coalesce(failing_since, now()) > now() - make_interval(secs => %(off)s),"
