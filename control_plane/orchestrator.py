@@ -247,7 +247,8 @@ class Driver:
     async def _replicating(self, move: Move) -> None:
         """Publish W on the source, subscribe the target: the initial copy, then streaming."""
         await rep.publish(move.source_dsn, move.workspace)
-        await rep.subscribe(move.target_dsn, move.source_dsn, move.workspace)
+        await rep.subscribe(move.target_dsn, move.source_dsn, move.workspace,
+                            sslrootcert=self.settings.subscription_sslrootcert)
         source_rows = await rep.row_counts(move.source_dsn, move.workspace)
         copied: dict[str, int] = {}  # counted once, when a table's copy committed (counting is a scan)
         while True:

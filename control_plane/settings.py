@@ -80,6 +80,10 @@ class MoveSettings(BaseModel):
     handover_attempts: int = Field(default=3, ge=1)
     drain_parallel: int = Field(default=3, ge=1, le=50)
     gc_grace_seconds: float = Field(default=7 * 86_400.0, ge=0)  # the source's old copy is kept this long
+    # The CA file, on the target cells' PostgreSQL servers, that verifies the source's server certificate
+    # when a move subscribes over TLS (a source DSN with sslmode=require/verify-ca/verify-full); None:
+    # the sslrootcert of the source DSN itself (docs/moves.md, "TLS").
+    subscription_sslrootcert: str | None = None
 
 
 class ComplianceSettings(BaseModel):

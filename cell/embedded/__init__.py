@@ -9,7 +9,7 @@ outlives the process that started it.
 
 from __future__ import annotations
 
-from cell.embedded.postgres import EmbeddedPostgres
+from cell.embedded.postgres import EmbeddedPostgres, PostgresTLS
 from cell.embedded.redis import EmbeddedRedis
 
-__all__ = ["EmbeddedPostgres", "EmbeddedRedis"]
+__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "PostgresTLS"]

@@ -94,10 +94,11 @@ class ChildServer:
 
     def _launch(
         self, args: list[str], *, stdout: IO[bytes] | int = subprocess.DEVNULL,
-        user: int | None = None, group: int | None = None,
+        user: int | None = None, group: int | None = None, env: dict[str, str] | None = None,
     ) -> None:
         self._proc = subprocess.Popen(
             args,
+            env=env,
             stdout=stdout,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, conninfo, sql
 from psycopg.rows import dict_row
 
 from cell.store import moving as cell_store
@@ -56,12 +56,32 @@ async def publish(source_dsn: str, workspace_id: str) -> None:
             await cell_store.create_publication(conn, name, workspace_id)
 
 
-async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None:
+TLS_MODES = frozenset({"require", "verify-ca", "verify-full"})
+
+
+def subscription_conninfo(source_dsn: str, sslrootcert: str | None = None) -> str:
+    """The connection string the target's PostgreSQL uses to reach the source's, for the subscription.
+
+    A source DSN that asks for TLS (``sslmode`` require, verify-ca or verify-full) declares that its
+    server speaks TLS: the subscription then always verifies it, certificate and host name
+    (``sslmode=verify-full``), against ``sslrootcert`` (a CA file on the *target's* server; default:
+    the DSN's own ``sslrootcert``). Any other DSN is used as it is (``dev up``'s plain ones).
+    """
+    params = conninfo.conninfo_to_dict(source_dsn)
+    if params.get("sslmode") not in TLS_MODES:
+        return source_dsn
+    extra = {"sslmode": "verify-full"}
+    if sslrootcert is not None:
+        extra["sslrootcert"] = sslrootcert
+    return conninfo.make_conninfo(source_dsn, **extra)
+
+
+async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str, *, sslrootcert: str | None = None) -> None:
     """Create the target's subscription (initial copy, then streaming); no-op if it exists.
 
     First the target records W as arriving (``incoming_workspaces``): until ``unsubscribe``,
     it answers W's requests as frozen (503, held by routers) and its write guard lets only
-    replication write W's rows.
+    replication write W's rows. The subscription connects with ``subscription_conninfo``.
     """
     name = object_name(workspace_id)
     async with await _connect(target_dsn) as conn:
@@ -72,7 +92,8 @@ async def subscribe(target_dsn: str, source_dsn: str, workspace_id: str) -> None
                 sql.SQL(
                     "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}"
                     " WITH (copy_data = true, create_slot = true, slot_name = {})"
-                ).format(sql.Identifier(name), sql.Literal(source_dsn), sql.Identifier(name), sql.Literal(name))
+                ).format(sql.Identifier(name), sql.Literal(subscription_conninfo(source_dsn, sslrootcert)),
+                         sql.Identifier(name), sql.Literal(name))
             )
 
 

@@ -29,13 +29,14 @@ from psycopg.rows import dict_row
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from cell.embedded import EmbeddedPostgres, EmbeddedRedis
+from cell.embedded import EmbeddedPostgres, EmbeddedRedis, PostgresTLS
 from cell.embedded.process import free_port
 from cell.server import ThreadedServer, uvicorn_config
 from cell.store import databases, migrate
 from tests.support.cells import ADMIN_TOKEN, PASSWORD, RunningCell, cell_settings
 from tests.support.control_plane import SRE, TOKENS, fresh_catalog
 from tests.support.infra import Infra
+from tests.support.tls import certificates
 
 TEMPLATE = "cell_template"
 FINISHED = ("done", "aborted", "failed")
@@ -58,8 +59,8 @@ class Server:
             databases.drop(self.postgres.dsn(), name)
 
 
-def start_server(base: Path) -> Server:
-    postgres = EmbeddedPostgres(base, durable=False)
+def start_server(base: Path, tls: PostgresTLS | None = None) -> Server:
+    postgres = EmbeddedPostgres(base, durable=False, tls=tls)
     postgres.start()
     databases.drop(postgres.dsn(), TEMPLATE)
     databases.create(postgres.dsn(), TEMPLATE)
@@ -68,13 +69,20 @@ def start_server(base: Path) -> Server:
 
 
 @contextmanager
-def servers(count: int) -> Iterator[list[Server]]:
-    """``count`` extra PostgreSQL servers (and their folders), stopped on exit."""
+def servers(count: int, *, tls: bool = False) -> Iterator[list[Server]]:
+    """``count`` extra PostgreSQL servers (and their folders), stopped on exit. ``tls``: each serves TLS
+    with a certificate of one test CA and refuses TCP connections without it (hostssl); their DSNs
+    verify them (sslmode=verify-full)."""
     base = Path(tempfile.mkdtemp(prefix="cellchat-moves-"))
     started: list[Server] = []
     try:
+        certs = None
+        if tls:
+            (base / "certs").mkdir()
+            ca, cert, key = certificates(base / "certs")
+            certs = PostgresTLS(cert, key, ca)
         for i in range(count):
-            started.append(start_server(base / f"pg{i}"))
+            started.append(start_server(base / f"pg{i}", certs))
         yield started
     finally:
         for server in started:
