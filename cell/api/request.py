@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import FormData, UploadFile
@@ -59,6 +60,22 @@ def checked(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def urlencoded(raw: bytes, *, what: str = "form body") -> dict[str, Any]:
+    """The fields of a query string or urlencoded body, decoded as UTF-8 strictly.
+
+    Starlette decodes raw bytes as latin-1 and bad percent escapes as U+FFFD, so non-UTF-8 input
+    (and raw UTF-8 bytes, as mojibake) would be stored changed; here it is ``invalid_form_data``.
+    """
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict",
+                          max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError as exc:
+        raise CellError("invalid_form_data", detail=f"the {what} is not UTF-8") from exc
+    except ValueError as exc:
+        raise CellError("invalid_form_data", detail=f"the {what} has more than {MAX_FIELDS} fields") from exc
+    return {checked(k): checked(v) for k, v in pairs}
+
+
 def _form_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in form.multi_items():
@@ -68,7 +85,7 @@ def _form_values(form: FormData) -> dict[str, Any]:
 
 async def parameters(request: Request, body: bytes) -> dict[str, Any]:
     """Query-string parameters, overridden by the body's (form, multipart or JSON)."""
-    params: dict[str, Any] = {checked(k): checked(v) for k, v in request.query_params.items()}
+    params = urlencoded(request.scope.get("query_string", b""), what="query string")
     if not body:
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -80,7 +97,9 @@ async def parameters(request: Request, body: bytes) -> dict[str, Any]:
         if not isinstance(decoded, dict):
             raise CellError("invalid_json", detail="the JSON body must be an object")
         params.update(checked(decoded))
-    elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+    elif content_type in ("application/x-www-form-urlencoded", ""):
+        params.update(urlencoded(body))
+    elif content_type == "multipart/form-data":
         request._body = body  # let Starlette parse the body we already read
         try:
             form = await request.form(max_files=MAX_FIELDS, max_fields=MAX_FIELDS)
