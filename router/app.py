@@ -28,7 +28,7 @@ from cell.api.responses import JSON
 from cell.domain import tokens
 from control_plane.routing import CellRoute
 from control_plane.routing_client import RoutingClient
-from router import identify, metrics
+from router import identify, metrics, web
 from router.cache import RoutingCache
 from router.proxy import CellUnreachable, ClientGone, Forwarder, Send, relay
 from router.settings import RouterSettings
@@ -170,6 +170,9 @@ class Router:
             response = await self.forwarder.send(cell, scope, body)
             if response.status_code == 421:
                 response = await self.moved(scope, body, workspace, cell, response)
+            if path == "/v1/auth/signin" and response.status_code == 200 and web.is_web(scope["headers"]):
+                # The web page's sign-in: the token also goes into its session cookie (router/web.py).
+                response = await web.remember(response, scope.get("scheme") == "https")
         except CellUnreachable as exc:
             await unreachable(send, exc)
             return
@@ -256,7 +259,7 @@ class RouterApp:
         await self._app(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/", identify.WEBHOOK_PREFIX,
+        if scope["type"] == "http" and scope["path"] != web.SESSION_PATH and scope["path"].startswith(("/api/", "/v1/", identify.WEBHOOK_PREFIX,
                                                                    *identify.FILE_PREFIXES)):
             await self.router.forward(scope, receive, send)
         else:
@@ -327,9 +330,9 @@ def create_app(settings: RouterSettings) -> RouterApp:
             await router.forwarder.close()
             await control_plane.aclose()
 
-    web = WebFiles(settings.web_root) if settings.web_root else WebFiles()
+    files = WebFiles(settings.web_root) if settings.web_root else WebFiles()
     admin = Starlette(
-        routes=[*web.routes(),
+        routes=[*files.routes(),
                 Route("/_router/health", health, methods=["GET"]),
                 Route("/_router/routes/{workspace_id}", route_of, methods=["GET"]),
                 *metrics.routes],

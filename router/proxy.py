@@ -22,8 +22,9 @@ Headers = list[tuple[bytes, bytes]]
 Send = Any  # the ASGI send callable
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets itself.
-# ``expect``: the body is already here, an interim 100 would only cost a round trip.
-_DROP_REQUEST = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+# ``expect``: the body is already here, an interim 100 would only cost a round trip. ``cookie``:
+# the API authenticates by token only; the web page's session cookie stays in the router.
+_DROP_REQUEST = {b"cookie", b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
                  b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length", b"expect"}
 _DROP_RESPONSE = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                   b"trailers", b"transfer-encoding", b"upgrade"}

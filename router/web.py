@@ -8,6 +8,13 @@ release changes every asset URL at once (ES module imports are relative, so they
 asset version written into it. Every answer carries the security headers; the page's
 Content-Security-Policy allows scripts and styles from this origin only (no inline script),
 and no framing.
+
+The page's session survives a reload (docs/web.md, Security): a sign-in the page makes (it sends
+``X-Cellchat-Web: 1``) gets an HttpOnly, SameSite=Strict cookie holding the session token, scoped
+to ``/v1/web/session`` (Secure over https). On load the page asks ``POST /v1/web/session`` for
+the token, which answers only a same-origin request carrying that header; ``DELETE`` clears the
+cookie. The cookie authorises nothing else: the router strips cookies from what it forwards and
+reads tokens only from the header, query and body (``router.identify.token_of``).
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import brotli
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from cell.api.responses import JSON
+from cell.domain import tokens
+from router.upstream import Response as CellResponse
 
 ROOT = Path(__file__).parent / "web"
 VERSION_MARK = "__ASSET_VERSION__"
@@ -40,6 +52,11 @@ SECURITY = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+# The session cookie: sent by the browser to this one path only, never to /api/* or /v1/* else.
+SESSION_PATH = "/v1/web/session"
+SESSION_COOKIE = "cellchat_session"
+SESSION_MAX_AGE = 30 * 24 * 3600
+WEB_HEADER = "x-cellchat-web"  # the page's own requests; a cross-site form or <img> cannot send it
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 COMPRESSIBLE = (".js", ".css", ".html", ".svg", ".json", ".txt", ".map")
@@ -120,4 +137,58 @@ class WebFiles:
 
     def routes(self) -> list[Route]:
         return [Route("/", self.index, methods=["GET", "HEAD"]),
+                Route(SESSION_PATH, session, methods=["POST", "DELETE"]),
                 Route("/assets/{version}/{path:path}", self.asset, methods=["GET", "HEAD"])]
+
+
+def _cookie(value: str, max_age: int, secure: bool) -> bytes:
+    return (f"{SESSION_COOKIE}={value}; Path={SESSION_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+            + ("; Secure" if secure else "")).encode("latin-1")
+
+
+def is_web(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(key == WEB_HEADER.encode() and value == b"1" for key, value in headers)
+
+
+async def remember(response: CellResponse, secure: bool) -> CellResponse:
+    """A successful web sign-in's answer with the session cookie added (the body as the cell sent it)."""
+    content = await response.aread()
+    await response.aclose()
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    headers = list(response.headers)
+    token = body.get("token") if isinstance(body, dict) and body.get("ok") is True else None
+    # Only a token of ours (no ';', ',' or space that could end the cookie or add an attribute).
+    if isinstance(token, str) and tokens.workspace_of(token) is not None and token.isascii() \
+            and not any(c in token for c in ";, \t\r\n\"\\"):
+        headers.append((b"set-cookie", _cookie(token, SESSION_MAX_AGE, secure)))
+    return CellResponse.complete(response.status_code, headers, content)
+
+
+def _same_origin(request: Request) -> bool:
+    """The request comes from this router's own page: its ``Origin`` is the origin it was sent to
+    and it carries the page's header (which a cross-origin page can only send after a CORS preflight
+    that the router never grants)."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host")
+    return (request.headers.get(WEB_HEADER) == "1" and origin is not None and host is not None
+            and origin == f"{request.url.scheme}://{host}")
+
+
+async def session(request: Request) -> Response:
+    """``POST``: the session token the cookie holds; ``DELETE``: forget it (sign-out)."""
+    headers = {"cache-control": "no-store"}
+    if not _same_origin(request):
+        return JSON({"ok": False, "error": "forbidden_origin"}, status_code=403, headers=headers)
+    secure = request.url.scheme == "https"
+    if request.method == "DELETE":
+        response = JSON({"ok": True}, headers=headers)
+        response.raw_headers.append((b"set-cookie", _cookie("", 0, secure)))
+        return response
+    token = request.cookies.get(SESSION_COOKIE)
+    workspace = tokens.workspace_of(token) if token else None
+    if token is None or workspace is None:
+        return JSON({"ok": False, "error": "not_authed"}, headers=headers)
+    return JSON({"ok": True, "token": token, "workspace_id": workspace}, headers=headers)

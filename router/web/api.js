@@ -1,5 +1,6 @@
-// The Slack Web API through the router (same origin). The token lives in this module's memory only:
-// never in a URL, a cookie or localStorage (docs/web.md says why).
+// The Slack Web API through the router (same origin). The page holds the token in this module's
+// memory and sends it as a header; it is never in a URL or localStorage. To survive a reload, the
+// router also keeps it in an HttpOnly cookie that only /v1/web/session ever sees (docs/web.md).
 let token = null;
 
 export class ApiError extends Error {
@@ -45,12 +46,26 @@ export async function call(method, params = {}, { retries = 6 } = {}) {
 
 export async function signIn(workspace, email, password) {
   const response = await fetch('/v1/auth/signin', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'omit',
+    method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Cellchat-Web': '1' },
+    credentials: 'same-origin', // the answer sets the session cookie
     body: JSON.stringify({ workspace_id: workspace, email, password }),
   });
   const body = await response.json().catch(() => ({ ok: false, error: 'bad_response' }));
   if (!body.ok) throw new ApiError(body.error || 'invalid_auth', body);
   return body;
+}
+
+// The session of an earlier sign-in ({ token, workspace_id }), or null when there is none.
+export async function resume() {
+  const response = await fetch('/v1/web/session', { method: 'POST', headers: { 'X-Cellchat-Web': '1' },
+    credentials: 'same-origin' });
+  const body = await response.json().catch(() => ({ ok: false }));
+  return body.ok ? body : null;
+}
+
+// Sign-out: the router clears the session cookie.
+export async function forget() {
+  await fetch('/v1/web/session', { method: 'DELETE', headers: { 'X-Cellchat-Web': '1' }, credentials: 'same-origin' });
 }
 
 // files.getUploadURLExternal, the bytes, files.completeUploadExternal (docs/files.md).

@@ -1,6 +1,6 @@
 // Cellchat's web client: sign-in, then the whole app in one page (docs/web.md).
 import { h, clear, append, $ } from './dom.js';
-import { call, signIn, setToken, hasToken, ApiError, uploadFile } from './api.js';
+import { call, signIn, setToken, hasToken, ApiError, uploadFile, resume, forget } from './api.js';
 import { Rtm } from './rtm.js';
 import { renderMessage, renderDay, fileNode } from './messages.js';
 import { Composer } from './composer.js';
@@ -243,9 +243,10 @@ function buildShell() {
   S.els = { status, sidebar, title, topic, history, jump, typing, composer, side, search };
 }
 
-function signOut() {
-  call('auth.revoke', {}).catch(() => {});
+async function signOut() {
   S.rtm?.stop();
+  // Both before the reload (which would cancel them): the token revoked, the session cookie gone.
+  await Promise.allSettled([call('auth.revoke', {}, { retries: 1 }), forget()]);
   setToken(null);
   location.reload();
 }
@@ -718,4 +719,22 @@ function paintPresence() {
 // --- start ---------------------------------------------------------------------------------------
 
 export { fileNode };
-if (!hasToken()) showSignIn();
+// A reload or a new tab: the session of an earlier sign-in, if the router still has one.
+const AUTH_ERRORS = new Set(['not_authed', 'invalid_auth', 'token_revoked', 'token_expired', 'account_inactive']);
+
+async function start() {
+  const session = await resume().catch(() => null);
+  if (!session) { showSignIn(); return; }
+  setToken(session.token);
+  try {
+    await boot(session.workspace_id);
+  } catch (err) {
+    S.rtm?.stop();
+    setToken(null);
+    const gone = err instanceof ApiError && AUTH_ERRORS.has(err.code);
+    if (gone) await forget().catch(() => {});
+    showSignIn(gone ? '' : 'Cannot reach the server. Check your connection.');
+  }
+}
+
+if (!hasToken()) start();

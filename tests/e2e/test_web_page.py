@@ -163,6 +163,7 @@ def keyboard_page(site: Page_) -> Iterator[Page]:
     page = person(site.browser, viewport={"width": 1200, "height": 800}).new_page()
     hook_errors(page, site.errors)
     page.goto(site.deployment.url + "/")
+    page.wait_for_selector("#workspace:focus")  # shown once the page knows there is no session
     page.keyboard.type(site.deployment.workspace.id)  # the first field has the focus
     page.keyboard.press("Tab")
     page.keyboard.type(site.deployment.people["bob"].email)
@@ -254,6 +255,7 @@ def test_axe_finds_no_serious_violation(site: Page_, theme: str) -> None:
     page = person(site.browser, viewport={"width": 1200, "height": 800}, color_scheme=theme).new_page()
     try:
         page.goto(site.deployment.url + "/")
+        page.wait_for_selector("#workspace")
         signin = _serious(page)
         sign_in(page, site.deployment, "carol")
         expect(page.locator("#history article.msg").first).to_be_visible()

@@ -51,3 +51,31 @@ def test_set_cookie_is_not_replayed() -> None:
     finally:
         upstream.stop()
     assert [(b'{"cookie":null}', True), (b'{"cookie":null}', True)] == seen
+
+
+def test_a_clients_cookie_is_not_forwarded() -> None:
+    """A Cookie the client sent (the web page's session cookie) never reaches the cell."""
+    port = free_port()
+    upstream = ThreadedServer(uvicorn.Config(Starlette(routes=[Route("/api/echo", echo_cookies, methods=["POST"])]),
+                                             host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    upstream.start()
+    cell = CellRoute("up", "us", "active", f"http://127.0.0.1:{port}", "ws://unused")
+    scope: dict[str, Any] = {"method": "POST", "path": "/api/echo", "query_string": b"",
+                             "headers": [(b"cookie", b"cellchat_session=xoxc-secret; other=1")]}
+
+    async def once() -> bytes:
+        forwarder = Forwarder(ProxySettings())
+        try:
+            response = await forwarder.send(cell, scope, b"")
+            try:
+                return await response.aread()
+            finally:
+                await response.aclose()
+        finally:
+            await forwarder.close()
+
+    try:
+        seen = asyncio.run(once())
+    finally:
+        upstream.stop()
+    assert b'{"cookie":null}' == seen
