@@ -18,7 +18,15 @@ from cell.domain.ts import parse_ts
 from cell.embedded import EmbeddedRedis
 from tests.support.infra import Infra
 from tests.support.moves import Server
-from tests.support.web import WebDeployment, chromium, hook_errors, person, sign_in, web_deployment
+from tests.support.web import (
+    WebDeployment,
+    chromium,
+    hook_errors,
+    open_signed_in,
+    person,
+    sign_in,
+    web_deployment,
+)
 
 
 @dataclass
@@ -179,7 +187,7 @@ def test_unread_badge_appears_and_clears_on_read_in_every_tab(chat: Chat) -> Non
     random = alice.conversations_create(name="random")["channel"]["id"]
     chat.deployment.slack("bob").conversations_join(channel=random)
     second = chat.bob.context.new_page()
-    sign_in(second, chat.deployment, "bob")
+    open_signed_in(second, chat.deployment)
     for page in (chat.bob, second):
         expect(page.locator(f".sidebar a.conv[data-id={random}]")).to_have_count(1)
     second.click(f".sidebar a.conv[data-id={chat.deployment.workspace.general}]")

@@ -101,6 +101,13 @@ def sign_in(page: Page, deployment: WebDeployment, who: str) -> None:
     page.wait_for_selector("#conn-status[data-state=online]", state="attached")
 
 
+def open_signed_in(page: Page, deployment: WebDeployment) -> None:
+    """A new tab of a person who signed in in another: the session cookie signs it in by itself."""
+    page.goto(deployment.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("#conn-status[data-state=online]", state="attached")
+
+
 def hook_errors(page: Page, errors: list[str]) -> None:
     """Uncaught page errors, and CSP violations the console reports, appended to ``errors``."""
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
