@@ -369,7 +369,10 @@ def test_a_20000_message_history_is_windowed_anchored_and_jumpable(app_page: Pag
     most, loaded, shifts = moves[0], moves[1], moves[2:]
     assert loaded == LONG
     assert most < 300
-    assert all(isinstance(s, float | int) and abs(s) < 2 for s in shifts), shifts
+    # Anchored: the row under the top edge stays put as older pages load above it. Within 3 px,
+    # a fraction of a line: Debian's Chromium 150 lays the rows out with up to 2.1 px of rounding
+    # (the same on the code of 420fecc, which stayed under 2 px on an earlier Chromium).
+    assert all(isinstance(s, float | int) and abs(s) < 3 for s in shifts), shifts
     expect(app_page.locator("#history .start")).to_have_count(1)
     texts = app_page.eval_on_selector_all("#history article.msg .body", "els => els.map(e => e.textContent)")
     assert texts[0].startswith("line 00000")
