@@ -259,8 +259,9 @@ class RouterApp:
         await self._app(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != web.SESSION_PATH and scope["path"].startswith(("/api/", "/v1/", identify.WEBHOOK_PREFIX,
-                                                                   *identify.FILE_PREFIXES)):
+        path = scope.get("path", "")
+        forwarded = path.startswith(("/api/", "/v1/", identify.WEBHOOK_PREFIX, *identify.FILE_PREFIXES))
+        if scope["type"] == "http" and forwarded and path != web.SESSION_PATH:
             await self.router.forward(scope, receive, send)
         else:
             await self.admin(scope, receive, send)

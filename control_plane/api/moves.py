@@ -17,7 +17,7 @@ from control_plane.api.common import (
     require_reach,
     services_of,
 )
-from control_plane.domain.roles import OPERATE, READ
+from control_plane.domain.roles import OPERATE, READ, Actor
 from control_plane.errors import BadInput
 
 STATUSES = ("queued", "running", "done", "aborted", "failed")
@@ -109,6 +109,11 @@ async def start_migration(request: Request) -> Response:
     return ok(result, status=200 if args.dry_run else 202)
 
 
+async def _require_reach_of(request: Request, actor: Actor, action: str, move_id: int) -> None:
+    """``require_reach`` for the workspace of migration ``move_id`` (``unknown_migration`` if none)."""
+    await require_reach(request, actor, action, (await moves.show(services_of(request), move_id))["workspace"])
+
+
 async def abort_migration(request: Request) -> Response:
     """
     summary: Abort a migration before its route switch (sre); the source keeps the workspace, the target's copy is removed.
@@ -119,7 +124,7 @@ async def abort_migration(request: Request) -> Response:
     move_id = request.path_params["id"]
     actor = await authorize(request, OPERATE, "migrations.abort", str(move_id))
     args = await body(request, AbortBody)
-    await require_reach(request, actor, "migrations.abort", (await moves.show(services_of(request), move_id))["workspace"])
+    await _require_reach_of(request, actor, "migrations.abort", move_id)
     return ok({"migration": await moves.abort(services_of(request), actor, move_id, reason=args.reason,
                                               wait=args.wait)})
 
@@ -134,7 +139,7 @@ async def resume_migration(request: Request) -> Response:
     move_id = request.path_params["id"]
     actor = await authorize(request, OPERATE, "migrations.resume", str(move_id))
     args = await body(request, ResumeBody)
-    await require_reach(request, actor, "migrations.resume", (await moves.show(services_of(request), move_id))["workspace"])
+    await _require_reach_of(request, actor, "migrations.resume", move_id)
     return ok({"migration": await moves.resume(services_of(request), actor, move_id, reason=args.reason)})
 
 
